@@ -1,0 +1,123 @@
+package actor
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/storage"
+	"github.com/kelpie-ai/kelpie/storage/tuple"
+)
+
+// Context is an invocation's view of its actor: the mutable state and a
+// transaction over the actor's KV space and the secondary indexes. Writes
+// are buffered and visible to the invocation's own reads; they commit with
+// the state in one transaction when the invocation succeeds.
+type Context[S any] struct {
+	// ID is the actor's identity.
+	ID ID
+	// State is the actor's state; changes commit when the invocation
+	// succeeds and are rolled back otherwise.
+	State *S
+	// Epoch is the activation's fencing token.
+	Epoch uint64
+
+	runtime    rt.Runtime
+	tx         *storage.Txn
+	kvPrefix   tuple.Key
+	cleared    bool
+	deactivate bool
+}
+
+// Runtime returns the seam, for time, randomness and IDs.
+func (c *Context[S]) Runtime() rt.Runtime { return c.runtime }
+
+// Now returns the runtime's current time.
+func (c *Context[S]) Now() time.Time { return c.runtime.Now() }
+
+// Get reads key from the actor's KV space, or storage.ErrNotFound.
+func (c *Context[S]) Get(ctx context.Context, key []byte) ([]byte, error) {
+	return c.tx.Get(ctx, c.kvKey(key))
+}
+
+// Set buffers key=value in the actor's KV space.
+func (c *Context[S]) Set(key, value []byte) error { return c.tx.Set(c.kvKey(key), value) }
+
+// Delete buffers the removal of key from the actor's KV space.
+func (c *Context[S]) Delete(key []byte) error { return c.tx.Delete(c.kvKey(key)) }
+
+// DeleteRange buffers the removal of keys in [start, end) of the actor's
+// KV space; nil bounds mean the start or end of the space.
+func (c *Context[S]) DeleteRange(start, end []byte) error {
+	s, e := c.bounds(start, end)
+	return c.tx.DeleteRange(s, e)
+}
+
+// Scan reads a range of the actor's KV space. Bounds and returned keys are
+// relative to the space; nil bounds mean its start or end.
+func (c *Context[S]) Scan(ctx context.Context, opts storage.ScanOptions) ([]storage.KV, error) {
+	opts.Start, opts.End = c.bounds(opts.Start, opts.End)
+	kvs, err := c.tx.Scan(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range kvs {
+		kvs[i].Key = kvs[i].Key[len(c.kvPrefix):]
+	}
+	return kvs, nil
+}
+
+// SetIndex buffers an entry in a secondary index; key must come from
+// IndexKey. It commits in the same transaction as the state it indexes.
+func (c *Context[S]) SetIndex(key, value []byte) error {
+	if err := checkIndexKey(key); err != nil {
+		return err
+	}
+	return c.tx.Set(key, value)
+}
+
+// DeleteIndex buffers the removal of a secondary-index entry.
+func (c *Context[S]) DeleteIndex(key []byte) error {
+	if err := checkIndexKey(key); err != nil {
+		return err
+	}
+	return c.tx.Delete(key)
+}
+
+// Clear removes the actor's state and its whole KV space. After the
+// invocation commits, the state is the zero value, as for an actor never
+// written. Index entries are the caller's to delete.
+func (c *Context[S]) Clear() error {
+	if err := c.tx.DeleteRange(c.kvPrefix, c.kvPrefix.End()); err != nil {
+		return err
+	}
+	var zero S
+	*c.State = zero
+	c.cleared = true
+	return nil
+}
+
+// DeactivateAfter asks the runtime to deactivate the actor once this
+// invocation has committed and replied.
+func (c *Context[S]) DeactivateAfter() { c.deactivate = true }
+
+func (c *Context[S]) kvKey(key []byte) []byte {
+	return append(bytes.Clone(c.kvPrefix), key...)
+}
+
+func (c *Context[S]) bounds(start, end []byte) ([]byte, []byte) {
+	s := c.kvKey(start)
+	if end == nil {
+		return s, c.kvPrefix.End()
+	}
+	return s, c.kvKey(end)
+}
+
+func checkIndexKey(key []byte) error {
+	if !bytes.HasPrefix(key, IndexPrefix()) {
+		return fmt.Errorf("%w: index key %q is outside the index space", storage.ErrInvalid, key)
+	}
+	return nil
+}
