@@ -1,0 +1,334 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/rt"
+)
+
+// Operations the agent actor accepts; payloads and replies are JSON.
+const (
+	OpCreate = "create" // CreateRequest -> Agent
+	OpGet    = "get"    // nothing -> Agent
+	OpUpdate = "update" // UpdateRequest -> Agent
+	OpDelete = "delete" // nothing -> nothing
+	OpSend   = "send"   // SendRequest -> SendResponse
+	// OpMessages pages through the message log: ListMessagesRequest -> []Message.
+	OpMessages = "messages"
+)
+
+// CreateRequest creates an agent. The caller chooses ID.
+type CreateRequest struct {
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	AgentType   string         `json:"agent_type,omitempty"`
+	Description string         `json:"description,omitempty"`
+	System      string         `json:"system,omitempty"`
+	Model       string         `json:"model,omitempty"`
+	Embedding   string         `json:"embedding,omitempty"`
+	Tools       []string       `json:"tools,omitempty"`
+	Tags        []string       `json:"tags,omitempty"`
+	Metadata    map[string]any `json:"metadata,omitempty"`
+	Blocks      []BlockCreate  `json:"blocks,omitempty"`
+}
+
+// BlockCreate is a core memory block to create with an agent.
+type BlockCreate struct {
+	Label       string `json:"label"`
+	Value       string `json:"value"`
+	Limit       int    `json:"limit,omitempty"`
+	Description string `json:"description,omitempty"`
+	ReadOnly    bool   `json:"read_only,omitempty"`
+}
+
+// UpdateRequest changes the fields that are non-nil.
+type UpdateRequest struct {
+	Name        *string         `json:"name,omitempty"`
+	Description *string         `json:"description,omitempty"`
+	System      *string         `json:"system,omitempty"`
+	Model       *string         `json:"model,omitempty"`
+	Tools       *[]string       `json:"tools,omitempty"`
+	Tags        *[]string       `json:"tags,omitempty"`
+	Metadata    *map[string]any `json:"metadata,omitempty"`
+	Blocks      []BlockUpdate   `json:"blocks,omitempty"`
+}
+
+// BlockUpdate changes one existing block, found by label.
+type BlockUpdate struct {
+	Label       string  `json:"label"`
+	Value       *string `json:"value,omitempty"`
+	Limit       *int    `json:"limit,omitempty"`
+	Description *string `json:"description,omitempty"`
+}
+
+// Actor implements the agent actor type.
+type Actor struct {
+	// LLM answers the agent loop's model calls.
+	LLM llm.Client
+}
+
+// Register installs the agent actor type in sys.
+func Register(sys *actor.System, model llm.Client) error {
+	return actor.Register[State](sys, Namespace, &Actor{LLM: model})
+}
+
+var _ actor.Actor[State] = (*Actor)(nil)
+
+// Invoke implements actor.Actor.
+func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, payload []byte) ([]byte, error) {
+	switch op {
+	case OpCreate:
+		var req CreateRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return encode(create(c, &req))
+	case OpGet:
+		if c.State.Agent == nil {
+			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+		}
+		return encode(c.State.Agent, nil)
+	case OpUpdate:
+		var req UpdateRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return encode(update(c, &req))
+	case OpDelete:
+		return nil, remove(c)
+	case OpSend:
+		var req SendRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return encode(a.send(ctx, c, &req))
+	case OpMessages:
+		var req ListMessagesRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		if c.State.Agent == nil {
+			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+		}
+		if req.Limit <= 0 || req.Limit > MessagesPageMax {
+			return nil, invalidf("limit %d outside 1..%d", req.Limit, MessagesPageMax)
+		}
+		return encode(listMessages(ctx, c, req.Start, req.Limit))
+	}
+	return nil, invalidf("unknown operation %q", op)
+}
+
+func create(c *actor.Context[State], req *CreateRequest) (*Agent, error) {
+	if c.State.Agent != nil {
+		return nil, fmt.Errorf("%w: agent %s", ErrAlreadyExists, c.ID.ID)
+	}
+	if req.ID != c.ID.ID {
+		return nil, invalidf("request id %q does not match actor %q", req.ID, c.ID.ID)
+	}
+	if err := checkText("name", req.Name, NameBytesMax); err != nil {
+		return nil, err
+	}
+	if err := checkText("system", req.System, SystemBytesMax); err != nil {
+		return nil, err
+	}
+	if err := checkText("description", req.Description, SystemBytesMax); err != nil {
+		return nil, err
+	}
+	if err := checkTags(req.Tags); err != nil {
+		return nil, err
+	}
+	if err := checkMetadata(req.Metadata); err != nil {
+		return nil, err
+	}
+	agentType := req.AgentType
+	switch agentType {
+	case "":
+		agentType = TypeLettaV1
+	case TypeLettaV1, TypeMemGPTV2, TypeMemGPT, TypeReact:
+	default:
+		return nil, invalidf("unknown agent_type %q", req.AgentType)
+	}
+	if len(req.Blocks) > BlocksMax {
+		return nil, invalidf("%d memory blocks, over the limit of %d", len(req.Blocks), BlocksMax)
+	}
+	now := c.Now().UTC()
+	ag := &Agent{
+		ID: req.ID, Name: req.Name, AgentType: agentType, Description: req.Description,
+		System: req.System, Model: req.Model, Embedding: req.Embedding,
+		Tags: nonNil(slices.Clone(req.Tags)), Metadata: req.Metadata,
+		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now,
+	}
+	if ag.Name == "" {
+		ag.Name = req.ID
+	}
+	if ag.System == "" {
+		ag.System = DefaultSystemPrompt
+	}
+	if ag.Tools == nil {
+		ag.Tools = DefaultTools(agentType)
+	}
+	if err := checkTools(ag.Tools); err != nil {
+		return nil, err
+	}
+	ids := c.Runtime().Rand("ids")
+	for _, bc := range req.Blocks {
+		if bc.Label == "" {
+			return nil, invalidf("memory block without a label")
+		}
+		if err := checkText("block label", bc.Label, BlockLabelBytesMax); err != nil {
+			return nil, err
+		}
+		if ag.Block(bc.Label) != nil {
+			return nil, invalidf("duplicate memory block label %q", bc.Label)
+		}
+		b := Block{ID: rt.NewID(ids, "block"), Label: bc.Label, Limit: bc.Limit, Description: bc.Description, ReadOnly: bc.ReadOnly}
+		if b.Limit == 0 {
+			b.Limit = DefaultBlockLimitChars
+		}
+		if b.Limit < 0 || b.Limit > BlockLimitCharsMax {
+			return nil, invalidf("block %q limit %d outside 1..%d", b.Label, b.Limit, BlockLimitCharsMax)
+		}
+		if err := checkBlockValue(&b, bc.Value); err != nil {
+			return nil, err
+		}
+		b.Value = bc.Value
+		ag.Blocks = append(ag.Blocks, b)
+	}
+	if err := c.SetIndex(ByCreatedKey(ag), nil); err != nil {
+		return nil, err
+	}
+	c.State.Agent = ag
+	return ag, nil
+}
+
+func update(c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
+	ag := c.State.Agent
+	if ag == nil {
+		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+	}
+	// Validate everything before changing anything, so a rejected update
+	// leaves no partial change even in memory.
+	if req.Name != nil {
+		if err := checkText("name", *req.Name, NameBytesMax); err != nil {
+			return nil, err
+		}
+	}
+	if req.System != nil {
+		if err := checkText("system", *req.System, SystemBytesMax); err != nil {
+			return nil, err
+		}
+	}
+	if req.Description != nil {
+		if err := checkText("description", *req.Description, SystemBytesMax); err != nil {
+			return nil, err
+		}
+	}
+	if req.Tags != nil {
+		if err := checkTags(*req.Tags); err != nil {
+			return nil, err
+		}
+	}
+	if req.Metadata != nil {
+		if err := checkMetadata(*req.Metadata); err != nil {
+			return nil, err
+		}
+	}
+	if req.Tools != nil {
+		if err := checkTools(*req.Tools); err != nil {
+			return nil, err
+		}
+	}
+	blocks := slices.Clone(ag.Blocks)
+	for _, bu := range req.Blocks {
+		i := slices.IndexFunc(blocks, func(b Block) bool { return b.Label == bu.Label })
+		if i < 0 {
+			return nil, fmt.Errorf("%w: memory block %q", ErrNotFound, bu.Label)
+		}
+		b := &blocks[i]
+		if bu.Limit != nil {
+			if *bu.Limit <= 0 || *bu.Limit > BlockLimitCharsMax {
+				return nil, invalidf("block %q limit %d outside 1..%d", b.Label, *bu.Limit, BlockLimitCharsMax)
+			}
+			b.Limit = *bu.Limit
+		}
+		if bu.Description != nil {
+			b.Description = *bu.Description
+		}
+		value := b.Value
+		if bu.Value != nil {
+			value = *bu.Value
+		}
+		if err := checkBlockValue(b, value); err != nil {
+			return nil, err
+		}
+		b.Value = value
+	}
+	if req.Name != nil {
+		ag.Name = *req.Name
+	}
+	if req.System != nil {
+		ag.System = *req.System
+	}
+	if req.Description != nil {
+		ag.Description = *req.Description
+	}
+	if req.Model != nil {
+		ag.Model = *req.Model
+	}
+	if req.Tags != nil {
+		ag.Tags = nonNil(slices.Clone(*req.Tags))
+	}
+	if req.Metadata != nil {
+		ag.Metadata = *req.Metadata
+	}
+	if req.Tools != nil {
+		ag.Tools = nonNil(slices.Clone(*req.Tools))
+	}
+	ag.Blocks = blocks
+	ag.UpdatedAt = c.Now().UTC()
+	return ag, nil
+}
+
+// remove deletes the agent's state, messages, passages and index entry in
+// one transaction, then asks for deactivation. Until then the (now empty)
+// in-memory state already answers "not found".
+func remove(c *actor.Context[State]) error {
+	ag := c.State.Agent
+	if ag == nil {
+		return fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+	}
+	if err := c.DeleteIndex(ByCreatedKey(ag)); err != nil {
+		return err
+	}
+	if err := c.Clear(); err != nil {
+		return err
+	}
+	c.DeactivateAfter()
+	return nil
+}
+
+func decode(payload []byte, v any) error {
+	if err := json.Unmarshal(payload, v); err != nil {
+		return invalidf("decode request: %v", err)
+	}
+	return nil
+}
+
+func encode(v any, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,224 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/storage"
+)
+
+// Stop reasons (Letta's).
+const (
+	StopEndTurn  = "end_turn"
+	StopMaxSteps = "max_steps"
+)
+
+// SendRequest is one user turn.
+type SendRequest struct {
+	Messages []InputMessage `json:"messages"`
+	// MaxSteps bounds model calls in this turn (0: DefaultMaxSteps).
+	MaxSteps int `json:"max_steps,omitempty"`
+}
+
+// InputMessage is a message a client sends.
+type InputMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+	OTID    string `json:"otid,omitempty"`
+}
+
+// SendResponse is what one turn produced: only this turn's messages.
+type SendResponse struct {
+	Messages   []Message `json:"messages"`
+	StopReason string    `json:"stop_reason"`
+	Usage      Usage     `json:"usage"`
+}
+
+// Usage sums a turn's model usage.
+type Usage struct {
+	CompletionTokens int `json:"completion_tokens"`
+	PromptTokens     int `json:"prompt_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+	StepCount        int `json:"step_count"`
+}
+
+// DefaultSystemPrompt is the system prompt of an agent created without one.
+const DefaultSystemPrompt = "You are a helpful assistant with persistent memory. " +
+	"Your core memory blocks are shown below and stay in your context; edit them with your memory tools " +
+	"when you learn something worth keeping. Use archival memory for facts that do not fit in core memory."
+
+// send runs one turn: log the input, then call the model and run its tool
+// calls until it ends its turn or the step limit is reached.
+func (a *Actor) send(ctx context.Context, c *actor.Context[State], req *SendRequest) (*SendResponse, error) {
+	ag := c.State.Agent
+	if ag == nil {
+		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+	}
+	if len(req.Messages) == 0 || len(req.Messages) > MessagesPerSendMax {
+		return nil, invalidf("a send carries 1..%d messages, got %d", MessagesPerSendMax, len(req.Messages))
+	}
+	maxSteps := req.MaxSteps
+	if maxSteps == 0 {
+		maxSteps = DefaultMaxSteps
+	}
+	if maxSteps < 0 || maxSteps > MaxStepsMax {
+		return nil, invalidf("max_steps %d outside 1..%d", req.MaxSteps, MaxStepsMax)
+	}
+	for _, m := range req.Messages {
+		if m.Role != llm.RoleUser && m.Role != llm.RoleSystem {
+			return nil, invalidf("message role %q: must be user or system", m.Role)
+		}
+		if err := checkText("message content", m.Content, MessageBytesMax); err != nil {
+			return nil, err
+		}
+	}
+	t := &turn{actor: a, c: c, ag: ag, ids: c.Runtime().Rand("ids")}
+	for _, m := range req.Messages {
+		if err := t.append(Message{Role: m.Role, Content: m.Content, OTID: m.OTID}); err != nil {
+			return nil, err
+		}
+	}
+	resp := &SendResponse{StopReason: StopMaxSteps}
+	for step := 0; step < maxSteps; step++ {
+		history, err := t.history(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out, err := a.LLM.Complete(ctx, llm.Request{Model: ag.Model, Messages: history, Tools: ToolSchemas(ag.Tools)})
+		if err != nil {
+			return nil, fmt.Errorf("model call: %w", err)
+		}
+		resp.Usage.StepCount++
+		resp.Usage.PromptTokens += out.Usage.PromptTokens
+		resp.Usage.CompletionTokens += out.Usage.CompletionTokens
+		resp.Usage.TotalTokens += out.Usage.TotalTokens
+		am := Message{Role: llm.RoleAssistant, Content: out.Message.Content}
+		for _, tc := range out.Message.ToolCalls {
+			am.ToolCalls = append(am.ToolCalls, ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
+		}
+		if err := t.append(am); err != nil {
+			return nil, err
+		}
+		if len(am.ToolCalls) == 0 {
+			resp.StopReason = StopEndTurn
+			break
+		}
+		more := false
+		for _, tc := range am.ToolCalls {
+			result, status, terminal := t.runTool(ctx, tc)
+			if err := t.append(Message{Role: llm.RoleTool, Content: result, ToolCallID: tc.ID, ToolName: tc.Name, ToolStatus: status}); err != nil {
+				return nil, err
+			}
+			more = more || !terminal
+		}
+		if !more {
+			resp.StopReason = StopEndTurn
+			break
+		}
+	}
+	resp.Messages = t.added
+	return resp, nil
+}
+
+// turn holds one send's working set.
+type turn struct {
+	actor *Actor
+	c     *actor.Context[State]
+	ag    *Agent
+	ids   rt.Rand
+	added []Message
+}
+
+// append logs m as the next message.
+func (t *turn) append(m Message) error {
+	m.ID = rt.NewID(t.ids, "message")
+	m.Seq = t.ag.MessageCount
+	m.CreatedAt = t.c.Now().UTC()
+	b, err := json.Marshal(&m)
+	if err != nil {
+		return err
+	}
+	if err := t.c.Set(MessageKey(m.Seq), b); err != nil {
+		return err
+	}
+	t.ag.MessageCount++
+	t.added = append(t.added, m)
+	return nil
+}
+
+// history returns the model's context: the compiled system prompt and the
+// most recent messages, oldest first, never starting with an orphaned tool
+// return.
+func (t *turn) history(ctx context.Context) ([]llm.Message, error) {
+	kvs, err := t.c.Scan(ctx, storage.ScanOptions{Start: MessagePrefix(), End: MessagePrefix().End(), Reverse: true, Limit: contextMessagesMax})
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]Message, 0, len(kvs))
+	for i := len(kvs) - 1; i >= 0; i-- {
+		var m Message
+		if err := json.Unmarshal(kvs[i].Value, &m); err != nil {
+			return nil, fmt.Errorf("%w: message %q: %v", storage.ErrCorrupt, kvs[i].Key, err)
+		}
+		msgs = append(msgs, m)
+	}
+	for len(msgs) > 0 && msgs[0].Role == llm.RoleTool {
+		msgs = msgs[1:]
+	}
+	out := []llm.Message{{Role: llm.RoleSystem, Content: CompileSystemPrompt(t.ag)}}
+	for _, m := range msgs {
+		lm := llm.Message{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Name: m.ToolName}
+		for _, tc := range m.ToolCalls {
+			lm.ToolCalls = append(lm.ToolCalls, llm.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
+		}
+		out = append(out, lm)
+	}
+	return out, nil
+}
+
+// CompileSystemPrompt renders the system prompt with the memory blocks,
+// in Letta's layout.
+func CompileSystemPrompt(ag *Agent) string {
+	var b strings.Builder
+	b.WriteString(ag.System)
+	b.WriteString("\n\n<memory_blocks>\nThe following memory blocks are currently engaged in your core memory unit:\n")
+	for _, bl := range ag.Blocks {
+		fmt.Fprintf(&b, "\n<%s>\n<description>\n%s\n</description>\n<metadata>\n- chars_current=%d\n- chars_limit=%d\n</metadata>\n<value>\n%s\n</value>\n</%s>\n",
+			bl.Label, bl.Description, utf8.RuneCountInString(bl.Value), bl.Limit, bl.Value, bl.Label)
+	}
+	b.WriteString("\n</memory_blocks>")
+	return b.String()
+}
+
+// ListMessagesRequest pages through the message log in sequence order.
+type ListMessagesRequest struct {
+	// Start is the first sequence number to return.
+	Start uint64 `json:"start"`
+	// Limit bounds the page, 1..MessagesPageMax.
+	Limit int `json:"limit"`
+}
+
+// MessagesPageMax bounds one page of the message log.
+const MessagesPageMax = 1000
+
+func listMessages(ctx context.Context, c *actor.Context[State], start uint64, limit int) ([]Message, error) {
+	kvs, err := c.Scan(ctx, storage.ScanOptions{Start: MessageKey(start), End: MessagePrefix().End(), Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, 0, len(kvs))
+	for _, kv := range kvs {
+		var m Message
+		if err := json.Unmarshal(kv.Value, &m); err != nil {
+			return nil, fmt.Errorf("%w: message %q: %v", storage.ErrCorrupt, kv.Key, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -1,0 +1,236 @@
+// Package agent is the agent actor: an agent's state (configuration and
+// core memory blocks), its message log and archival passages (separate
+// keys in the actor's KV space), the operations on them, and the agent
+// loop that calls the model and runs its memory tools.
+//
+// Everything here runs inside one actor invocation, so each operation's
+// changes — state, messages, passages and the agents-by-creation-time index
+// — commit in one transaction, and the reply carries the state that
+// transaction committed.
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/storage/tuple"
+)
+
+// Namespace is the actor namespace of agents.
+const Namespace = "agents"
+
+// Limits, enforced at creation and update; over a limit the request fails
+// with ErrInvalid and nothing changes.
+const (
+	// NameBytesMax bounds an agent's name.
+	NameBytesMax = 256
+	// SystemBytesMax bounds the system prompt.
+	SystemBytesMax = 64 << 10
+	// BlocksMax bounds the number of core memory blocks.
+	BlocksMax = 64
+	// BlockLabelBytesMax bounds a block label.
+	BlockLabelBytesMax = 128
+	// BlockLimitCharsMax bounds a block's character limit.
+	BlockLimitCharsMax = 1 << 20
+	// DefaultBlockLimitChars is a block's limit when none is given (Letta's default).
+	DefaultBlockLimitChars = 20000
+	// TagsMax bounds the number of tags.
+	TagsMax = 64
+	// TagBytesMax bounds one tag.
+	TagBytesMax = 256
+	// MetadataBytesMax bounds the serialized metadata.
+	MetadataBytesMax = 64 << 10
+	// MessageBytesMax bounds one message's text.
+	MessageBytesMax = 1 << 20
+	// MessagesPerSendMax bounds the messages in one send.
+	MessagesPerSendMax = 64
+	// DefaultMaxSteps bounds model calls in one turn when the request does not say.
+	DefaultMaxSteps = 10
+	// MaxStepsMax bounds the max_steps a request may ask for.
+	MaxStepsMax = 100
+	// contextMessagesMax bounds the history sent to the model.
+	contextMessagesMax = 100
+	// PassageBytesMax bounds one archival passage.
+	PassageBytesMax = 64 << 10
+)
+
+// Agent types (Letta's).
+const (
+	TypeLettaV1  = "letta_v1_agent"
+	TypeMemGPTV2 = "memgpt_v2_agent"
+	TypeMemGPT   = "memgpt_agent"
+	TypeReact    = "react_agent"
+)
+
+// Typed errors. The service maps them to API errors.
+var (
+	// ErrNotFound: the agent (or block) does not exist.
+	ErrNotFound = errors.New("agent: not found")
+	// ErrAlreadyExists: create for an ID that is taken.
+	ErrAlreadyExists = errors.New("agent: already exists")
+	// ErrInvalid: the request is malformed or over a limit.
+	ErrInvalid = errors.New("agent: invalid request")
+)
+
+// Agent is an agent's configuration and core memory: the actor's state
+// blob. Messages and passages live in separate keys.
+type Agent struct {
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	AgentType   string         `json:"agent_type"`
+	Description string         `json:"description,omitempty"`
+	System      string         `json:"system"`
+	Model       string         `json:"model,omitempty"`
+	Embedding   string         `json:"embedding,omitempty"`
+	Tools       []string       `json:"tools"`
+	Tags        []string       `json:"tags"`
+	Metadata    map[string]any `json:"metadata,omitempty"`
+	Blocks      []Block        `json:"blocks"`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+	// MessageCount is the number of messages in the log; the next message
+	// gets sequence number MessageCount.
+	MessageCount uint64 `json:"message_count"`
+	// PassageCount is the number of archival passages.
+	PassageCount uint64 `json:"passage_count"`
+}
+
+// Block is one core memory block, compiled into the system prompt.
+type Block struct {
+	ID          string `json:"id"`
+	Label       string `json:"label"`
+	Value       string `json:"value"`
+	Limit       int    `json:"limit"`
+	Description string `json:"description,omitempty"`
+	ReadOnly    bool   `json:"read_only,omitempty"`
+}
+
+// State is the agent actor's state. Agent is nil until the agent is
+// created and again after it is deleted.
+type State struct {
+	Agent *Agent `json:"agent,omitempty"`
+}
+
+// Message is one entry of the message log.
+type Message struct {
+	ID         string     `json:"id"`
+	Seq        uint64     `json:"seq"`
+	Role       string     `json:"role"`
+	Content    string     `json:"content,omitempty"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+	ToolName   string     `json:"tool_name,omitempty"`
+	// ToolStatus is "success" or "error" on a tool return.
+	ToolStatus string    `json:"tool_status,omitempty"`
+	OTID       string    `json:"otid,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// ToolCall is a call the model made, as logged.
+type ToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+// Passage is one archival memory entry.
+type Passage struct {
+	ID        string    `json:"id"`
+	Text      string    `json:"text"`
+	Tags      []string  `json:"tags,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Keys within an agent's KV space.
+
+// MessageKey is the key of the message with sequence number seq.
+func MessageKey(seq uint64) []byte { return tuple.Pack("m", seq) }
+
+// MessagePrefix is the prefix of every message key.
+func MessagePrefix() tuple.Key { return tuple.Pack("m") }
+
+// PassageKey is the key of an archival passage.
+func PassageKey(id string) []byte { return tuple.Pack("p", id) }
+
+// PassagePrefix is the prefix of every passage key.
+func PassagePrefix() tuple.Key { return tuple.Pack("p") }
+
+// ActorID returns the actor ID of the agent with the given ID.
+func ActorID(agentID string) actor.ID { return actor.ID{Namespace: Namespace, ID: agentID} }
+
+// ByCreatedIndex is the name of the agents-by-creation-time index.
+const ByCreatedIndex = "agents_by_created"
+
+// ByCreatedKey is the index entry of an agent: (created nanoseconds, id).
+func ByCreatedKey(a *Agent) []byte {
+	return actor.IndexKey(ByCreatedIndex, uint64(a.CreatedAt.UnixNano()), a.ID)
+}
+
+// ByCreatedPrefix is the prefix of every ByCreatedKey.
+func ByCreatedPrefix() tuple.Key { return actor.IndexKey(ByCreatedIndex) }
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func checkText(field, s string, bytesMax int) error {
+	if len(s) > bytesMax {
+		return invalidf("%s is %d bytes, over the limit of %d", field, len(s), bytesMax)
+	}
+	if !utf8.ValidString(s) {
+		return invalidf("%s is not valid UTF-8", field)
+	}
+	return nil
+}
+
+func checkTags(tags []string) error {
+	if len(tags) > TagsMax {
+		return invalidf("%d tags, over the limit of %d", len(tags), TagsMax)
+	}
+	for _, t := range tags {
+		if t == "" || strings.TrimSpace(t) != t {
+			return invalidf("tag %q is empty or has surrounding spaces", t)
+		}
+		if err := checkText("tag", t, TagBytesMax); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkMetadata(m map[string]any) error {
+	if m == nil {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return invalidf("metadata: %v", err)
+	}
+	if len(b) > MetadataBytesMax {
+		return invalidf("metadata is %d bytes, over the limit of %d", len(b), MetadataBytesMax)
+	}
+	return nil
+}
+
+// checkBlockValue enforces a block's character limit.
+func checkBlockValue(b *Block, value string) error {
+	if n := utf8.RuneCountInString(value); n > b.Limit {
+		return invalidf("block %q would hold %d characters, over its limit of %d", b.Label, n, b.Limit)
+	}
+	return checkText("block value", value, 4*BlockLimitCharsMax)
+}
+
+// Block returns the block with label, or nil.
+func (a *Agent) Block(label string) *Block {
+	for i := range a.Blocks {
+		if a.Blocks[i].Label == label {
+			return &a.Blocks[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/storage"
+)
+
+// Built-in tool names (Letta's).
+const (
+	ToolSendMessage          = "send_message"
+	ToolCoreMemoryAppend     = "core_memory_append"
+	ToolCoreMemoryReplace    = "core_memory_replace"
+	ToolArchivalMemoryInsert = "archival_memory_insert"
+	ToolArchivalMemorySearch = "archival_memory_search"
+	ToolConversationSearch   = "conversation_search"
+)
+
+// Tool result statuses.
+const (
+	ToolSuccess = "success"
+	ToolError   = "error"
+)
+
+// toolSearchResultsMax bounds the results a search tool returns.
+const toolSearchResultsMax = 10
+
+// builtin describes a built-in tool.
+type builtin struct {
+	description string
+	params      string // JSON Schema
+	// terminal tools end the turn after they run.
+	terminal bool
+	run      func(t *turn, ctx context.Context, args map[string]any) (string, error)
+}
+
+var builtins = map[string]builtin{
+	ToolSendMessage: {
+		description: "Sends a message to the human user.",
+		params:      `{"type":"object","properties":{"message":{"type":"string","description":"Message contents. All unicode (including emojis) are supported."}},"required":["message"]}`,
+		terminal:    true,
+		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
+			if _, err := stringArg(args, "message"); err != nil {
+				return "", err
+			}
+			return "Sent message successfully.", nil
+		},
+	},
+	ToolCoreMemoryAppend: {
+		description: "Append to the contents of core memory.",
+		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited."},"content":{"type":"string","description":"Content to write to the memory."}},"required":["label","content"]}`,
+		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
+			b, err := t.writableBlock(args)
+			if err != nil {
+				return "", err
+			}
+			content, err := stringArg(args, "content")
+			if err != nil {
+				return "", err
+			}
+			value := b.Value + "\n" + content
+			if b.Value == "" {
+				value = content
+			}
+			return "", t.setBlock(b, value)
+		},
+	},
+	ToolCoreMemoryReplace: {
+		description: "Replace the contents of core memory. To delete memories, use an empty string for new_content.",
+		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited."},"old_content":{"type":"string","description":"String to replace. Must be an exact match."},"new_content":{"type":"string","description":"Content to write to the memory."}},"required":["label","old_content","new_content"]}`,
+		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
+			b, err := t.writableBlock(args)
+			if err != nil {
+				return "", err
+			}
+			oldContent, err := stringArg(args, "old_content")
+			if err != nil {
+				return "", err
+			}
+			newContent, err := stringArg(args, "new_content")
+			if err != nil {
+				return "", err
+			}
+			if oldContent == "" || !strings.Contains(b.Value, oldContent) {
+				return "", fmt.Errorf("old_content %q not found in memory block %q", oldContent, b.Label)
+			}
+			return "", t.setBlock(b, strings.ReplaceAll(b.Value, oldContent, newContent))
+		},
+	},
+	ToolArchivalMemoryInsert: {
+		description: "Add to archival memory. Make sure to phrase the memory contents such that it can be easily queried later.",
+		params:      `{"type":"object","properties":{"content":{"type":"string","description":"Content to write to the memory."}},"required":["content"]}`,
+		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
+			content, err := stringArg(args, "content")
+			if err != nil {
+				return "", err
+			}
+			if err := checkText("passage", content, PassageBytesMax); err != nil {
+				return "", err
+			}
+			p := Passage{ID: rt.NewID(t.ids, "passage"), Text: content, CreatedAt: t.c.Now().UTC()}
+			b, err := json.Marshal(&p)
+			if err != nil {
+				return "", err
+			}
+			if err := t.c.Set(PassageKey(p.ID), b); err != nil {
+				return "", err
+			}
+			t.ag.PassageCount++
+			return "", nil
+		},
+	},
+	ToolArchivalMemorySearch: {
+		description: "Search archival memory using semantic (embedding-based) search.",
+		params:      `{"type":"object","properties":{"query":{"type":"string","description":"String to search for."}},"required":["query"]}`,
+		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
+			query, err := stringArg(args, "query")
+			if err != nil {
+				return "", err
+			}
+			kvs, err := t.c.Scan(ctx, storage.ScanOptions{Start: PassagePrefix(), End: PassagePrefix().End(), Limit: storage.ScanLimitMax})
+			if err != nil {
+				return "", err
+			}
+			var hits []string
+			for _, kv := range kvs {
+				var p Passage
+				if err := json.Unmarshal(kv.Value, &p); err != nil {
+					return "", fmt.Errorf("%w: passage: %v", storage.ErrCorrupt, err)
+				}
+				if containsFold(p.Text, query) && len(hits) < toolSearchResultsMax {
+					hits = append(hits, p.Text)
+				}
+			}
+			return resultJSON(hits)
+		},
+	},
+	ToolConversationSearch: {
+		description: "Search prior conversation history using case-insensitive string matching.",
+		params:      `{"type":"object","properties":{"query":{"type":"string","description":"String to search for."}},"required":["query"]}`,
+		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
+			query, err := stringArg(args, "query")
+			if err != nil {
+				return "", err
+			}
+			kvs, err := t.c.Scan(ctx, storage.ScanOptions{Start: MessagePrefix(), End: MessagePrefix().End(), Reverse: true, Limit: storage.ScanLimitMax})
+			if err != nil {
+				return "", err
+			}
+			var hits []string
+			for _, kv := range kvs {
+				var m Message
+				if err := json.Unmarshal(kv.Value, &m); err != nil {
+					return "", fmt.Errorf("%w: message: %v", storage.ErrCorrupt, err)
+				}
+				if (m.Role == llm.RoleUser || m.Role == llm.RoleAssistant) && containsFold(m.Content, query) && len(hits) < toolSearchResultsMax {
+					hits = append(hits, m.Role+": "+m.Content)
+				}
+			}
+			return resultJSON(hits)
+		},
+	},
+}
+
+// DefaultTools returns the tools an agent of the given type gets when its
+// creator names none.
+func DefaultTools(agentType string) []string {
+	tools := []string{ToolCoreMemoryAppend, ToolCoreMemoryReplace, ToolArchivalMemoryInsert, ToolArchivalMemorySearch, ToolConversationSearch}
+	if agentType == TypeMemGPT || agentType == TypeMemGPTV2 {
+		tools = append([]string{ToolSendMessage}, tools...)
+	}
+	return tools
+}
+
+func checkTools(names []string) error {
+	for _, n := range names {
+		if _, ok := builtins[n]; !ok {
+			return invalidf("unknown tool %q", n)
+		}
+	}
+	return nil
+}
+
+// ToolSchemas describes the named tools for the model, in the given order.
+func ToolSchemas(names []string) []llm.Tool {
+	out := make([]llm.Tool, 0, len(names))
+	for _, n := range names {
+		if b, ok := builtins[n]; ok {
+			out = append(out, llm.Tool{Name: n, Description: b.description, Parameters: json.RawMessage(b.params)})
+		}
+	}
+	return out
+}
+
+// runTool runs one tool call. Failures go back to the model as an error
+// result; they do not fail the turn.
+func (t *turn) runTool(ctx context.Context, tc ToolCall) (result, status string, terminal bool) {
+	b, ok := builtins[tc.Name]
+	if !ok || !slices.Contains(t.ag.Tools, tc.Name) {
+		return fmt.Sprintf("Error: tool %q is not available to this agent", tc.Name), ToolError, false
+	}
+	var args map[string]any
+	if err := json.Unmarshal([]byte(tc.Arguments), &args); err != nil {
+		return fmt.Sprintf("Error: arguments are not a JSON object: %v", err), ToolError, false
+	}
+	out, err := b.run(t, ctx, args)
+	if err != nil {
+		return "Error: " + err.Error(), ToolError, b.terminal
+	}
+	if out == "" {
+		out = "None"
+	}
+	return out, ToolSuccess, b.terminal
+}
+
+func (t *turn) writableBlock(args map[string]any) (*Block, error) {
+	label, err := stringArg(args, "label")
+	if err != nil {
+		return nil, err
+	}
+	b := t.ag.Block(label)
+	if b == nil {
+		return nil, fmt.Errorf("no memory block labelled %q", label)
+	}
+	if b.ReadOnly {
+		return nil, fmt.Errorf("memory block %q is read-only", label)
+	}
+	return b, nil
+}
+
+func (t *turn) setBlock(b *Block, value string) error {
+	if err := checkBlockValue(b, value); err != nil {
+		return err
+	}
+	b.Value = value
+	t.ag.UpdatedAt = t.c.Now().UTC()
+	return nil
+}
+
+func stringArg(args map[string]any, name string) (string, error) {
+	v, ok := args[name].(string)
+	if !ok {
+		return "", fmt.Errorf("argument %q must be a string", name)
+	}
+	return v, nil
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+func resultJSON(v []string) (string, error) {
+	if v == nil {
+		v = []string{}
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}

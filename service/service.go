@@ -1,0 +1,210 @@
+// Package service is AgentService: the operations the HTTP API (and the
+// simulator's clients) perform on agents. Each operation is one invocation
+// of the agent's actor, except listing, which reads the agents-by-creation
+// index that every create and delete maintains in the same transaction as
+// the agent's state.
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/storage"
+	"github.com/kelpie-ai/kelpie/storage/tuple"
+)
+
+// Limits on list pages.
+const (
+	// ListLimitMax bounds one page of ListAgents.
+	ListLimitMax = 1000
+	// DefaultListLimit is the page size when none is given.
+	DefaultListLimit = 50
+)
+
+// Service is AgentService.
+type Service struct {
+	rt    rt.Runtime
+	store storage.Store
+	sys   *actor.System
+	ids   rt.Rand
+}
+
+// New registers the agent actor type with sys (backed by model) and returns
+// the service.
+func New(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client) (*Service, error) {
+	if err := agent.Register(sys, model); err != nil {
+		return nil, err
+	}
+	return &Service{rt: r, store: store, sys: sys, ids: r.Rand("ids")}, nil
+}
+
+// CreateAgent creates an agent with a new ID and returns the state its
+// creating transaction committed.
+func (s *Service) CreateAgent(ctx context.Context, req agent.CreateRequest) (*agent.Agent, error) {
+	req.ID = rt.NewID(s.ids, "agent")
+	var out agent.Agent
+	if err := s.call(ctx, req.ID, agent.OpCreate, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GetAgent returns the agent's state.
+func (s *Service) GetAgent(ctx context.Context, id string) (*agent.Agent, error) {
+	var out agent.Agent
+	if err := s.call(ctx, id, agent.OpGet, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UpdateAgent applies req and returns the state that update committed.
+func (s *Service) UpdateAgent(ctx context.Context, id string, req agent.UpdateRequest) (*agent.Agent, error) {
+	var out agent.Agent
+	if err := s.call(ctx, id, agent.OpUpdate, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteAgent removes the agent with its messages, passages and index
+// entry in one transaction. Once it returns nil, the agent is not found,
+// even if the deactivation that follows fails.
+func (s *Service) DeleteAgent(ctx context.Context, id string) error {
+	return s.call(ctx, id, agent.OpDelete, nil, nil)
+}
+
+// SendMessage runs one turn of the agent loop and returns the messages it
+// produced, after they are durably logged.
+func (s *Service) SendMessage(ctx context.Context, id string, req agent.SendRequest) (*agent.SendResponse, error) {
+	var out agent.SendResponse
+	if err := s.call(ctx, id, agent.OpSend, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ListMessages returns up to limit messages of the agent's log, in order,
+// starting at sequence number start.
+func (s *Service) ListMessages(ctx context.Context, id string, start uint64, limit int) ([]agent.Message, error) {
+	var out []agent.Message
+	if err := s.call(ctx, id, agent.OpMessages, agent.ListMessagesRequest{Start: start, Limit: limit}, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListOptions selects a page of agents in creation order.
+type ListOptions struct {
+	// Limit bounds the page (0: DefaultListLimit; at most ListLimitMax).
+	Limit int
+	// After, if set, starts the page after this agent ID.
+	After string
+	// Descending lists the newest first.
+	Descending bool
+}
+
+// ListAgents returns a page of agents ordered by creation time. It reads
+// the index and the states in one transaction, so it never lists an agent
+// it cannot return.
+func (s *Service) ListAgents(ctx context.Context, opts ListOptions) ([]*agent.Agent, error) {
+	limit := opts.Limit
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	if limit < 0 || limit > ListLimitMax {
+		return nil, fmt.Errorf("%w: limit %d outside 1..%d", agent.ErrInvalid, opts.Limit, ListLimitMax)
+	}
+	tx, err := s.store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	prefix := agent.ByCreatedPrefix()
+	scan := storage.ScanOptions{Start: prefix, End: prefix.End(), Reverse: opts.Descending, Limit: limit}
+	if opts.After != "" {
+		cursor, err := s.loadStored(ctx, tx, opts.After)
+		if err != nil {
+			return nil, fmt.Errorf("after: %w", err)
+		}
+		key := agent.ByCreatedKey(cursor)
+		if opts.Descending {
+			scan.End = key
+		} else {
+			scan.Start = append(bytes.Clone(key), 0)
+		}
+	}
+	kvs, err := tx.Scan(ctx, scan)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*agent.Agent, 0, len(kvs))
+	for _, kv := range kvs {
+		elems, err := tuple.Unpack(kv.Key[len(prefix):])
+		if err != nil || len(elems) != 2 {
+			return nil, fmt.Errorf("%w: index key %q", storage.ErrCorrupt, kv.Key)
+		}
+		id, _ := elems[1].(string)
+		ag, err := s.loadStored(ctx, tx, id)
+		if err != nil {
+			return nil, fmt.Errorf("index entry %s: %w", id, err)
+		}
+		out = append(out, ag)
+	}
+	return out, nil
+}
+
+// loadStored reads an agent's committed state directly from storage.
+func (s *Service) loadStored(ctx context.Context, tx *storage.Txn, id string) (*agent.Agent, error) {
+	aid := agent.ActorID(id)
+	if err := aid.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: agent %q", agent.ErrNotFound, id)
+	}
+	v, err := tx.Get(ctx, aid.StateKey())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: agent %s", agent.ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st agent.State
+	if err := json.Unmarshal(v, &st); err != nil || st.Agent == nil {
+		return nil, fmt.Errorf("%w: state of agent %s", storage.ErrCorrupt, id)
+	}
+	return st.Agent, nil
+}
+
+// call invokes op on the agent's actor with a JSON payload and decodes
+// the JSON reply into out (unless out is nil).
+func (s *Service) call(ctx context.Context, id, op string, in, out any) error {
+	aid := agent.ActorID(id)
+	if err := aid.Validate(); err != nil {
+		// A malformed ID names no agent.
+		return fmt.Errorf("%w: agent %q", agent.ErrNotFound, id)
+	}
+	var payload []byte
+	if in != nil {
+		var err error
+		if payload, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("%w: %v", agent.ErrInvalid, err)
+		}
+	}
+	reply, err := s.sys.Invoke(ctx, aid, op, payload)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(reply, out); err != nil {
+		return fmt.Errorf("decode %s reply: %w", op, err)
+	}
+	return nil
+}
