@@ -65,6 +65,9 @@ func (a *counter) Invoke(ctx context.Context, c *actor.Context[counterState], op
 		return []byte(fmt.Sprint(c.State.Count)), nil
 	case "get":
 		return []byte(fmt.Sprint(c.State.Count)), nil
+	case "add": // a state change with nothing else
+		c.State.Count++
+		return nil, nil
 	case "rendezvous": // announce arrival, then wait for the test to release
 		a.rendezvous <- struct{}{}
 		select {
@@ -117,7 +120,7 @@ type fixture struct {
 	r     *rt.System
 }
 
-func newFixture(t *testing.T, cfg actor.Config) *fixture {
+func newFixture(t testing.TB, cfg actor.Config) *fixture {
 	t.Helper()
 	f := &fixture{r: rt.NewSystem(), act: newCounter()}
 	if cfg.Store == nil {

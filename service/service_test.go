@@ -54,7 +54,7 @@ func human(value string) agent.BlockCreate {
 	return agent.BlockCreate{Label: "human", Value: value, Limit: 100}
 }
 
-func (e *env) create(t *testing.T, name string) *agent.Agent {
+func (e *env) create(t testing.TB, name string) *agent.Agent {
 	t.Helper()
 	ag, err := e.svc.CreateAgent(ctx, agent.CreateRequest{Name: name, Tags: []string{"t"}, Blocks: []agent.BlockCreate{human("likes tea"), {Label: "persona", Value: "helpful"}}})
 	if err != nil {
