@@ -460,7 +460,9 @@ type failingStore struct {
 	armed, applied atomic.Bool
 }
 
-func (s *failingStore) Begin(ctx context.Context) (*storage.Txn, error) { return storage.NewTxn(s), nil }
+func (s *failingStore) Begin(ctx context.Context) (*storage.Txn, error) {
+	return storage.NewTxn(s), nil
+}
 
 func (s *failingStore) Commit(ctx context.Context, req *storage.CommitRequest) error {
 	if !s.armed.Load() {

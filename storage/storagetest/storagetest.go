@@ -285,7 +285,11 @@ func testLimits(t *testing.T, open Opener) {
 func testReadYourWrites(t *testing.T, open Opener) {
 	s := openStore(t, open)
 	ctx := context.Background()
-	commit(t, s, func(tx *storage.Txn) { mustSet(t, tx, "a", "old"); mustSet(t, tx, "c", "old"); mustSet(t, tx, "e", "old") })
+	commit(t, s, func(tx *storage.Txn) {
+		mustSet(t, tx, "a", "old")
+		mustSet(t, tx, "c", "old")
+		mustSet(t, tx, "e", "old")
+	})
 	tx := begin(t, s)
 	defer tx.Rollback()
 	mustSet(t, tx, "a", "new")
