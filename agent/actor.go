@@ -72,11 +72,6 @@ type Actor struct {
 	LLM llm.Client
 }
 
-// Register installs the agent actor type in sys.
-func Register(sys *actor.System, model llm.Client) error {
-	return actor.Register[State](sys, Namespace, &Actor{LLM: model})
-}
-
 var _ actor.Actor[State] = (*Actor)(nil)
 
 // Invoke implements actor.Actor.

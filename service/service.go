@@ -39,11 +39,21 @@ type Service struct {
 // New registers the agent actor type with sys (backed by model) and returns
 // the service.
 func New(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client) (*Service, error) {
-	if err := agent.Register(sys, model); err != nil {
+	return NewWithActor(r, store, sys, &agent.Actor{LLM: model})
+}
+
+// NewWithActor is New with the agent actor supplied by the caller: the
+// simulator uses it to run deliberately broken variants and prove that it
+// catches them.
+func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, a actor.Actor[agent.State]) (*Service, error) {
+	if err := actor.Register(sys, agent.Namespace, a); err != nil {
 		return nil, err
 	}
 	return &Service{rt: r, store: store, sys: sys, ids: r.Rand("ids")}, nil
 }
+
+// System returns the actor system the service invokes.
+func (s *Service) System() *actor.System { return s.sys }
 
 // CreateAgent creates an agent with a new ID and returns the state its
 // creating transaction committed.

@@ -1,0 +1,174 @@
+// Package api is Kelpie's HTTP surface: the Letta REST API, served under
+// /v1 so that existing Letta clients (the official SDKs, letta-code, raw
+// HTTP) work against Kelpie unchanged.
+//
+// Every route answers with and without a trailing slash, as Letta does.
+// Errors are JSON objects of the form {"detail": <message>} with the
+// matching HTTP status: an unknown route is 404 {"detail":"Not Found"} and
+// a known route with the wrong method is 405
+// {"detail":"Method Not Allowed"} with an Allow header.
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/kelpie-ai/kelpie/service"
+)
+
+// Version is the Kelpie version the server reports, both by `kelpie
+// version` and by GET /v1/health. Release builds set it at link time:
+//
+//	go build -ldflags "-X github.com/kelpie-ai/kelpie/api.Version=v1.2.3" ./cmd/kelpie
+var Version = "dev"
+
+// Option configures the handler New returns.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+}
+
+// WithLogger sets the logger for request failures (recovered panics).
+// The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	}
+}
+
+// handler serves the API.
+type handler struct {
+	svc *service.Service
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the HTTP handler for the Kelpie API backed by svc. Only
+// routes that need no service (health) work with a nil svc.
+func New(svc *service.Service, opts ...Option) http.Handler {
+	o := options{log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux()}
+	h.route("GET /v1/health", h.health)
+	return h
+}
+
+// route registers fn for pattern ("METHOD /path", no trailing slash) and
+// for the same path with a trailing slash. The slash form is anchored with
+// {$} so that it matches only itself, not the subtree below it.
+func (h *handler) route(pattern string, fn http.HandlerFunc) {
+	if strings.HasSuffix(pattern, "/") {
+		panic("api: route pattern must not end in a slash: " + pattern)
+	}
+	h.mux.HandleFunc(pattern, fn)
+	h.mux.HandleFunc(pattern+"/{$}", fn)
+}
+
+// ServeHTTP dispatches r, answering unmatched requests with JSON errors in
+// Letta's shape instead of net/http's plain-text ones, and turning a
+// handler panic into a 500 JSON error.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer h.recoverPanic(w, r)
+	next, pattern := h.mux.Handler(r)
+	if pattern != "" {
+		// Let the mux serve it: unlike calling next directly, that sets
+		// r.Pattern and the path values handlers read with r.PathValue.
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	// No route matched. The mux's fallback decides between 404 and 405
+	// (and computes the Allow header); run it against a recorder and
+	// answer in JSON with the status it chose.
+	rec := &statusRecorder{header: make(http.Header)}
+	next.ServeHTTP(rec, r)
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		writeError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+	case http.StatusNotFound, 0:
+		writeError(w, http.StatusNotFound, "Not Found")
+	default: // a redirect or other answer the mux produced: pass it on
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.status)
+	}
+}
+
+// recoverPanic answers 500 {"detail": ...} when a handler panics. The
+// response may already be partly written, in which case the status cannot
+// change; the panic is logged either way. http.ErrAbortHandler is passed
+// on, as net/http expects.
+func (h *handler) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	h.log.Error("api: handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+	writeError(w, http.StatusInternalServerError, "Internal Server Error")
+}
+
+// healthResponse is the body of GET /v1/health.
+type healthResponse struct {
+	Status  string `json:"status"`
+	Version string `json:"version"`
+}
+
+// health answers GET /v1/health: the server is up and serving.
+func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: Version})
+}
+
+// errorResponse is Letta's error body.
+type errorResponse struct {
+	Detail string `json:"detail"`
+}
+
+// writeError writes {"detail": detail} with status.
+func writeError(w http.ResponseWriter, status int, detail string) {
+	writeJSON(w, status, errorResponse{Detail: detail})
+}
+
+// writeJSON writes v as a JSON body with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"detail":"Internal Server Error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// statusRecorder captures the status and headers a fallback handler sets
+// and discards its body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+
+func (s *statusRecorder) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.WriteHeader(http.StatusOK)
+	return len(b), nil
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kelpie-ai/kelpie/server"
+)
+
+// Environment variables read by `kelpie serve` for flags not given on the
+// command line.
+const (
+	envAddr    = "KELPIE_ADDR"
+	envDataDir = "KELPIE_DATA_DIR"
+	envStorage = "KELPIE_STORAGE"
+)
+
+// serveFlags holds the serve command's flag values.
+type serveFlags struct {
+	addr    string
+	dataDir string
+	storage string
+}
+
+// newServeCmd builds `kelpie serve`.
+func newServeCmd(stderr io.Writer, getenv func(string) string) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Kelpie server",
+		Long: `Run the Kelpie server until SIGINT or SIGTERM, then shut down cleanly:
+finish in-flight HTTP requests, drain the agents' mailboxes, close storage.
+
+Storage (--storage or KELPIE_STORAGE):
+  (empty)                        SQLite at <data-dir>/kelpie.db (the default)
+  sqlite:<file> or <file>        SQLite at that file
+  postgres://user:pw@host/db     PostgreSQL (also postgresql://)
+  memory                         in memory, lost on exit (demos only)
+
+Each flag may be set through its environment variable; a flag given on the
+command line wins.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), serveConfig(cmd, f, getenv), stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", server.DefaultAddr, "HTTP listen address, host:port (env "+envAddr+")")
+	fl.StringVar(&f.dataDir, "data-dir", server.DefaultDataDir, "directory of the default SQLite database (env "+envDataDir+")")
+	fl.StringVar(&f.storage, "storage", "", "storage backend: empty for SQLite in --data-dir, sqlite:<file>, postgres://…, or memory (env "+envStorage+")")
+	return cmd
+}
+
+// serveConfig resolves the server configuration: a flag set on the
+// command line wins, then a non-empty environment variable, then the
+// flag's default.
+func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) server.Config {
+	pick := func(flag, env, value string) string {
+		if !cmd.Flags().Changed(flag) {
+			if v := getenv(env); v != "" {
+				return v
+			}
+		}
+		return value
+	}
+	return server.Config{
+		Addr:    pick("addr", envAddr, f.addr),
+		DataDir: pick("data-dir", envDataDir, f.dataDir),
+		Storage: pick("storage", envStorage, f.storage),
+	}
+}
+
+// serve runs the server until SIGINT or SIGTERM, logging to stderr.
+func serve(ctx context.Context, cfg server.Config, stderr io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg.Logger = log
+	ctx, stop := onSignal(ctx, log)
+	defer stop()
+	if err := server.Run(ctx, cfg); err != nil {
+		return explain(err)
+	}
+	return nil
+}
+
+// onSignal returns a context cancelled at the first SIGINT or SIGTERM.
+// After that first signal the default handling is restored, so a second
+// one ends the process at once. stop releases the signal handler.
+func onSignal(parent context.Context, log *slog.Logger) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-sigs:
+			signal.Stop(sigs)
+			log.Info("received signal; shutting down (send it again to exit at once)", "signal", sig.String())
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel()
+	}
+}
+
+// explain adds to err advice on what the user can do about it.
+func explain(err error) error {
+	hint := ""
+	var le *server.ListenError
+	var se *server.StorageError
+	switch {
+	case errors.As(err, &le):
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			hint = fmt.Sprintf("Another process (perhaps another kelpie) is already using %s. Stop it, or choose another address with --addr or %s (for example --addr 127.0.0.1:8284).", le.Addr, envAddr)
+		case errors.Is(err, syscall.EACCES):
+			hint = fmt.Sprintf("Ports below 1024 usually need extra privileges. Choose a higher port with --addr or %s.", envAddr)
+		case errors.Is(err, syscall.EADDRNOTAVAIL):
+			hint = fmt.Sprintf("No network interface here has that address. Use host 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces) in --addr or %s.", envAddr)
+		default:
+			hint = fmt.Sprintf("Give --addr or %s as host:port, for example 127.0.0.1:8283.", envAddr)
+		}
+	case errors.Is(err, server.ErrBadStorage):
+		hint = fmt.Sprintf("--storage or %s accepts: nothing (SQLite in --data-dir), sqlite:<file>, a file path, postgres://user:password@host:5432/dbname, or memory.", envStorage)
+	case errors.As(err, &se):
+		switch se.Spec.Backend {
+		case server.BackendSQLite:
+			hint = fmt.Sprintf("Check that the directory of %s exists or can be created and that this user can read and write it, or choose another directory with --data-dir or %s, or another file with --storage sqlite:<file>.", se.Spec.Location, envDataDir)
+		case server.BackendPostgres:
+			hint = fmt.Sprintf("Check the URL given with --storage or %s (form postgres://user:password@host:5432/dbname), that the PostgreSQL server is running and reachable from here, and that the user may create tables in that database.", envStorage)
+		}
+	}
+	if hint == "" {
+		return err
+	}
+	return &hintError{err: err, hint: hint}
+}
+
+// hintError is an error followed by advice, printed on its own line.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (h *hintError) Error() string {
+	return h.err.Error() + "\n  " + strings.TrimSpace(h.hint)
+}
+
+func (h *hintError) Unwrap() error { return h.err }

@@ -1,0 +1,363 @@
+// Package server assembles one Kelpie node (the production runtime, a
+// storage backend, the actor system, the agent service and the HTTP API),
+// serves until told to stop, and then shuts down in order: stop accepting
+// HTTP requests and finish the ones in flight, drain the actors'
+// mailboxes, close the store.
+//
+// `kelpie serve` is a thin command-line shell over Run; tests start a
+// node in-process with Start.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/api"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/service"
+	"github.com/kelpie-ai/kelpie/storage"
+	"github.com/kelpie-ai/kelpie/storage/memory"
+	"github.com/kelpie-ai/kelpie/storage/postgres"
+	"github.com/kelpie-ai/kelpie/storage/sqlite"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultAddr is the HTTP listen address: loopback only, Letta's port.
+	DefaultAddr = "127.0.0.1:8283"
+	// DefaultDataDir holds the SQLite database when no storage is given.
+	DefaultDataDir = "./kelpie-data"
+	// DefaultStartTimeout bounds opening the store (connecting to
+	// PostgreSQL, migrating the schema).
+	DefaultStartTimeout = 30 * time.Second
+	// DefaultHTTPShutdownTimeout bounds waiting for in-flight HTTP
+	// requests at shutdown; connections still busy after it are closed.
+	DefaultHTTPShutdownTimeout = 15 * time.Second
+	// DefaultDrainTimeout bounds draining the actors' mailboxes at
+	// shutdown.
+	DefaultDrainTimeout = 30 * time.Second
+)
+
+// HTTP server limits.
+const (
+	// readHeaderTimeout bounds reading a request's headers.
+	readHeaderTimeout = 10 * time.Second
+	// idleConnTimeout closes keep-alive connections idle this long.
+	idleConnTimeout = 120 * time.Second
+	// tasksJoinTimeout bounds waiting, after the actors drained, for the
+	// runtime's remaining tasks to return.
+	tasksJoinTimeout = 5 * time.Second
+)
+
+// Config configures a node. Zero fields take the defaults above.
+type Config struct {
+	// Addr is the HTTP listen address, host:port. Port 0 picks a free
+	// port; Server.Addr reports it.
+	Addr string
+	// DataDir is the directory of the default SQLite database.
+	DataDir string
+	// Storage selects the backend; see ParseStorage. Empty means SQLite in
+	// DataDir.
+	Storage string
+	// Model is the LLM client agents use; nil means llm.Unconfigured.
+	Model llm.Client
+	// Logger receives operational logs; nil means slog.Default().
+	Logger *slog.Logger
+	// StartTimeout bounds opening the store.
+	StartTimeout time.Duration
+	// HTTPShutdownTimeout bounds finishing in-flight requests at shutdown.
+	HTTPShutdownTimeout time.Duration
+	// DrainTimeout bounds draining actor mailboxes at shutdown.
+	DrainTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Model == nil {
+		c.Model = llm.Unconfigured{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.HTTPShutdownTimeout <= 0 {
+		c.HTTPShutdownTimeout = DefaultHTTPShutdownTimeout
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	return c
+}
+
+// ListenError reports that the HTTP listener could not be opened (the
+// port is taken, the address is malformed, or the port is privileged).
+type ListenError struct {
+	// Addr is the address that was requested.
+	Addr string
+	// Err is the error from net.Listen.
+	Err error
+}
+
+// Error implements error.
+func (e *ListenError) Error() string { return fmt.Sprintf("cannot listen on %s: %v", e.Addr, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// StorageError reports that the store could not be opened.
+type StorageError struct {
+	// Spec is the store that was requested.
+	Spec StorageSpec
+	// Err is the backend's error.
+	Err error
+}
+
+// Error implements error.
+func (e *StorageError) Error() string {
+	return fmt.Sprintf("cannot open storage (%s): %v", e.Spec, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *StorageError) Unwrap() error { return e.Err }
+
+// Server is a running node. Start it with Start, stop it with Shutdown.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	spec  StorageSpec
+	rt    *rt.System
+	store storage.Store
+	sys   *actor.System
+	http  *http.Server
+	ln    net.Listener
+
+	serveDone chan struct{} // closed when http.Serve returns
+	serveErr  error         // set before serveDone closes; nil after Shutdown
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start opens the listener and the store, wires the actor system, the
+// agent service and the API, and starts serving. ctx bounds startup only
+// (with Config.StartTimeout); the node runs until Shutdown.
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	cfg = cfg.withDefaults()
+	log := cfg.Logger
+	spec, err := ParseStorage(cfg.Storage, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+
+	// Listen first: a taken port is the commonest failure, and finding it
+	// before touching storage leaves no database file behind.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, &ListenError{Addr: cfg.Addr, Err: err}
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+
+	log.Info("opening storage", "backend", spec.Backend, "location", spec.location())
+	store, err := openStore(ctx, spec, cfg.StartTimeout)
+	if err != nil {
+		return nil, &StorageError{Spec: spec, Err: err}
+	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
+
+	r := rt.NewSystem()
+	sys := actor.NewSystem(actor.Config{Runtime: r, Store: store, Logger: log.With("component", "actor")})
+	svc, err := service.New(r, store, sys, cfg.Model)
+	if err != nil {
+		return nil, fmt.Errorf("start agent service: %w", err)
+	}
+	if _, ok := cfg.Model.(llm.Unconfigured); ok {
+		log.Warn("no LLM provider configured: agents can be created and managed, but sending them messages fails")
+	}
+
+	s := &Server{
+		cfg: cfg, log: log, spec: spec, rt: r, store: store, sys: sys, ln: ln,
+		http: &http.Server{
+			Handler:           api.New(svc, api.WithLogger(log.With("component", "api"))),
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       idleConnTimeout,
+			ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+		},
+		serveDone: make(chan struct{}),
+	}
+	go s.serve()
+	log.Info("listening", "addr", s.Addr(), "url", "http://"+s.Addr()+"/v1/health", "version", api.Version)
+	return s, nil
+}
+
+// openStore opens the backend spec selects, bounded by timeout.
+func openStore(ctx context.Context, spec StorageSpec, timeout time.Duration) (storage.Store, error) {
+	switch spec.Backend {
+	case BackendMemory:
+		return memory.New(), nil
+	case BackendSQLite:
+		return sqlite.Open(spec.Location)
+	case BackendPostgres:
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return postgres.Open(ctx, spec.Location)
+	default:
+		return nil, fmt.Errorf("%w: unknown backend %q", ErrBadStorage, spec.Backend)
+	}
+}
+
+// location is the spec's location as it may be logged.
+func (s StorageSpec) location() string {
+	switch s.Backend {
+	case BackendMemory:
+		return "(in memory; lost on exit)"
+	case BackendPostgres:
+		return redactURL(s.Location)
+	default:
+		return s.Location
+	}
+}
+
+// serve runs the HTTP server until Shutdown or a listener failure.
+func (s *Server) serve() {
+	err := s.http.Serve(s.ln)
+	if !errors.Is(err, http.ErrServerClosed) {
+		s.serveErr = err
+	}
+	close(s.serveDone)
+}
+
+// Addr returns the address the server listens on, host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Storage returns the store the server uses.
+func (s *Server) Storage() StorageSpec { return s.spec }
+
+// Done is closed when the HTTP server stops serving, after Shutdown or
+// because the listener failed; Err then tells which.
+func (s *Server) Done() <-chan struct{} { return s.serveDone }
+
+// Err returns the error that stopped the HTTP server on its own, or nil.
+// It is meaningful once Done is closed.
+func (s *Server) Err() error {
+	select {
+	case <-s.serveDone:
+		return s.serveErr
+	default:
+		return nil
+	}
+}
+
+// Shutdown stops the node: it stops accepting HTTP requests and waits for
+// those in flight (closing connections still busy after
+// Config.HTTPShutdownTimeout), then drains the actors' mailboxes (bounded
+// by Config.DrainTimeout), then closes the store. Every step runs even if
+// an earlier one failed; the error joins their failures. ctx bounds the
+// whole. Calling Shutdown again returns the first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	var errs []error
+
+	s.log.Info("shutdown: stopping HTTP server", "timeout", s.cfg.HTTPShutdownTimeout)
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.HTTPShutdownTimeout)
+	err := s.http.Shutdown(hctx)
+	cancel()
+	if err != nil {
+		s.log.Error("shutdown: HTTP requests still running; closing their connections", "err", err)
+		s.http.Close()
+		errs = append(errs, fmt.Errorf("stop HTTP server: %w", err))
+	}
+	<-s.serveDone
+
+	s.log.Info("shutdown: draining actors", "active", s.sys.ActiveCount(), "timeout", s.cfg.DrainTimeout)
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+	err = s.sys.Shutdown(dctx)
+	cancel()
+	if err != nil {
+		s.log.Error("shutdown: actors did not drain", "err", err)
+		errs = append(errs, fmt.Errorf("drain actors: %w", err))
+	} else {
+		st := s.sys.Stats()
+		s.log.Info("shutdown: actors drained", "activations", st.Activations, "invocations", st.Invocations)
+		if !s.joinTasks(ctx) {
+			s.log.Warn("shutdown: runtime tasks still running", "waited", tasksJoinTimeout)
+		}
+	}
+
+	s.log.Info("shutdown: closing storage", "backend", s.spec.Backend, "location", s.spec.location())
+	if err := s.store.Close(); err != nil {
+		s.log.Error("shutdown: closing storage failed", "err", err)
+		errs = append(errs, fmt.Errorf("close storage: %w", err))
+	}
+
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.log.Info("shutdown complete")
+	return nil
+}
+
+// joinTasks waits, up to tasksJoinTimeout, for every task the runtime
+// started to return, and reports whether they did. A task still running
+// is left behind (the runtime cannot cancel it).
+func (s *Server) joinTasks(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() {
+		s.rt.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(tasksJoinTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Run starts a node and serves until ctx is done, then shuts it down
+// gracefully and returns nil if everything stopped cleanly. If the HTTP
+// server fails on its own, Run shuts down and returns that failure.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case <-s.Done():
+		serveErr = s.Err()
+		s.log.Error("HTTP server stopped unexpectedly", "err", serveErr)
+	}
+	return errors.Join(serveErr, s.Shutdown(context.WithoutCancel(ctx)))
+}

@@ -1,0 +1,88 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/rt"
+)
+
+// ErrLLM marks every failure of the simulated model. The model call comes
+// before any commit, so an invocation that fails with it changed nothing.
+var ErrLLM = errors.New("sim: model failure")
+
+// LLM is a deterministic simulated model. It answers a user message
+// either with a memory tool call (with probability ToolProbability) or by
+// sending a message, and answers a tool result by ending the turn. Its
+// latency and faults (LlmTimeout, LlmFailure, LlmRateLimited) come from the
+// simulation.
+type LLM struct {
+	r   rt.Runtime
+	inj *Injector
+	// ToolProbability is the chance that a turn starts with a memory tool.
+	ToolProbability float64
+	calls           uint64
+}
+
+// NewLLM returns a simulated model running on r.
+func NewLLM(r rt.Runtime, inj *Injector) *LLM {
+	return &LLM{r: r, inj: inj, ToolProbability: 0.5}
+}
+
+// Complete implements llm.Client.
+func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, error) {
+	rnd := m.r.Rand("llm")
+	m.calls++
+	if err := m.r.Sleep(ctx, time.Duration(50+rt.Intn(rnd, 950))*time.Millisecond); err != nil {
+		return nil, err
+	}
+	if f, ok := m.inj.Check(OpLLMComplete); ok {
+		switch f {
+		case LlmTimeout:
+			m.r.Sleep(ctx, 365*24*time.Hour) // a model that never answers
+			return nil, fmt.Errorf("%w: timed out: %w", ErrLLM, ctx.Err())
+		case LlmFailure:
+			return nil, fmt.Errorf("%w: provider returned 500", ErrLLM)
+		case LlmRateLimited:
+			return nil, fmt.Errorf("%w: provider returned 429 (rate limited)", ErrLLM)
+		default:
+			m.inj.Unhandled(OpLLMComplete, f)
+			return nil, fmt.Errorf("%w: unhandled fault %s", ErrLLM, f)
+		}
+	}
+	usage := llm.Usage{PromptTokens: 100, CompletionTokens: 20, TotalTokens: 120}
+	last := req.Messages[len(req.Messages)-1]
+	if last.Role == llm.RoleTool {
+		return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Content: "done"}, Usage: usage}, nil
+	}
+	call := func(name, args string) *llm.Response {
+		return &llm.Response{Usage: usage, Message: llm.Message{Role: llm.RoleAssistant,
+			ToolCalls: []llm.ToolCall{{ID: fmt.Sprintf("call-%d", m.calls), Name: name, Arguments: args}}}}
+	}
+	has := func(tool string) bool {
+		for _, t := range req.Tools {
+			if t.Name == tool {
+				return true
+			}
+		}
+		return false
+	}
+	if float64(rnd.Uint64()>>11)/(1<<53) < m.ToolProbability {
+		switch n := rt.Intn(rnd, 3); {
+		case n == 0 && has(agent.ToolCoreMemoryAppend):
+			return call(agent.ToolCoreMemoryAppend, fmt.Sprintf(`{"label":"human","content":"fact %d"}`, m.calls)), nil
+		case n == 1 && has(agent.ToolArchivalMemoryInsert):
+			return call(agent.ToolArchivalMemoryInsert, fmt.Sprintf(`{"content":"note %d"}`, m.calls)), nil
+		case has(agent.ToolConversationSearch):
+			return call(agent.ToolConversationSearch, `{"query":"hello"}`), nil
+		}
+	}
+	if has(agent.ToolSendMessage) {
+		return call(agent.ToolSendMessage, fmt.Sprintf(`{"message":"reply %d"}`, m.calls)), nil
+	}
+	return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Content: fmt.Sprintf("reply %d", m.calls)}, Usage: usage}, nil
+}
