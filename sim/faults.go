@@ -169,6 +169,15 @@ func (in *Injector) Enable(f Fault, on bool) {
 	}
 }
 
+// DisableAll turns every rule off.
+func (in *Injector) DisableAll() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, r := range in.rules {
+		r.enabled = false
+	}
+}
+
 // Check is called at hook op and returns the fault that fires there, if
 // any. Rules are checked in the order they were added; the first that
 // fires wins.

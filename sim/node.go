@@ -108,3 +108,13 @@ func (r nodeRuntime) Rand(name string) rt.Rand { return r.n.sim.Rand(r.n.name + 
 // Yield lets other tasks run before the caller continues: a scheduling
 // point for simulated I/O.
 func (n *Node) Yield() { n.sim.yield() }
+
+// currentNode returns the node of the task holding the baton.
+func (s *Sim) currentNode() *Node {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current == nil {
+		return nil
+	}
+	return s.current.node
+}

@@ -1,0 +1,468 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/service"
+	"github.com/kelpie-ai/kelpie/sim/check"
+	"github.com/kelpie-ai/kelpie/storage"
+)
+
+// Config describes one simulation run: the workload, the faults, and
+// (for the planted-bug tests) deliberately broken parts.
+type Config struct {
+	// Seed drives every decision.
+	Seed uint64
+	// Clients is the number of concurrent clients (default 4).
+	Clients int
+	// OpsPerClient is each client's operation count (default 20).
+	OpsPerClient int
+	// Mix weighs the operations clients choose (zero: DefaultMix).
+	Mix Mix
+	// Rules arm faults.
+	Rules []Rule
+	// NodeCrashes adds random whole-node crashes, with restarts.
+	NodeCrashes bool
+	// ForceDeactivate deactivates each new agent between its create and
+	// the read that follows, so the read comes from storage.
+	ForceDeactivate bool
+	// Nodes is the number of nodes sharing the store (default 1). Clients
+	// pick a node at random per operation.
+	Nodes int
+	// WrapStore, WrapActor plant bugs (tests only).
+	WrapStore func(*Store) storage.Store
+	WrapActor func(*agent.Actor) actor.Actor[agent.State]
+	// Record keeps the decision log in the result.
+	Record bool
+}
+
+// Mix weighs client operations.
+type Mix struct {
+	Create, Get, Update, Delete, Send, List int
+}
+
+// DefaultMix is the workload's operation mix.
+var DefaultMix = Mix{Create: 3, Get: 4, Update: 3, Delete: 1, Send: 4, List: 1}
+
+// Result summarizes a run.
+type Result struct {
+	Seed    uint64
+	Trace   uint64
+	Steps   uint64
+	Ops     int
+	OK      int
+	Failed  int
+	Unknown int
+	Crashes int
+	Faults  map[Fault]FaultStats
+	// Virtual is the virtual time the run took.
+	Virtual time.Duration
+	// Err is the first failure: an invariant violation, a non-linearizable
+	// history, or a simulator error. nil means the seed passed.
+	Err error
+	// Log is the decision log (Config.Record).
+	Log []string
+}
+
+// Faulted reports whether any fault fired in the run.
+func (r *Result) Fired() uint64 {
+	var n uint64
+	for _, st := range r.Faults {
+		n += st.Fired
+	}
+	return n
+}
+
+// Summary is the one-line report of a run.
+func (r *Result) Summary() string {
+	status := "ok"
+	if r.Err != nil {
+		status = "FAIL"
+	}
+	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d steps=%d virtual=%v trace=%016x",
+		status, r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, r.Crashes, r.Fired(), r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
+}
+
+// world is the state of one run.
+type world struct {
+	cfg     Config
+	sim     *Sim
+	inj     *Injector
+	store   *Store
+	rng     rt.Rand
+	servers []*server
+	hist    check.History
+	known   []string // IDs of agents whose create returned OK
+	final   map[string]check.Final
+	crashes int
+	epochs  map[string]uint64
+	res     *Result
+}
+
+// clientTimeout bounds one client call (virtual time).
+const clientTimeout = 3 * time.Minute
+
+// Run executes one simulation and checks it.
+func Run(cfg Config) Result {
+	if cfg.Clients == 0 {
+		cfg.Clients = 4
+	}
+	if cfg.OpsPerClient == 0 {
+		cfg.OpsPerClient = 20
+	}
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 1
+	}
+	if cfg.Mix == (Mix{}) {
+		cfg.Mix = DefaultMix
+	}
+	s := New(cfg.Seed)
+	if cfg.Record {
+		s.Record()
+	}
+	res := Result{Seed: cfg.Seed}
+	w := &world{cfg: cfg, sim: s, inj: NewInjector(s), epochs: make(map[string]uint64), res: &res}
+	for _, r := range cfg.Rules {
+		if err := w.inj.Add(r); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	err := s.Run(w.main)
+	res.Trace = s.TraceHash()
+	res.Steps = s.Steps()
+	res.Virtual = s.Now().Sub(Epoch)
+	res.Faults = w.inj.Stats()
+	res.Crashes = w.crashes
+	res.Log = s.Log()
+	if err == nil && w.final == nil {
+		err = errors.New("sim: run ended before the final state was read")
+	}
+	if err == nil {
+		err = w.verify()
+	}
+	res.Err = err
+	return res
+}
+
+func (w *world) main(r rt.Runtime) {
+	w.rng = r.Rand("world")
+	w.store = NewStore(r, w.inj, func() { w.serverOf(w.sim.currentNode()).crash() })
+	for i := range w.cfg.Nodes {
+		n := &server{w: w, node: w.sim.NewNode(fmt.Sprint("n", i+1))}
+		if err := n.boot(); err != nil {
+			w.sim.Fail(err)
+			return
+		}
+		w.servers = append(w.servers, n)
+	}
+	ctx := context.Background()
+	stop := rt.NewEvent(r)
+	r.Go("supervisor", func() { w.supervise(r, stop) })
+	done := rt.NewQueue[int](r, w.cfg.Clients)
+	for c := range w.cfg.Clients {
+		r.Go(fmt.Sprint("client", c), func() {
+			w.client(r, c)
+			done.TryPush(c)
+		})
+	}
+	for range w.cfg.Clients {
+		if _, err := done.Recv(ctx); err != nil {
+			w.sim.Fail(err)
+			return
+		}
+	}
+	// Quiesce: no more faults; every node up; then read the final state.
+	w.inj.DisableAll()
+	stop.Set()
+	for _, n := range w.servers {
+		if n.down {
+			n.node.Restart()
+			if err := n.boot(); err != nil {
+				w.sim.Fail(err)
+				return
+			}
+		}
+	}
+	if err := w.readFinal(r); err != nil {
+		w.sim.Fail(err)
+	}
+}
+
+// supervise restarts crashed nodes, crashes nodes at random (NodeCrashes)
+// and ticks the clocks (clock faults).
+func (w *world) supervise(r rt.Runtime, stop *rt.Event) {
+	ctx := context.Background()
+	for !stop.IsSet() {
+		r.Sleep(ctx, time.Second)
+		for _, n := range w.servers {
+			if stop.IsSet() {
+				return
+			}
+			if n.down {
+				if !r.Now().Before(n.restartAt) {
+					n.node.Restart()
+					if err := n.boot(); err != nil {
+						w.sim.Fail(err)
+						return
+					}
+				}
+				continue
+			}
+			if w.cfg.NodeCrashes && rt.Intn(w.rng, 100) < 2 {
+				n.crash()
+			}
+			if f, ok := w.inj.Check(OpClockTick); ok {
+				switch f {
+				case ClockSkew:
+					n.node.SkewClock(time.Duration(rt.Intn(w.rng, 1000)-500) * time.Millisecond)
+				case ClockJump:
+					n.node.SkewClock(time.Duration(rt.Intn(w.rng, 7200)-3600) * time.Second)
+				default:
+					w.inj.Unhandled(OpClockTick, f)
+				}
+			}
+		}
+	}
+}
+
+func (w *world) serverOf(n *Node) *server {
+	for _, s := range w.servers {
+		if s.node == n {
+			return s
+		}
+	}
+	w.sim.Fail(fmt.Errorf("sim: crash requested from task outside any server node"))
+	return &server{w: w, node: n, down: true, cancel: func() {}}
+}
+
+// pick chooses a server for one call; a down node refuses at once.
+func (w *world) pick() *server { return w.servers[rt.Intn(w.rng, len(w.servers))] }
+
+// outcome classifies an error as the client sees it.
+func outcome(err error) (check.Outcome, bool) {
+	switch {
+	case err == nil:
+		return check.OK, true
+	case errors.Is(err, agent.ErrNotFound):
+		return check.OK, false
+	case errors.Is(err, agent.ErrInvalid), errors.Is(err, actor.ErrBusy), errors.Is(err, actor.ErrStopped),
+		errors.Is(err, errNodeDown), errors.Is(err, ErrLLM) && !errors.Is(err, actor.ErrTimeout):
+		return check.Failed, false
+	default:
+		return check.Unknown, false
+	}
+}
+
+var errNodeDown = errors.New("sim: node is down (connection refused)")
+
+// call runs fn against a server as one client operation and records it.
+func (w *world) call(r rt.Runtime, client int, op check.Op, fn func(ctx context.Context, svc *service.Service, op *check.Op) error) check.Op {
+	n := w.pick()
+	op.Client = client
+	op.Call = r.Now().Sub(Epoch).Nanoseconds()
+	var err error
+	if n.down {
+		err = errNodeDown
+	} else {
+		ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
+		err = fn(ctx, n.svc, &op)
+		cancel()
+	}
+	op.Return = w.sim.Now().Sub(Epoch).Nanoseconds()
+	op.Outcome, op.Found = outcome(err)
+	if op.Outcome == check.OK && !op.Found {
+		op.Name, op.Messages, op.FirstSeq = "", 0, 0
+	}
+	w.res.Ops++
+	switch op.Outcome {
+	case check.OK:
+		w.res.OK++
+	case check.Failed:
+		w.res.Failed++
+	default:
+		w.res.Unknown++
+	}
+	if op.Kind != check.KindCreate || op.Outcome == check.OK {
+		w.hist.Add(op)
+	}
+	return op
+}
+
+func (w *world) client(r rt.Runtime, c int) {
+	ctx := context.Background()
+	mix := w.cfg.Mix
+	total := mix.Create + mix.Get + mix.Update + mix.Delete + mix.Send + mix.List
+	for i := range w.cfg.OpsPerClient {
+		roll := rt.Intn(w.rng, total)
+		target := ""
+		if len(w.known) > 0 {
+			target = w.known[rt.Intn(w.rng, len(w.known))]
+		}
+		switch {
+		case roll < mix.Create || target == "":
+			w.create(r, c, i)
+		case roll < mix.Create+mix.Get:
+			w.get(r, c, target)
+		case roll < mix.Create+mix.Get+mix.Update:
+			name := fmt.Sprintf("u%d-%d", c, i)
+			var n *server
+			op := w.call(r, c, check.Op{Kind: check.KindUpdate, Agent: target, Name: name}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+				_, err := svc.UpdateAgent(ctx, target, agent.UpdateRequest{Name: &name})
+				n = w.serverFor(svc)
+				return err
+			})
+			if op.Outcome == check.OK && op.Found && w.cfg.ForceDeactivate {
+				w.deactivate(n, target)
+				w.get(r, c, target) // the update must be visible from storage
+			}
+		case roll < mix.Create+mix.Get+mix.Update+mix.Delete:
+			w.call(r, c, check.Op{Kind: check.KindDelete, Agent: target}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+				return svc.DeleteAgent(ctx, target)
+			})
+		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send:
+			w.call(r, c, check.Op{Kind: check.KindSend, Agent: target}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+				resp, err := svc.SendMessage(ctx, target, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: fmt.Sprintf("hello from %d/%d", c, i)}}})
+				if err == nil {
+					op.Messages = uint64(len(resp.Messages))
+					op.FirstSeq = resp.Messages[0].Seq
+				}
+				return err
+			})
+		default:
+			w.call(r, c, check.Op{Kind: check.KindList}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+				list, err := svc.ListAgents(ctx, service.ListOptions{Limit: service.ListLimitMax})
+				for _, a := range list {
+					op.Listed = append(op.Listed, a.ID)
+				}
+				return err
+			})
+		}
+		r.Sleep(ctx, time.Duration(rt.Intn(w.rng, 2000))*time.Millisecond)
+	}
+}
+
+func (w *world) create(r rt.Runtime, c, i int) {
+	name := fmt.Sprintf("c%d-%d", c, i)
+	var n *server
+	op := w.call(r, c, check.Op{Kind: check.KindCreate, Name: name}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+		ag, err := svc.CreateAgent(ctx, agent.CreateRequest{
+			Name: name, AgentType: agent.TypeMemGPTV2,
+			Blocks: []agent.BlockCreate{{Label: "human", Value: "", Limit: 4000}, {Label: "persona", Value: "a simulated agent"}},
+		})
+		if err == nil {
+			op.Agent = ag.ID
+			n = w.serverFor(svc)
+		}
+		return err
+	})
+	if op.Outcome != check.OK {
+		return
+	}
+	w.known = append(w.known, op.Agent)
+	if w.cfg.ForceDeactivate {
+		w.deactivate(n, op.Agent)
+	}
+	w.get(r, c, op.Agent) // an acknowledged create must be readable at once
+}
+
+// deactivate forces an agent out of memory so the next read loads it
+// from storage.
+func (w *world) deactivate(n *server, id string) {
+	if n != nil && !n.down {
+		n.sys.Deactivate(n.ctx, agent.ActorID(id))
+	}
+}
+
+func (w *world) serverFor(svc *service.Service) *server {
+	for _, n := range w.servers {
+		if n.svc == svc {
+			return n
+		}
+	}
+	return nil
+}
+
+func (w *world) get(r rt.Runtime, c int, id string) check.Op {
+	return w.call(r, c, check.Op{Kind: check.KindGet, Agent: id}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+		ag, err := svc.GetAgent(ctx, id)
+		if err == nil {
+			op.Name, op.Messages = ag.Name, ag.MessageCount
+		}
+		return err
+	})
+}
+
+// readFinal reads every known agent after the faults stopped.
+func (w *world) readFinal(r rt.Runtime) error {
+	final := make(map[string]check.Final)
+	w.final = final
+	ids := append([]string(nil), w.known...)
+	sort.Strings(ids)
+	for _, id := range ids {
+		var got check.Op
+		for attempt := 0; attempt < 5; attempt++ {
+			got = w.get(r, -1, id)
+			if got.Outcome == check.OK {
+				break
+			}
+			r.Sleep(context.Background(), time.Second)
+		}
+		if got.Outcome != check.OK {
+			return fmt.Errorf("final read of %s failed with faults off: outcome %v", id, got.Outcome)
+		}
+		if !got.Found {
+			continue
+		}
+		f := check.Final{Name: got.Name}
+		n := w.servers[0]
+		for start := uint64(0); ; {
+			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
+			page, err := n.svc.ListMessages(ctx, id, start, agent.MessagesPageMax)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("final message list of %s: %w", id, err)
+			}
+			for _, m := range page {
+				rec := check.MessageRecord{Seq: m.Seq, Role: m.Role, ToolCallID: m.ToolCallID}
+				for _, tc := range m.ToolCalls {
+					rec.ToolCallIDs = append(rec.ToolCallIDs, tc.ID)
+				}
+				f.Messages = append(f.Messages, rec)
+			}
+			if len(page) < agent.MessagesPageMax {
+				break
+			}
+			start = page[len(page)-1].Seq + 1
+		}
+		final[id] = f
+	}
+	return nil
+}
+
+// verify runs the checkers over the recorded history and final state.
+// It runs after the simulation, outside the scheduler.
+func (w *world) verify() error {
+	final := w.final
+	if err := check.Linearizable(&w.hist, 10*time.Second); err != nil {
+		return err
+	}
+	for _, inv := range []func() error{
+		func() error { return check.AcknowledgedDurable(&w.hist, final) },
+		func() error { return check.MessagesIntact(&w.hist, final) },
+		func() error { return check.ToolCallsAnswered(final) },
+		func() error { return check.ListsConsistent(&w.hist) },
+	} {
+		if err := inv(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
