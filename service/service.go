@@ -121,9 +121,12 @@ type ListOptions struct {
 	Descending bool
 }
 
+// listAttemptsMax bounds retries of a list that raced with a write.
+const listAttemptsMax = 5
+
 // ListAgents returns a page of agents ordered by creation time. It reads
-// the index and the states in one transaction, so it never lists an agent
-// it cannot return.
+// the index and the states in one transaction and validates it, so the
+// page is a consistent snapshot: it never lists an agent it cannot return.
 func (s *Service) ListAgents(ctx context.Context, opts ListOptions) ([]*agent.Agent, error) {
 	limit := opts.Limit
 	if limit == 0 {
@@ -132,6 +135,15 @@ func (s *Service) ListAgents(ctx context.Context, opts ListOptions) ([]*agent.Ag
 	if limit < 0 || limit > ListLimitMax {
 		return nil, fmt.Errorf("%w: limit %d outside 1..%d", agent.ErrInvalid, opts.Limit, ListLimitMax)
 	}
+	for attempt := 1; ; attempt++ {
+		out, err := s.listOnce(ctx, opts, limit)
+		if err == nil || attempt == listAttemptsMax || !errors.Is(err, storage.ErrConflict) {
+			return out, err
+		}
+	}
+}
+
+func (s *Service) listOnce(ctx context.Context, opts ListOptions, limit int) ([]*agent.Agent, error) {
 	tx, err := s.store.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -163,10 +175,18 @@ func (s *Service) ListAgents(ctx context.Context, opts ListOptions) ([]*agent.Ag
 		}
 		id, _ := elems[1].(string)
 		ag, err := s.loadStored(ctx, tx, id)
+		if errors.Is(err, agent.ErrNotFound) {
+			// Deleted between the index read and this one: the commit below
+			// would fail validation anyway; retry from the start.
+			return nil, fmt.Errorf("%w: agent %s deleted during the list", storage.ErrConflict, id)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("index entry %s: %w", id, err)
 		}
 		out = append(out, ag)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
 	}
 	return out, nil
 }

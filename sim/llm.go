@@ -61,7 +61,7 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 	}
 	call := func(name, args string) *llm.Response {
 		return &llm.Response{Usage: usage, Message: llm.Message{Role: llm.RoleAssistant,
-			ToolCalls: []llm.ToolCall{{ID: fmt.Sprintf("call-%d", m.calls), Name: name, Arguments: args}}}}
+			ToolCalls: []llm.ToolCall{{ID: rt.NewID(rnd, "call"), Name: name, Arguments: args}}}}
 	}
 	has := func(tool string) bool {
 		for _, t := range req.Tools {
