@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -145,6 +147,11 @@ func (s *System) Shutdown(ctx context.Context) error {
 	var all []*activation
 	for _, a := range s.active {
 		all = append(all, a)
+	}
+	// Close in ID order, not map order: under the simulator the order of
+	// wake-ups is part of the schedule and must not depend on hashing.
+	slices.SortFunc(all, func(a, b *activation) int { return strings.Compare(a.id.String(), b.id.String()) })
+	for _, a := range all {
 		if !a.deactivating {
 			a.deactivating = true
 			a.mailbox.Close()

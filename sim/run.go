@@ -37,7 +37,7 @@ type Config struct {
 	// pick a node at random per operation.
 	Nodes int
 	// WrapStore, WrapActor plant bugs (tests only).
-	WrapStore func(*Store) storage.Store
+	WrapStore func(s *Store, r rt.Runtime) storage.Store
 	WrapActor func(*agent.Actor) actor.Actor[agent.State]
 	// Record keeps the decision log in the result.
 	Record bool
@@ -185,16 +185,22 @@ func (w *world) main(r rt.Runtime) {
 			return
 		}
 	}
-	// Quiesce: no more faults; every node up; then read the final state.
+	// Quiesce: no more faults; every node shut down cleanly (or found
+	// crashed) and rebooted from durable state; then read the final state.
 	w.inj.DisableAll()
 	stop.Set()
 	for _, n := range w.servers {
-		if n.down {
-			n.node.Restart()
-			if err := n.boot(); err != nil {
-				w.sim.Fail(err)
+		if !n.down {
+			if err := n.sys.Shutdown(ctx); err != nil {
+				w.sim.Fail(fmt.Errorf("shutdown of %s: %w", n.node.Name(), err))
 				return
 			}
+			n.cancel()
+		}
+		n.node.Restart()
+		if err := n.boot(); err != nil {
+			w.sim.Fail(err)
+			return
 		}
 	}
 	if err := w.readFinal(r); err != nil {
@@ -359,7 +365,8 @@ func (w *world) client(r rt.Runtime, c int) {
 }
 
 func (w *world) create(r rt.Runtime, c, i int) {
-	name := fmt.Sprintf("c%d-%d", c, i)
+	// Names come from a small pool, so deleted agents' names are reused.
+	name := fmt.Sprintf("agent %d", rt.Intn(w.rng, 10))
 	var n *server
 	op := w.call(r, c, check.Op{Kind: check.KindCreate, Name: name}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 		ag, err := svc.CreateAgent(ctx, agent.CreateRequest{
@@ -379,7 +386,9 @@ func (w *world) create(r rt.Runtime, c, i int) {
 	if w.cfg.ForceDeactivate {
 		w.deactivate(n, op.Agent)
 	}
-	w.get(r, c, op.Agent) // an acknowledged create must be readable at once
+	if w.cfg.Mix.Get > 0 {
+		w.get(r, c, op.Agent) // an acknowledged create must be readable at once
+	}
 }
 
 // deactivate forces an agent out of memory so the next read loads it

@@ -456,6 +456,9 @@ const (
 // then "fsyncs": makes the batch, and every earlier one, durable. A node
 // crash between the apply and the fsync may lose the batch (see Crash).
 // Validation errors are returned unchanged with nothing applied.
+// fsyncLatencyMax bounds the virtual time one fsync takes.
+const fsyncLatencyMax = 2 * time.Millisecond
+
 func (s *Store) Commit(ctx context.Context, req *storage.CommitRequest) error {
 	r := s.runtime()
 	if err := r.Sleep(ctx, 0); err != nil {
@@ -525,9 +528,10 @@ func (s *Store) Commit(ctx context.Context, req *storage.CommitRequest) error {
 		return nil // read-only: nothing to sync
 	}
 
-	// The batch is visible but not durable. The caller's ctx must not
-	// abandon the fsync half-way, so yield on a background context.
-	r.Sleep(context.Background(), 0)
+	// The batch is visible but not durable while the fsync runs (up to
+	// fsyncLatencyMax). The caller's ctx must not abandon the fsync
+	// half-way, so wait on a background context.
+	r.Sleep(context.Background(), time.Duration(rt.Intn(r.Rand("storage-fsync"), int(fsyncLatencyMax/time.Microsecond)))*time.Microsecond)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -43,7 +43,7 @@ func (n *server) boot() error {
 	nr := n.node.Runtime()
 	var st storage.Store = &fenceAudit{Store: w.store, w: w}
 	if w.cfg.WrapStore != nil {
-		st = &fenceAudit{Store: w.cfg.WrapStore(w.store), w: w}
+		st = &fenceAudit{Store: w.cfg.WrapStore(w.store, nr), w: w}
 	}
 	n.sys = actor.NewSystem(actor.Config{
 		Runtime: nr, Store: st, InvokeTimeout: simInvokeTimeout, IdleTimeout: simIdleTimeout,
