@@ -113,7 +113,7 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 		if req.Limit <= 0 || req.Limit > MessagesPageMax {
 			return nil, invalidf("limit %d outside 1..%d", req.Limit, MessagesPageMax)
 		}
-		return encode(listMessages(ctx, c, req.Start, req.Limit))
+		return encode(listMessages(ctx, c, &req))
 	}
 	return nil, invalidf("unknown operation %q", op)
 }

@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -11,6 +13,7 @@ import (
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
+	"github.com/kelpie-ai/kelpie/storage/tuple"
 )
 
 // Stop reasons (Letta's).
@@ -147,6 +150,9 @@ func (t *turn) append(m Message) error {
 	if err := t.c.Set(MessageKey(m.Seq), b); err != nil {
 		return err
 	}
+	if err := t.c.Set(MessageIDKey(m.ID), tuple.Pack(m.Seq)); err != nil {
+		return err
+	}
 	t.ag.MessageCount++
 	t.added = append(t.added, m)
 	return nil
@@ -196,10 +202,16 @@ func CompileSystemPrompt(ag *Agent) string {
 	return b.String()
 }
 
-// ListMessagesRequest pages through the message log in sequence order.
+// ListMessagesRequest pages through the message log.
 type ListMessagesRequest struct {
-	// Start is the first sequence number to return.
-	Start uint64 `json:"start"`
+	// Start is the first sequence number to consider.
+	Start uint64 `json:"start,omitempty"`
+	// AfterID and BeforeID, if set, bound the page to messages after or
+	// before the message with that ID (exclusive).
+	AfterID  string `json:"after_id,omitempty"`
+	BeforeID string `json:"before_id,omitempty"`
+	// Descending returns the newest messages first.
+	Descending bool `json:"descending,omitempty"`
 	// Limit bounds the page, 1..MessagesPageMax.
 	Limit int `json:"limit"`
 }
@@ -207,8 +219,29 @@ type ListMessagesRequest struct {
 // MessagesPageMax bounds one page of the message log.
 const MessagesPageMax = 1000
 
-func listMessages(ctx context.Context, c *actor.Context[State], start uint64, limit int) ([]Message, error) {
-	kvs, err := c.Scan(ctx, storage.ScanOptions{Start: MessageKey(start), End: MessagePrefix().End(), Limit: limit})
+func listMessages(ctx context.Context, c *actor.Context[State], req *ListMessagesRequest) ([]Message, error) {
+	start, end := MessageKey(req.Start), MessagePrefix().End()
+	for _, cur := range []struct {
+		id    string
+		after bool
+	}{{req.AfterID, true}, {req.BeforeID, false}} {
+		if cur.id == "" {
+			continue
+		}
+		seq, err := messageSeq(ctx, c, cur.id)
+		if err != nil {
+			return nil, err
+		}
+		if cur.after {
+			start = MessageKey(max(seq+1, req.Start))
+		} else {
+			end = MessageKey(seq)
+		}
+	}
+	if bytes.Compare(start, end) >= 0 {
+		return []Message{}, nil
+	}
+	kvs, err := c.Scan(ctx, storage.ScanOptions{Start: start, End: end, Reverse: req.Descending, Limit: req.Limit})
 	if err != nil {
 		return nil, err
 	}
@@ -221,4 +254,21 @@ func listMessages(ctx context.Context, c *actor.Context[State], start uint64, li
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// messageSeq returns the sequence number of the message with the given ID.
+func messageSeq(ctx context.Context, c *actor.Context[State], id string) (uint64, error) {
+	v, err := c.Get(ctx, MessageIDKey(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, fmt.Errorf("%w: message %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return 0, err
+	}
+	elems, err := tuple.Unpack(v)
+	if err != nil || len(elems) != 1 {
+		return 0, fmt.Errorf("%w: message index of %s", storage.ErrCorrupt, id)
+	}
+	seq, _ := elems[0].(uint64)
+	return seq, nil
 }

@@ -154,6 +154,9 @@ func MessageKey(seq uint64) []byte { return tuple.Pack("m", seq) }
 // MessagePrefix is the prefix of every message key.
 func MessagePrefix() tuple.Key { return tuple.Pack("m") }
 
+// MessageIDKey maps a message ID to its sequence number.
+func MessageIDKey(id string) []byte { return tuple.Pack("mi", id) }
+
 // PassageKey is the key of an archival passage.
 func PassageKey(id string) []byte { return tuple.Pack("p", id) }
 

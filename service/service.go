@@ -101,11 +101,10 @@ func (s *Service) SendMessage(ctx context.Context, id string, req agent.SendRequ
 	return &out, nil
 }
 
-// ListMessages returns up to limit messages of the agent's log, in order,
-// starting at sequence number start.
-func (s *Service) ListMessages(ctx context.Context, id string, start uint64, limit int) ([]agent.Message, error) {
+// ListMessages returns a page of the agent's message log.
+func (s *Service) ListMessages(ctx context.Context, id string, req agent.ListMessagesRequest) ([]agent.Message, error) {
 	var out []agent.Message
-	if err := s.call(ctx, id, agent.OpMessages, agent.ListMessagesRequest{Start: start, Limit: limit}, &out); err != nil {
+	if err := s.call(ctx, id, agent.OpMessages, req, &out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -274,7 +274,7 @@ func TestSendMessageEchoes(t *testing.T) {
 		t.Fatalf("second turn = %+v", resp2.Messages)
 	}
 	e.reload(t, ag.ID)
-	log, err := e.svc.ListMessages(ctx, ag.ID, 0, 100)
+	log, err := e.svc.ListMessages(ctx, ag.ID, agent.ListMessagesRequest{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,6 +285,18 @@ func TestSendMessageEchoes(t *testing.T) {
 		if m.Seq != uint64(i) {
 			t.Fatalf("message %d has seq %d", i, m.Seq)
 		}
+	}
+	// Cursor paging by message ID, both directions.
+	page, err := e.svc.ListMessages(ctx, ag.ID, agent.ListMessagesRequest{AfterID: log[1].ID, BeforeID: log[5].ID, Limit: 10})
+	if err != nil || len(page) != 3 || page[0].Seq != 2 || page[2].Seq != 4 {
+		t.Fatalf("page after %s before %s = %+v, %v", log[1].ID, log[5].ID, page, err)
+	}
+	page, err = e.svc.ListMessages(ctx, ag.ID, agent.ListMessagesRequest{Descending: true, Limit: 2})
+	if err != nil || len(page) != 2 || page[0].Seq != 5 || page[1].Seq != 4 {
+		t.Fatalf("newest two = %+v, %v", page, err)
+	}
+	if _, err := e.svc.ListMessages(ctx, ag.ID, agent.ListMessagesRequest{AfterID: "message-nope", Limit: 2}); !errors.Is(err, agent.ErrNotFound) {
+		t.Fatalf("unknown cursor: %v", err)
 	}
 }
 
@@ -353,7 +365,7 @@ func TestSendFailureLogsNothing(t *testing.T) {
 	if _, err := e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "hi"}}}); !errors.Is(err, llm.ErrNotConfigured) {
 		t.Fatalf("err = %v, want ErrNotConfigured", err)
 	}
-	log, err := e.svc.ListMessages(ctx, ag.ID, 0, 10)
+	log, err := e.svc.ListMessages(ctx, ag.ID, agent.ListMessagesRequest{Limit: 10})
 	if err != nil || len(log) != 0 {
 		t.Fatalf("failed turn left %d messages (%v)", len(log), err)
 	}

@@ -443,7 +443,7 @@ func (w *world) readFinal(r rt.Runtime) error {
 		n := w.servers[0]
 		for start := uint64(0); ; {
 			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
-			page, err := n.svc.ListMessages(ctx, id, start, agent.MessagesPageMax)
+			page, err := n.svc.ListMessages(ctx, id, agent.ListMessagesRequest{Start: start, Limit: agent.MessagesPageMax})
 			cancel()
 			if err != nil {
 				return fmt.Errorf("final message list of %s: %w", id, err)
