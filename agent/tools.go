@@ -262,3 +262,13 @@ func resultJSON(v []string) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
 }
+
+// BuiltinTools returns the names of every built-in tool, sorted.
+func BuiltinTools() []string {
+	names := make([]string, 0, len(builtins))
+	for n := range builtins {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -57,6 +57,18 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 	}
 	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux()}
 	h.route("GET /v1/health", h.health)
+	if svc != nil {
+		h.route("POST /v1/agents", h.createAgent)
+		h.route("GET /v1/agents", h.listAgents)
+		h.route("GET /v1/agents/{agent_id}", h.getAgent)
+		h.route("PATCH /v1/agents/{agent_id}", h.updateAgent)
+		h.route("DELETE /v1/agents/{agent_id}", h.deleteAgent)
+		h.route("GET /v1/agents/{agent_id}/core-memory/blocks", h.listBlocks)
+		h.route("GET /v1/agents/{agent_id}/core-memory/blocks/{block_label}", h.getBlock)
+		h.route("PATCH /v1/agents/{agent_id}/core-memory/blocks/{block_label}", h.updateBlock)
+		h.route("GET /v1/agents/{agent_id}/messages", h.listMessages)
+		h.route("POST /v1/agents/{agent_id}/messages", h.sendMessage)
+	}
 	return h
 }
 

@@ -1,0 +1,393 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/service"
+	"github.com/kelpie-ai/kelpie/storage"
+)
+
+// Limits at the edge.
+const (
+	// requestBytesMax bounds a request body.
+	requestBytesMax = 8 << 20
+)
+
+// idPattern matches Letta object IDs: "<prefix>-<uuid4>".
+var idPattern = regexp.MustCompile(`^[a-z_]+-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// pathID returns the path parameter name, which must be an ID with the
+// given prefix; otherwise it answers 422 and returns false.
+func pathID(w http.ResponseWriter, r *http.Request, name, prefix string) (string, bool) {
+	id := r.PathValue(name)
+	if !idPattern.MatchString(id) || !strings.HasPrefix(id, prefix+"-") {
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("%s %q is not a valid %s ID (expected %s-<uuid4>)", name, id, prefix, prefix))
+		return "", false
+	}
+	return id, true
+}
+
+// decodeBody reads a JSON request body into v, answering 413 or 422 on
+// failure.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, requestBytesMax))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", requestBytesMax))
+		} else {
+			writeError(w, http.StatusBadRequest, "could not read request body: "+err.Error())
+		}
+		return false
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		body = []byte("{}")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// fail maps an error from the service to a status and a useful detail.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	detail := err.Error()
+	switch {
+	case errors.Is(err, agent.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, agent.ErrInvalid), errors.Is(err, storage.ErrInvalid):
+		status = http.StatusUnprocessableEntity
+	case errors.Is(err, agent.ErrAlreadyExists):
+		status = http.StatusConflict
+	case errors.Is(err, actor.ErrBusy):
+		status = http.StatusConflict
+		detail = "the agent is busy with other requests; retry shortly"
+	case errors.Is(err, storage.ErrTooLarge):
+		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, llm.ErrNotConfigured):
+		status = http.StatusBadRequest
+		detail = "no model provider is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for Ollama, vLLM or llama.cpp) or ANTHROPIC_API_KEY and restart the server"
+	case errors.Is(err, actor.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusGatewayTimeout
+	case errors.Is(err, actor.ErrStopped):
+		status = http.StatusServiceUnavailable
+		detail = "the server is shutting down"
+	default:
+		h.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		detail = "internal error: " + err.Error()
+	}
+	writeError(w, status, detail)
+}
+
+// createAgentRequest is Letta's CreateAgentRequest (the fields Kelpie uses).
+type createAgentRequest struct {
+	Name             string                          `json:"name"`
+	MemoryBlocks     []blockCreate                   `json:"memory_blocks"`
+	Tools            []string                        `json:"tools"`
+	ToolIDs          []string                        `json:"tool_ids"`
+	Tags             []string                        `json:"tags"`
+	System           string                          `json:"system"`
+	AgentType        string                          `json:"agent_type"`
+	IncludeBaseTools *bool                           `json:"include_base_tools"`
+	Description      string                          `json:"description"`
+	Metadata         map[string]any                  `json:"metadata"`
+	Model            string                          `json:"model"`
+	Embedding        string                          `json:"embedding"`
+	LLMConfig        *struct{ Handle, Model string } `json:"llm_config"`
+}
+
+type blockCreate struct {
+	Label       string `json:"label"`
+	Value       string `json:"value"`
+	Limit       int    `json:"limit"`
+	Description string `json:"description"`
+	ReadOnly    bool   `json:"read_only"`
+}
+
+// toolNames resolves Letta tool names and IDs to built-in tool names.
+func toolNames(names, ids []string) ([]string, error) {
+	out := slices.Clone(names)
+	for _, id := range ids {
+		name, ok := builtinToolName(id)
+		if !ok {
+			return nil, fmt.Errorf("%w: tool %s", agent.ErrNotFound, id)
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
+	var req createAgentRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	tools, err := toolNames(req.Tools, req.ToolIDs)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	agentType := req.AgentType
+	if agentType == "" {
+		agentType = agent.TypeLettaV1
+	}
+	if req.IncludeBaseTools == nil || *req.IncludeBaseTools {
+		for _, t := range agent.DefaultTools(agentType) {
+			if !slices.Contains(tools, t) {
+				tools = append(tools, t)
+			}
+		}
+	}
+	model := req.Model
+	if model == "" && req.LLMConfig != nil {
+		model = req.LLMConfig.Handle
+		if model == "" {
+			model = req.LLMConfig.Model
+		}
+	}
+	cr := agent.CreateRequest{
+		Name: req.Name, AgentType: agentType, Description: req.Description, System: req.System,
+		Model: model, Embedding: req.Embedding, Tools: nonNilStrings(tools), Tags: req.Tags, Metadata: req.Metadata,
+	}
+	for _, b := range req.MemoryBlocks {
+		cr.Blocks = append(cr.Blocks, agent.BlockCreate{Label: b.Label, Value: b.Value, Limit: b.Limit, Description: b.Description, ReadOnly: b.ReadOnly})
+	}
+	ag, err := h.svc.CreateAgent(r.Context(), cr)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAgentWire(ag))
+}
+
+func (h *handler) getAgent(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "agent_id", "agent")
+	if !ok {
+		return
+	}
+	ag, err := h.svc.GetAgent(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAgentWire(ag))
+}
+
+// updateAgentRequest is Letta's UpdateAgent (the fields Kelpie uses).
+type updateAgentRequest struct {
+	Name        *string         `json:"name"`
+	System      *string         `json:"system"`
+	Description *string         `json:"description"`
+	Tags        *[]string       `json:"tags"`
+	Metadata    *map[string]any `json:"metadata"`
+	Model       *string         `json:"model"`
+	ToolIDs     *[]string       `json:"tool_ids"`
+}
+
+func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "agent_id", "agent")
+	if !ok {
+		return
+	}
+	var req updateAgentRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	up := agent.UpdateRequest{Name: req.Name, System: req.System, Description: req.Description, Tags: req.Tags, Metadata: req.Metadata, Model: req.Model}
+	if req.ToolIDs != nil {
+		tools, err := toolNames(nil, *req.ToolIDs)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		up.Tools = &tools
+	}
+	ag, err := h.svc.UpdateAgent(r.Context(), id, up)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAgentWire(ag))
+}
+
+func (h *handler) deleteAgent(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "agent_id", "agent")
+	if !ok {
+		return
+	}
+	if err := h.svc.DeleteAgent(r.Context(), id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": fmt.Sprintf("Agent id=%s successfully deleted", id)})
+}
+
+// listLimit parses the limit query parameter (default def, at most max).
+func listLimit(w http.ResponseWriter, r *http.Request, def, max int) (int, bool) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("limit must be an integer in 1..%d", max))
+		return 0, false
+	}
+	return n, true
+}
+
+// descending parses the order query parameter (default desc).
+func descending(w http.ResponseWriter, r *http.Request) (bool, bool) {
+	switch r.URL.Query().Get("order") {
+	case "", "desc":
+		return true, true
+	case "asc":
+		return false, true
+	}
+	writeError(w, http.StatusUnprocessableEntity, `order must be "asc" or "desc"`)
+	return false, false
+}
+
+// listAgents answers GET /v1/agents: newest first by default, filtered by
+// name, query_text (substring of the name) and tags (any, or all with
+// match_all_tags), paged with before/after/limit.
+func (h *handler) listAgents(w http.ResponseWriter, r *http.Request) {
+	limit, ok := listLimit(w, r, 50, service.ListLimitMax)
+	if !ok {
+		return
+	}
+	desc, ok := descending(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("ascending") == "true" {
+		desc = false
+	}
+	name, text, tags := q.Get("name"), strings.ToLower(q.Get("query_text")), q["tags"]
+	matchAll := q.Get("match_all_tags") == "true"
+	keep := func(a *agent.Agent) bool {
+		if name != "" && a.Name != name {
+			return false
+		}
+		if text != "" && !strings.Contains(strings.ToLower(a.Name), text) {
+			return false
+		}
+		if len(tags) > 0 {
+			hits := 0
+			for _, t := range tags {
+				if slices.Contains(a.Tags, t) {
+					hits++
+				}
+			}
+			if hits == 0 || (matchAll && hits < len(tags)) {
+				return false
+			}
+		}
+		return true
+	}
+	// "before" pages the other way: list in the opposite order after the
+	// cursor, then reverse.
+	cursor, flip := q.Get("after"), false
+	if b := q.Get("before"); b != "" && cursor == "" {
+		cursor, flip = b, true
+	}
+	opts := service.ListOptions{Limit: service.ListLimitMax, After: cursor, Descending: desc != flip}
+	out := make([]agentWire, 0, limit)
+	for len(out) < limit {
+		page, err := h.svc.ListAgents(r.Context(), opts)
+		if errors.Is(err, agent.ErrNotFound) && opts.After == cursor {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("cursor agent %s not found", cursor))
+			return
+		}
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		for _, a := range page {
+			if keep(a) && len(out) < limit {
+				out = append(out, toAgentWire(a))
+			}
+		}
+		if len(page) < opts.Limit {
+			break
+		}
+		opts.After = page[len(page)-1].ID
+	}
+	if flip {
+		slices.Reverse(out)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Core memory blocks.
+
+func (h *handler) listBlocks(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "agent_id", "agent")
+	if !ok {
+		return
+	}
+	ag, err := h.svc.GetAgent(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAgentWire(ag).Blocks)
+}
+
+func (h *handler) getBlock(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "agent_id", "agent")
+	if !ok {
+		return
+	}
+	ag, err := h.svc.GetAgent(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	label := r.PathValue("block_label")
+	b := ag.Block(label)
+	if b == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("agent %s has no memory block labelled %q", id, label))
+		return
+	}
+	writeJSON(w, http.StatusOK, toBlockWire(*b))
+}
+
+type blockUpdateRequest struct {
+	Value       *string `json:"value"`
+	Limit       *int    `json:"limit"`
+	Description *string `json:"description"`
+}
+
+func (h *handler) updateBlock(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "agent_id", "agent")
+	if !ok {
+		return
+	}
+	var req blockUpdateRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	label := r.PathValue("block_label")
+	ag, err := h.svc.UpdateAgent(r.Context(), id, agent.UpdateRequest{Blocks: []agent.BlockUpdate{{Label: label, Value: req.Value, Limit: req.Limit, Description: req.Description}}})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toBlockWire(*ag.Block(label)))
+}
