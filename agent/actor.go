@@ -114,6 +114,7 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 			return nil, invalidf("limit %d outside 1..%d", req.Limit, MessagesPageMax)
 		}
 		return encode(listMessages(ctx, c, &req))
+	// archival operations go here
 	}
 	return nil, invalidf("unknown operation %q", op)
 }

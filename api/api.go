@@ -68,6 +68,8 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.route("PATCH /v1/agents/{agent_id}/core-memory/blocks/{block_label}", h.updateBlock)
 		h.route("GET /v1/agents/{agent_id}/messages", h.listMessages)
 		h.route("POST /v1/agents/{agent_id}/messages", h.sendMessage)
+		h.archivalRoutes()
+		h.runRoutes()
 	}
 	return h
 }

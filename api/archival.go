@@ -1,0 +1,4 @@
+package api
+
+// archivalRoutes registers the archival-memory endpoints.
+func (h *handler) archivalRoutes() {}

@@ -1,0 +1,4 @@
+package api
+
+// runRoutes registers the run endpoints.
+func (h *handler) runRoutes() {}
