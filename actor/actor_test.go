@@ -30,6 +30,8 @@ type counter struct {
 	release     chan struct{}
 	activated   atomic.Int32
 	deactivated atomic.Int32
+	// committedHooks counts AfterCommit hooks run.
+	committedHooks atomic.Int32
 }
 
 func newCounter() *counter {
@@ -65,6 +67,17 @@ func (a *counter) Invoke(ctx context.Context, c *actor.Context[counterState], op
 		return []byte(fmt.Sprint(c.State.Count)), nil
 	case "get":
 		return []byte(fmt.Sprint(c.State.Count)), nil
+	case "chain": // continue until the count reaches 5, then fail once
+		c.State.Count++
+		n := c.State.Count
+		c.AfterCommit(func() { a.committedHooks.Add(1) })
+		if n < 5 {
+			c.Continue("chain", nil)
+		}
+		if string(payload) == "fail" {
+			return nil, errors.New("deliberate failure")
+		}
+		return nil, nil
 	case "add": // a state change with nothing else
 		c.State.Count++
 		return nil, nil
@@ -512,5 +525,26 @@ func TestInvalidIDs(t *testing.T) {
 	}
 	if _, err := f.sys.Invoke(context.Background(), actor.ID{Namespace: "nobody", ID: "x"}, "get", nil); !errors.Is(err, actor.ErrUnknownType) {
 		t.Errorf("unknown namespace: err = %v", err)
+	}
+}
+
+func TestContinueAndAfterCommit(t *testing.T) {
+	f := newFixture(t, actor.Config{})
+	if _, err := f.sys.Invoke(context.Background(), id("x"), "chain", []byte("fail")); err == nil {
+		t.Fatal("failing chain step succeeded")
+	}
+	if f.act.committedHooks.Load() != 0 || f.invoke(t, "x", "get") != "0" {
+		t.Fatalf("a rolled-back invocation ran its hooks or continuations: hooks=%d", f.act.committedHooks.Load())
+	}
+	f.invoke(t, "x", "chain")
+	deadline := time.Now().Add(10 * time.Second)
+	for f.invoke(t, "x", "get") != "5" {
+		if time.Now().After(deadline) {
+			t.Fatalf("continuations stopped at %s", f.invoke(t, "x", "get"))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := f.act.committedHooks.Load(); got != 5 {
+		t.Fatalf("after-commit hooks ran %d times, want 5", got)
 	}
 }

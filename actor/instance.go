@@ -28,6 +28,10 @@ type outcome struct {
 	err        error
 	deactivate bool // the actor asked to be deactivated
 	stale      bool // memory no longer matches storage: end the activation
+	// after and continues come from the invocation; they run only after a
+	// successful commit.
+	after     []func()
+	continues []continuation
 }
 
 type kindOf[S any] struct {
@@ -83,6 +87,7 @@ func (i *instanceOf[S]) activate(ctx context.Context) error {
 		if out.err != nil {
 			return fmt.Errorf("OnActivate: %w", out.err)
 		}
+		i.sys.committed(i.id, out)
 	}
 	return nil
 }
@@ -136,7 +141,9 @@ func (i *instanceOf[S]) deactivate(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	return i.transact(ctx, func(c *Context[S]) ([]byte, error) { return nil, d.OnDeactivate(ctx, c) }).err
+	out := i.transact(ctx, func(c *Context[S]) ([]byte, error) { return nil, d.OnDeactivate(ctx, c) })
+	i.sys.committed(i.id, out)
+	return out.err
 }
 
 // transact runs fn against the state and a fresh transaction and commits
@@ -164,7 +171,7 @@ func (i *instanceOf[S]) transact(ctx context.Context, fn func(c *Context[S]) ([]
 	}
 	if !tx.HasWrites() {
 		tx.Rollback() // read-only: nothing to make durable
-		return outcome{reply: reply, deactivate: c.deactivate}
+		return outcome{reply: reply, deactivate: c.deactivate, after: c.after, continues: c.continues}
 	}
 	tx.Fence(i.id.EpochKey(), i.epoch)
 	if err := tx.Commit(ctx); err != nil {
@@ -181,7 +188,7 @@ func (i *instanceOf[S]) transact(ctx context.Context, fn func(c *Context[S]) ([]
 	case i.staged:
 		i.committed = i.pending
 	}
-	return outcome{reply: reply, deactivate: c.deactivate}
+	return outcome{reply: reply, deactivate: c.deactivate, after: c.after, continues: c.continues}
 }
 
 // stageState buffers the state write if the invocation changed the state.

@@ -293,6 +293,7 @@ func (s *System) run(a *activation) {
 		s.stats.Invocations++
 		s.mu.Unlock()
 		env.reply.Resolve(out.reply, out.err)
+		s.committed(a.id, out)
 		switch {
 		case out.stale:
 			// The commit's outcome is unknown or a newer activation exists:
@@ -308,6 +309,23 @@ func (s *System) run(a *activation) {
 			s.mu.Unlock()
 			s.deactivate(ctx, a, nil)
 			return
+		}
+	}
+}
+
+// committed runs an invocation's after-commit hooks and sends its
+// continuations, if it committed.
+func (s *System) committed(id ID, out outcome) {
+	if out.err != nil {
+		return
+	}
+	for _, fn := range out.after {
+		fn()
+	}
+	for _, c := range out.continues {
+		env := &envelope{id: id, ctx: context.Background(), op: c.op, payload: c.payload, reply: rt.NewFuture[[]byte](s.rt)}
+		if err := s.dispatch(env); err != nil {
+			s.log.Warn("actor continuation dropped", "actor", id.String(), "op", c.op, "err", err)
 		}
 	}
 }
