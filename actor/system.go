@@ -194,7 +194,9 @@ type envelope struct {
 	op      string
 	payload []byte
 	control bool // a Deactivate request
-	reply   *rt.Future[[]byte]
+	// continued marks a continuation: no caller waits for it.
+	continued bool
+	reply     *rt.Future[[]byte]
 }
 
 // activation is one live incarnation of an actor.
@@ -295,7 +297,9 @@ func (s *System) run(a *activation) {
 		env.reply.Resolve(out.reply, out.err)
 		s.committed(a.id, out)
 		switch {
-		case out.stale:
+		case out.stale || (env.continued && out.err != nil):
+			// For a failed continuation, ending the activation lets the next
+			// message reload the actor, whose OnActivate can resume the work.
 			// The commit's outcome is unknown or a newer activation exists:
 			// memory can no longer be trusted. Leave without the hook; the
 			// next message reloads from storage.
@@ -323,7 +327,7 @@ func (s *System) committed(id ID, out outcome) {
 		fn()
 	}
 	for _, c := range out.continues {
-		env := &envelope{id: id, ctx: context.Background(), op: c.op, payload: c.payload, reply: rt.NewFuture[[]byte](s.rt)}
+		env := &envelope{id: id, ctx: context.Background(), op: c.op, payload: c.payload, continued: true, reply: rt.NewFuture[[]byte](s.rt)}
 		if err := s.dispatch(env); err != nil {
 			s.log.Warn("actor continuation dropped", "actor", id.String(), "op", c.op, "err", err)
 		}

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/kelpie-ai/kelpie/actor"
-	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/rt"
 )
 
@@ -17,7 +16,7 @@ const (
 	OpGet    = "get"    // nothing -> Agent
 	OpUpdate = "update" // UpdateRequest -> Agent
 	OpDelete = "delete" // nothing -> nothing
-	OpSend   = "send"   // SendRequest -> SendResponse
+	OpSend   = "send"   // SendRequest -> SendResult (the run started)
 	// OpMessages pages through the message log: ListMessagesRequest -> []Message.
 	OpMessages = "messages"
 )
@@ -68,8 +67,11 @@ type BlockUpdate struct {
 
 // Actor implements the agent actor type.
 type Actor struct {
-	// LLM answers the agent loop's model calls.
-	LLM llm.Client
+	// Events, if set, receives run progress after each commit.
+	Events Events
+	// Driver advances runs (see Driver); without one, runs start but never
+	// step.
+	Driver Driver
 }
 
 var _ actor.Actor[State] = (*Actor)(nil)
@@ -101,7 +103,37 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 		if err := decode(payload, &req); err != nil {
 			return nil, err
 		}
-		return encode(a.send(ctx, c, &req))
+		return encode(a.start(ctx, c, &req))
+	case OpPrepare:
+		var req StepRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return encode(a.prepare(ctx, c, &req))
+	case OpApply:
+		var req ApplyRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return encode(a.apply(ctx, c, &req))
+	case OpCancel:
+		var req CancelRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return encode(a.cancel(c, &req))
+	case OpGetRun, OpRunMessages:
+		var req RunRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		if c.State.Agent == nil {
+			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+		}
+		if op == OpGetRun {
+			return encode(loadRun(ctx, c, req.RunID))
+		}
+		return encode(runMessages(ctx, c, req.RunID))
 	case OpMessages:
 		var req ListMessagesRequest
 		if err := decode(payload, &req); err != nil {
@@ -114,7 +146,9 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 			return nil, invalidf("limit %d outside 1..%d", req.Limit, MessagesPageMax)
 		}
 		return encode(listMessages(ctx, c, &req))
-	// archival operations go here
+	case OpArchivalInsert, OpArchivalList, OpArchivalSearch, OpArchivalDelete:
+		return invokeArchival(ctx, c, op, payload)
+		// archival operations go here
 	}
 	return nil, invalidf("unknown operation %q", op)
 }

@@ -18,15 +18,22 @@ import (
 
 // Stop reasons (Letta's).
 const (
-	StopEndTurn  = "end_turn"
-	StopMaxSteps = "max_steps"
+	StopEndTurn     = "end_turn"
+	StopMaxSteps    = "max_steps"
+	StopLLMAPIError = "llm_api_error"
+	StopCancelled   = "cancelled"
+	StopError       = "error"
 )
 
-// SendRequest is one user turn.
+// SendRequest starts one turn: a run.
 type SendRequest struct {
+	// RunID names the run; the service draws it (a "run-<uuid4>").
+	RunID    string         `json:"run_id"`
 	Messages []InputMessage `json:"messages"`
 	// MaxSteps bounds model calls in this turn (0: DefaultMaxSteps).
 	MaxSteps int `json:"max_steps,omitempty"`
+	// Background marks a run started with messages/async.
+	Background bool `json:"background,omitempty"`
 }
 
 // InputMessage is a message a client sends.
@@ -38,6 +45,7 @@ type InputMessage struct {
 
 // SendResponse is what one turn produced: only this turn's messages.
 type SendResponse struct {
+	RunID      string    `json:"run_id"`
 	Messages   []Message `json:"messages"`
 	StopReason string    `json:"stop_reason"`
 	Usage      Usage     `json:"usage"`
@@ -56,92 +64,20 @@ const DefaultSystemPrompt = "You are a helpful assistant with persistent memory.
 	"Your core memory blocks are shown below and stay in your context; edit them with your memory tools " +
 	"when you learn something worth keeping. Use archival memory for facts that do not fit in core memory."
 
-// send runs one turn: log the input, then call the model and run its tool
-// calls until it ends its turn or the step limit is reached.
-func (a *Actor) send(ctx context.Context, c *actor.Context[State], req *SendRequest) (*SendResponse, error) {
-	ag := c.State.Agent
-	if ag == nil {
-		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
-	}
-	if len(req.Messages) == 0 || len(req.Messages) > MessagesPerSendMax {
-		return nil, invalidf("a send carries 1..%d messages, got %d", MessagesPerSendMax, len(req.Messages))
-	}
-	maxSteps := req.MaxSteps
-	if maxSteps == 0 {
-		maxSteps = DefaultMaxSteps
-	}
-	if maxSteps < 0 || maxSteps > MaxStepsMax {
-		return nil, invalidf("max_steps %d outside 1..%d", req.MaxSteps, MaxStepsMax)
-	}
-	for _, m := range req.Messages {
-		if m.Role != llm.RoleUser && m.Role != llm.RoleSystem {
-			return nil, invalidf("message role %q: must be user or system", m.Role)
-		}
-		if err := checkText("message content", m.Content, MessageBytesMax); err != nil {
-			return nil, err
-		}
-	}
-	t := &turn{actor: a, c: c, ag: ag, ids: c.Runtime().Rand("ids")}
-	for _, m := range req.Messages {
-		if err := t.append(Message{Role: m.Role, Content: m.Content, OTID: m.OTID}); err != nil {
-			return nil, err
-		}
-	}
-	resp := &SendResponse{StopReason: StopMaxSteps}
-	for step := 0; step < maxSteps; step++ {
-		history, err := t.history(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out, err := a.LLM.Complete(ctx, llm.Request{Model: ag.Model, Messages: history, Tools: ToolSchemas(ag.Tools)})
-		if err != nil {
-			return nil, fmt.Errorf("model call: %w", err)
-		}
-		resp.Usage.StepCount++
-		resp.Usage.PromptTokens += out.Usage.PromptTokens
-		resp.Usage.CompletionTokens += out.Usage.CompletionTokens
-		resp.Usage.TotalTokens += out.Usage.TotalTokens
-		am := Message{Role: llm.RoleAssistant, Content: out.Message.Content}
-		for _, tc := range out.Message.ToolCalls {
-			am.ToolCalls = append(am.ToolCalls, ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
-		}
-		if err := t.append(am); err != nil {
-			return nil, err
-		}
-		if len(am.ToolCalls) == 0 {
-			resp.StopReason = StopEndTurn
-			break
-		}
-		more := false
-		for _, tc := range am.ToolCalls {
-			result, status, terminal := t.runTool(ctx, tc)
-			if err := t.append(Message{Role: llm.RoleTool, Content: result, ToolCallID: tc.ID, ToolName: tc.Name, ToolStatus: status}); err != nil {
-				return nil, err
-			}
-			more = more || !terminal
-		}
-		if !more {
-			resp.StopReason = StopEndTurn
-			break
-		}
-	}
-	resp.Messages = t.added
-	return resp, nil
-}
-
-// turn holds one send's working set.
+// turn holds one invocation's working set of a run.
 type turn struct {
-	actor *Actor
 	c     *actor.Context[State]
 	ag    *Agent
 	ids   rt.Rand
+	runID string
 	added []Message
 }
 
 // append logs m as the next message.
 func (t *turn) append(m Message) error {
 	m.ID = rt.NewID(t.ids, "message")
-	m.Seq = t.ag.MessageCount
+	m.RunID = t.runID
+	m.Seq = t.ag.NextSeq
 	m.CreatedAt = t.c.Now().UTC()
 	b, err := json.Marshal(&m)
 	if err != nil {
@@ -153,7 +89,7 @@ func (t *turn) append(m Message) error {
 	if err := t.c.Set(MessageIDKey(m.ID), tuple.Pack(m.Seq)); err != nil {
 		return err
 	}
-	t.ag.MessageCount++
+	t.ag.NextSeq++
 	t.added = append(t.added, m)
 	return nil
 }
@@ -210,6 +146,8 @@ type ListMessagesRequest struct {
 	// before the message with that ID (exclusive).
 	AfterID  string `json:"after_id,omitempty"`
 	BeforeID string `json:"before_id,omitempty"`
+	// End, if non-zero, is the sequence number to stop before.
+	End uint64 `json:"end,omitempty"`
 	// Descending returns the newest messages first.
 	Descending bool `json:"descending,omitempty"`
 	// Limit bounds the page, 1..MessagesPageMax.
@@ -221,6 +159,9 @@ const MessagesPageMax = 1000
 
 func listMessages(ctx context.Context, c *actor.Context[State], req *ListMessagesRequest) ([]Message, error) {
 	start, end := MessageKey(req.Start), MessagePrefix().End()
+	if req.End > 0 {
+		end = MessageKey(req.End)
+	}
 	for _, cur := range []struct {
 		id    string
 		after bool

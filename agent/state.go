@@ -93,9 +93,17 @@ type Agent struct {
 	Blocks      []Block        `json:"blocks"`
 	CreatedAt   time.Time      `json:"created_at"`
 	UpdatedAt   time.Time      `json:"updated_at"`
-	// MessageCount is the number of messages in the log; the next message
-	// gets sequence number MessageCount.
+	// NextSeq is the sequence number the next logged message gets.
+	NextSeq uint64 `json:"next_seq"`
+	// MessageCount is the number of messages of finished runs: NextSeq
+	// while no run is active, the active run's first sequence number while
+	// one is. A turn's messages thus become countable all at once.
 	MessageCount uint64 `json:"message_count"`
+	// ActiveRun is the run in progress, if any; one at a time.
+	ActiveRun *Run `json:"active_run,omitempty"`
+	// LastStopReason and LastRunCompletion describe the last finished run.
+	LastStopReason    string     `json:"last_stop_reason,omitempty"`
+	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
 	// PassageCount is the number of archival passages.
 	PassageCount uint64 `json:"passage_count"`
 }
@@ -128,6 +136,7 @@ type Message struct {
 	// ToolStatus is "success" or "error" on a tool return.
 	ToolStatus string    `json:"tool_status,omitempty"`
 	OTID       string    `json:"otid,omitempty"`
+	RunID      string    `json:"run_id,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 }
 
@@ -144,6 +153,8 @@ type Passage struct {
 	Text      string    `json:"text"`
 	Tags      []string  `json:"tags,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Embedding is the passage's embedding vector, if one was computed.
+	Embedding []float32 `json:"embedding,omitempty"`
 }
 
 // Keys within an agent's KV space.

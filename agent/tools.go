@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/kelpie-ai/kelpie/llm"
-	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
 )
 
@@ -95,50 +94,33 @@ var builtins = map[string]builtin{
 	},
 	ToolArchivalMemoryInsert: {
 		description: "Add to archival memory. Make sure to phrase the memory contents such that it can be easily queried later.",
-		params:      `{"type":"object","properties":{"content":{"type":"string","description":"Content to write to the memory."}},"required":["content"]}`,
+		params:      `{"type":"object","properties":{"content":{"type":"string","description":"Content to write to the memory. All unicode (including emojis) are supported."},"tags":{"type":"array","items":{"type":"string"},"description":"Optional list of tags to associate with this memory for better organization and filtering."}},"required":["content"]}`,
 		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
 			content, err := stringArg(args, "content")
 			if err != nil {
 				return "", err
 			}
-			if err := checkText("passage", content, PassageBytesMax); err != nil {
-				return "", err
-			}
-			p := Passage{ID: rt.NewID(t.ids, "passage"), Text: content, CreatedAt: t.c.Now().UTC()}
-			b, err := json.Marshal(&p)
+			tags, err := stringsArg(args, "tags")
 			if err != nil {
 				return "", err
 			}
-			if err := t.c.Set(PassageKey(p.ID), b); err != nil {
-				return "", err
-			}
-			t.ag.PassageCount++
-			return "", nil
+			_, err = insertPassage(t.c, &InsertPassageRequest{Text: content, Tags: tags})
+			return "", err
 		},
 	},
 	ToolArchivalMemorySearch: {
-		description: "Search archival memory using semantic (embedding-based) search.",
-		params:      `{"type":"object","properties":{"query":{"type":"string","description":"String to search for."}},"required":["query"]}`,
+		description: "Search archival memory using full-text (BM25) ranking, with optional tag and time filters.",
+		params:      `{"type":"object","properties":{"query":{"type":"string","description":"String to search for."},"tags":{"type":"array","items":{"type":"string"},"description":"Optional list of tags to filter search results. Only passages with these tags will be returned."},"tag_match_mode":{"type":"string","enum":["any","all"],"description":"How to match tags - 'any' to match passages with any of the tags, 'all' to match only passages with all tags. Defaults to 'any'."},"top_k":{"type":"integer","description":"Maximum number of results to return. Defaults to 10."},"start_datetime":{"type":"string","description":"Filter results to passages created on or after this ISO 8601 datetime."},"end_datetime":{"type":"string","description":"Filter results to passages created on or before this ISO 8601 datetime."}},"required":["query"]}`,
 		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
-			query, err := stringArg(args, "query")
+			req, err := searchToolRequest(args)
 			if err != nil {
 				return "", err
 			}
-			kvs, err := t.c.Scan(ctx, storage.ScanOptions{Start: PassagePrefix(), End: PassagePrefix().End(), Limit: storage.ScanLimitMax})
+			resp, err := searchPassages(ctx, t.c, req)
 			if err != nil {
 				return "", err
 			}
-			var hits []string
-			for _, kv := range kvs {
-				var p Passage
-				if err := json.Unmarshal(kv.Value, &p); err != nil {
-					return "", fmt.Errorf("%w: passage: %v", storage.ErrCorrupt, err)
-				}
-				if containsFold(p.Text, query) && len(hits) < toolSearchResultsMax {
-					hits = append(hits, p.Text)
-				}
-			}
-			return resultJSON(hits)
+			return searchToolResult(resp)
 		},
 	},
 	ToolConversationSearch: {

@@ -66,7 +66,18 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	detail := err.Error()
+	var busy *agent.BusyError
+	var runErr *service.RunError
 	switch {
+	case errors.As(err, &busy):
+		status = http.StatusConflict
+		detail = fmt.Sprintf("Cannot send a new message: agent is busy with run %s (run_id=%s); wait for it to finish or cancel it", busy.RunID, busy.RunID)
+	case errors.As(err, &runErr) && runErr.Run.StopReason == agent.StopLLMAPIError:
+		status = llm.HTTPStatus(runErr)
+		if status == 0 {
+			status = http.StatusBadGateway
+		}
+		detail = fmt.Sprintf("llm_api_error: run %s: %s", runErr.Run.ID, runErr.Run.Error)
 	case errors.Is(err, agent.ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, agent.ErrInvalid), errors.Is(err, storage.ErrInvalid):

@@ -28,7 +28,8 @@ var Version = "dev"
 type Option func(*options)
 
 type options struct {
-	log *slog.Logger
+	log      *slog.Logger
+	password string
 }
 
 // WithLogger sets the logger for request failures (recovered panics).
@@ -43,9 +44,10 @@ func WithLogger(l *slog.Logger) Option {
 
 // handler serves the API.
 type handler struct {
-	svc *service.Service
-	log *slog.Logger
-	mux *http.ServeMux
+	svc  *service.Service
+	log  *slog.Logger
+	mux  *http.ServeMux
+	auth authenticator
 }
 
 // New returns the HTTP handler for the Kelpie API backed by svc. Only
@@ -55,7 +57,7 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux()}
+	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux(), auth: newAuthenticator(o.password)}
 	h.route("GET /v1/health", h.health)
 	if svc != nil {
 		h.route("POST /v1/agents", h.createAgent)
@@ -90,6 +92,9 @@ func (h *handler) route(pattern string, fn http.HandlerFunc) {
 // handler panic into a 500 JSON error.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.recoverPanic(w, r)
+	if !h.auth.authorize(w, r) {
+		return
+	}
 	next, pattern := h.mux.Handler(r)
 	if pattern != "" {
 		// Let the mux serve it: unlike calling next directly, that sets

@@ -79,16 +79,18 @@ type lettaRequest struct {
 	MaxSteps int             `json:"max_steps"`
 }
 
-func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
+// sendRequest reads a send's agent ID and LettaRequest body.
+func (h *handler) sendRequest(w http.ResponseWriter, r *http.Request) (string, agent.SendRequest, bool) {
+	var send agent.SendRequest
 	id, ok := pathID(w, r, "agent_id", "agent")
 	if !ok {
-		return
+		return "", send, false
 	}
 	var req lettaRequest
 	if !decodeBody(w, r, &req) {
-		return
+		return "", send, false
 	}
-	send := agent.SendRequest{MaxSteps: req.MaxSteps}
+	send.MaxSteps = req.MaxSteps
 	if req.Input != nil {
 		send.Messages = append(send.Messages, agent.InputMessage{Role: "user", Content: *req.Input})
 	}
@@ -96,9 +98,17 @@ func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
 		text, err := m.text()
 		if err != nil {
 			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("messages[%d]: %v", i, err))
-			return
+			return "", send, false
 		}
 		send.Messages = append(send.Messages, agent.InputMessage{Role: m.Role, Content: text, OTID: m.OTID})
+	}
+	return id, send, true
+}
+
+func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
+	id, send, ok := h.sendRequest(w, r)
+	if !ok {
+		return
 	}
 	resp, err := h.svc.SendMessage(r.Context(), id, send)
 	if err != nil {

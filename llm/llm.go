@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 )
 
 // Roles of chat messages.
@@ -19,6 +20,12 @@ const (
 
 // ErrNotConfigured is returned when no model provider is configured.
 var ErrNotConfigured = errors.New("llm: no model provider configured")
+
+// errNotConfiguredAdvice is ErrNotConfigured with what to set, returned by
+// Unconfigured and by a Router without providers.
+var errNotConfiguredAdvice = fmt.Errorf("%w: set OPENAI_API_KEY and/or OPENAI_BASE_URL "+
+	"(an OpenAI-compatible server such as Ollama, vLLM or llama.cpp needs only OPENAI_BASE_URL), "+
+	"or ANTHROPIC_API_KEY", ErrNotConfigured)
 
 // Message is one chat message.
 type Message struct {
@@ -48,9 +55,17 @@ type Tool struct {
 
 // Request is one chat completion request.
 type Request struct {
+	// Model names the model: a handle "provider/model" when the request
+	// goes through a Router, the provider's own model name otherwise.
 	Model    string    `json:"model"`
 	Messages []Message `json:"messages"`
 	Tools    []Tool    `json:"tools,omitempty"`
+	// MaxTokens bounds the completion's length; 0 means the provider's
+	// default (Anthropic, which requires a bound, gets 4096).
+	MaxTokens int `json:"max_tokens,omitempty"`
+	// Temperature is the sampling temperature; nil means the provider's
+	// default.
+	Temperature *float64 `json:"temperature,omitempty"`
 }
 
 // Usage counts tokens.
@@ -71,11 +86,87 @@ type Client interface {
 	Complete(ctx context.Context, req Request) (*Response, error)
 }
 
+// Delta is one piece of a streamed answer, in the order the model produced
+// it. A piece carries text (Content), reasoning text (Reasoning), or a
+// piece of a tool call: tool-call pieces accumulate by ToolCallIndex, the
+// call's 0-based position among this answer's tool calls. The first piece
+// of a call usually carries its ToolCallID and ToolCallName; the following
+// ones carry fragments of ToolCallArguments to append. A delta is a
+// tool-call piece exactly when one of the ToolCall strings is non-empty.
+type Delta struct {
+	Content           string `json:"content,omitempty"`
+	Reasoning         string `json:"reasoning,omitempty"`
+	ToolCallIndex     int    `json:"tool_call_index,omitempty"`
+	ToolCallID        string `json:"tool_call_id,omitempty"`
+	ToolCallName      string `json:"tool_call_name,omitempty"`
+	ToolCallArguments string `json:"tool_call_arguments,omitempty"`
+}
+
+// IsToolCall reports whether d is a piece of a tool call.
+func (d Delta) IsToolCall() bool {
+	return d.ToolCallID != "" || d.ToolCallName != "" || d.ToolCallArguments != ""
+}
+
+// Streamer is a Client that can also stream its answer.
+type Streamer interface {
+	Client
+	// CompleteStream is Complete, calling onDelta with each piece of the
+	// answer as it arrives, in order, from the calling goroutine. The
+	// returned Response is the whole assembled message and its usage, as
+	// Complete would return it. If onDelta returns an error, streaming
+	// stops and CompleteStream returns that error unchanged. A failed
+	// attempt is retried only while no delta has been delivered.
+	CompleteStream(ctx context.Context, req Request, onDelta func(Delta) error) (*Response, error)
+}
+
+// Provider types: the wire protocols Kelpie speaks.
+const (
+	ProviderTypeOpenAI    = "openai"
+	ProviderTypeAnthropic = "anthropic"
+)
+
+// ModelInfo describes a model a provider offers.
+type ModelInfo struct {
+	// Handle is "provider/model", the name agents use.
+	Handle string `json:"handle"`
+	// Provider is the provider's name (Provider.Name).
+	Provider string `json:"provider"`
+	// Model is the provider's own name for the model.
+	Model string `json:"model"`
+	// ProviderType is the wire protocol: ProviderTypeOpenAI or
+	// ProviderTypeAnthropic.
+	ProviderType string `json:"provider_type"`
+	// ContextWindow is the model's context window in tokens; 0 if unknown.
+	ContextWindow int `json:"context_window,omitempty"`
+	// Embedding marks an embedding model (not for chat).
+	Embedding bool `json:"embedding,omitempty"`
+}
+
+// IsConfigured reports whether c can answer at all: false for
+// Unconfigured and for clients that say so with a Configured method.
+func IsConfigured(c Client) bool {
+	if c == nil {
+		return false
+	}
+	if cc, ok := c.(interface{ Configured() bool }); ok {
+		return cc.Configured()
+	}
+	return true
+}
+
 // Unconfigured is the Client used when no provider is set up: every call
 // fails with ErrNotConfigured and advice on what to set.
 type Unconfigured struct{}
 
+// Configured reports false: see IsConfigured.
+func (Unconfigured) Configured() bool { return false }
+
 // Complete implements Client.
 func (Unconfigured) Complete(context.Context, Request) (*Response, error) {
-	return nil, ErrNotConfigured
+	return nil, errNotConfiguredAdvice
+}
+
+// CompleteStream implements Streamer.
+func (Unconfigured) CompleteStream(context.Context, Request, func(Delta) error) (*Response, error) {
+	return nil, errNotConfiguredAdvice
 }

@@ -67,6 +67,10 @@ type Config struct {
 	// Storage selects the backend; see ParseStorage. Empty means SQLite in
 	// DataDir.
 	Storage string
+	// Password, when not empty, must accompany every API request except
+	// the health check (as "Authorization: Bearer <password>"); see
+	// api.WithPassword.
+	Password string
 	// Model is the LLM client agents use; nil means llm.Unconfigured.
 	Model llm.Client
 	// Logger receives operational logs; nil means slog.Default().
@@ -200,7 +204,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s := &Server{
 		cfg: cfg, log: log, spec: spec, rt: r, store: store, sys: sys, ln: ln,
 		http: &http.Server{
-			Handler:           api.New(svc, api.WithLogger(log.With("component", "api"))),
+			Handler:           api.New(svc, api.WithLogger(log.With("component", "api")), api.WithPassword(cfg.Password)),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleConnTimeout,
 			ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),

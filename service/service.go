@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/agent"
@@ -34,22 +35,32 @@ type Service struct {
 	store storage.Store
 	sys   *actor.System
 	ids   rt.Rand
+	hub   *hub
+	model llm.Client
+
+	mu      sync.Mutex
+	driving map[string]bool // runs with a driver task on this node
 }
 
 // New registers the agent actor type with sys (backed by model) and returns
 // the service.
 func New(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client) (*Service, error) {
-	return NewWithActor(r, store, sys, &agent.Actor{LLM: model})
+	return NewWithActor(r, store, sys, model, nil)
 }
 
-// NewWithActor is New with the agent actor supplied by the caller: the
-// simulator uses it to run deliberately broken variants and prove that it
-// catches them.
-func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, a actor.Actor[agent.State]) (*Service, error) {
+// NewWithActor is New with the agent actor passed through wrap before it
+// is registered: the simulator uses it to run deliberately broken variants
+// and prove that it catches them. A nil wrap registers the actor as is.
+func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client, wrap func(*agent.Actor) actor.Actor[agent.State]) (*Service, error) {
+	s := &Service{rt: r, store: store, sys: sys, ids: r.Rand("ids"), hub: newHub(r), model: model, driving: make(map[string]bool)}
+	var a actor.Actor[agent.State] = &agent.Actor{Events: s.hub, Driver: s}
+	if wrap != nil {
+		a = wrap(a.(*agent.Actor))
+	}
 	if err := actor.Register(sys, agent.Namespace, a); err != nil {
 		return nil, err
 	}
-	return &Service{rt: r, store: store, sys: sys, ids: r.Rand("ids")}, nil
+	return s, nil
 }
 
 // System returns the actor system the service invokes.
@@ -89,16 +100,6 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req agent.UpdateRe
 // even if the deactivation that follows fails.
 func (s *Service) DeleteAgent(ctx context.Context, id string) error {
 	return s.call(ctx, id, agent.OpDelete, nil, nil)
-}
-
-// SendMessage runs one turn of the agent loop and returns the messages it
-// produced, after they are durably logged.
-func (s *Service) SendMessage(ctx context.Context, id string, req agent.SendRequest) (*agent.SendResponse, error) {
-	var out agent.SendResponse
-	if err := s.call(ctx, id, agent.OpSend, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
 }
 
 // ListMessages returns a page of the agent's message log.

@@ -369,6 +369,9 @@ func TestSendFailureLogsNothing(t *testing.T) {
 	if err != nil || len(log) != 0 {
 		t.Fatalf("failed turn left %d messages (%v)", len(log), err)
 	}
+	// Validation, with a model configured.
+	e = newEnv(t, nil, nil)
+	ag = e.create(t, "valid")
 	for _, bad := range []agent.SendRequest{{}, {Messages: []agent.InputMessage{{Role: "assistant", Content: "x"}}}} {
 		if _, err := e.svc.SendMessage(ctx, ag.ID, bad); !errors.Is(err, agent.ErrInvalid) {
 			t.Errorf("send %+v: err = %v", bad, err)

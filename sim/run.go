@@ -106,6 +106,10 @@ type world struct {
 	res     *Result
 }
 
+// finalReadAttempts bounds the final read of one agent, which waits for
+// runs that resumed after the last restart to finish.
+const finalReadAttempts = 120
+
 // clientTimeout bounds one client call (virtual time).
 const clientTimeout = 3 * time.Minute
 
@@ -260,9 +264,12 @@ func (w *world) pick() *server { return w.servers[rt.Intn(w.rng, len(w.servers))
 
 // outcome classifies an error as the client sees it.
 func outcome(err error) (check.Outcome, bool) {
+	var runErr *service.RunError
 	switch {
 	case err == nil:
 		return check.OK, true
+	case errors.As(err, &runErr):
+		return check.Unknown, false // the run logged its input, then failed
 	case errors.Is(err, agent.ErrNotFound):
 		return check.OK, false
 	case errors.Is(err, agent.ErrInvalid), errors.Is(err, actor.ErrBusy), errors.Is(err, actor.ErrStopped),
@@ -426,12 +433,20 @@ func (w *world) readFinal(r rt.Runtime) error {
 	sort.Strings(ids)
 	for _, id := range ids {
 		var got check.Op
-		for attempt := 0; attempt < 5; attempt++ {
-			got = w.get(r, -1, id)
-			if got.Outcome == check.OK {
+		for attempt := 0; attempt < finalReadAttempts; attempt++ {
+			var running bool
+			got = w.call(r, -1, check.Op{Kind: check.KindGet, Agent: id}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+				ag, err := svc.GetAgent(ctx, id)
+				if err == nil {
+					op.Name, op.Messages = ag.Name, ag.MessageCount
+					running = ag.ActiveRun != nil
+				}
+				return err
+			})
+			if got.Outcome == check.OK && !running {
 				break
 			}
-			r.Sleep(context.Background(), time.Second)
+			r.Sleep(context.Background(), time.Second) // let a resumed run finish
 		}
 		if got.Outcome != check.OK {
 			return fmt.Errorf("final read of %s failed with faults off: outcome %v", id, got.Outcome)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kelpie-ai/kelpie/actor"
-	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/service"
 	"github.com/kelpie-ai/kelpie/storage"
@@ -49,11 +48,7 @@ func (n *server) boot() error {
 		Runtime: nr, Store: st, InvokeTimeout: simInvokeTimeout, IdleTimeout: simIdleTimeout,
 		MailboxDepthMax: simMailboxDepth, Logger: slog.New(slog.DiscardHandler),
 	})
-	var a actor.Actor[agent.State] = &agent.Actor{LLM: NewLLM(nr, w.inj)}
-	if w.cfg.WrapActor != nil {
-		a = w.cfg.WrapActor(a.(*agent.Actor))
-	}
-	svc, err := service.NewWithActor(nr, st, n.sys, a)
+	svc, err := service.NewWithActor(nr, st, n.sys, NewLLM(nr, w.inj), w.cfg.WrapActor)
 	if err != nil {
 		return err
 	}

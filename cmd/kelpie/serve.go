@@ -22,13 +22,17 @@ const (
 	envAddr    = "KELPIE_ADDR"
 	envDataDir = "KELPIE_DATA_DIR"
 	envStorage = "KELPIE_STORAGE"
+	// envPassword is read by serve (the password to require) and by the
+	// client commands (the password to send).
+	envPassword = "KELPIE_SERVER_PASSWORD"
 )
 
 // serveFlags holds the serve command's flag values.
 type serveFlags struct {
-	addr    string
-	dataDir string
-	storage string
+	addr     string
+	dataDir  string
+	storage  string
+	password string
 }
 
 // newServeCmd builds `kelpie serve`.
@@ -46,6 +50,11 @@ Storage (--storage or KELPIE_STORAGE):
   postgres://user:pw@host/db     PostgreSQL (also postgresql://)
   memory                         in memory, lost on exit (demos only)
 
+With --password (or KELPIE_SERVER_PASSWORD, which keeps it out of the process
+list), every request except GET /v1/health must send
+"Authorization: Bearer <password>"; without one the API is open to anyone who
+can reach --addr.
+
 Each flag may be set through its environment variable; a flag given on the
 command line wins.`,
 		Args: noArgs,
@@ -57,6 +66,7 @@ command line wins.`,
 	fl.StringVar(&f.addr, "addr", server.DefaultAddr, "HTTP listen address, host:port (env "+envAddr+")")
 	fl.StringVar(&f.dataDir, "data-dir", server.DefaultDataDir, "directory of the default SQLite database (env "+envDataDir+")")
 	fl.StringVar(&f.storage, "storage", "", "storage backend: empty for SQLite in --data-dir, sqlite:<file>, postgres://…, or memory (env "+envStorage+")")
+	fl.StringVar(&f.password, "password", "", "require this password (Authorization: Bearer) on every request but the health check; empty for none (env "+envPassword+")")
 	return cmd
 }
 
@@ -73,9 +83,10 @@ func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) s
 		return value
 	}
 	return server.Config{
-		Addr:    pick("addr", envAddr, f.addr),
-		DataDir: pick("data-dir", envDataDir, f.dataDir),
-		Storage: pick("storage", envStorage, f.storage),
+		Addr:     pick("addr", envAddr, f.addr),
+		DataDir:  pick("data-dir", envDataDir, f.dataDir),
+		Storage:  pick("storage", envStorage, f.storage),
+		Password: pick("password", envPassword, f.password),
 	}
 }
 

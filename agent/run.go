@@ -1,0 +1,427 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/storage"
+	"github.com/kelpie-ai/kelpie/storage/tuple"
+)
+
+// A run is one turn of the agent loop. It starts with the client's
+// messages (one invocation, one commit). Then a driver outside the actor
+// advances it step by step: OpPrepare returns the model request for the
+// next step; the driver calls the model — without holding the actor, so
+// reads, cancels and refused sends are answered meanwhile — and OpApply
+// logs the answer and runs its tool calls, committed together, so a tool
+// call is never logged without its return. Steps are numbered; an answer
+// for a step that is no longer current is dropped. A run that a crash
+// interrupted is driven again when the agent next activates.
+
+// Run statuses (Letta's).
+const (
+	RunCreated   = "created"
+	RunRunning   = "running"
+	RunCompleted = "completed"
+	RunFailed    = "failed"
+	RunCancelled = "cancelled"
+)
+
+// Run is a run's record.
+type Run struct {
+	ID          string     `json:"id"`
+	AgentID     string     `json:"agent_id"`
+	Status      string     `json:"status"`
+	StopReason  string     `json:"stop_reason,omitempty"`
+	Error       string     `json:"error,omitempty"`
+	Background  bool       `json:"background,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	MaxSteps    int        `json:"max_steps"`
+	// Steps counts the model calls made so far.
+	Steps int   `json:"steps"`
+	Usage Usage `json:"usage"`
+	// FirstSeq and EndSeq delimit the run's messages: [FirstSeq, EndSeq).
+	FirstSeq uint64 `json:"first_seq"`
+	EndSeq   uint64 `json:"end_seq"`
+}
+
+// Done reports whether the run has finished.
+func (r *Run) Done() bool { return r.Status != RunCreated && r.Status != RunRunning }
+
+// RunEvent reports a run's committed progress: messages logged by one
+// invocation, and the run's state after it.
+type RunEvent struct {
+	Run      Run
+	Messages []Message
+	// Err is why a failed run failed (in-process only).
+	Err error
+}
+
+// Events receives run events after the changes they describe commit.
+type Events interface {
+	Publish(ev RunEvent)
+}
+
+// BusyError is returned for a send while another run is active.
+type BusyError struct{ RunID string }
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("agent is busy with run %s; wait for it to finish or cancel it", e.RunID)
+}
+
+// Is makes errors.Is(err, actor.ErrBusy) hold.
+func (e *BusyError) Is(target error) bool { return target == actor.ErrBusy }
+
+// Driver advances active runs: the actor asks for a run to be driven
+// after the commit that started it, and on activation for a run a crash
+// interrupted. Drive must not block.
+type Driver interface {
+	Drive(agentID, runID string)
+}
+
+// More operations.
+const (
+	OpPrepare     = "prepare"      // StepRequest -> Prepared
+	OpApply       = "apply"        // ApplyRequest -> Applied
+	OpCancel      = "cancel"       // CancelRequest -> Run (or null)
+	OpGetRun      = "get_run"      // RunRequest -> Run
+	OpRunMessages = "run_messages" // RunRequest -> []Message
+)
+
+// SendResult is the reply to OpSend: the run, and whether it already
+// existed because the client retried a message it had sent (same otid).
+type SendResult struct {
+	Run          Run  `json:"run"`
+	Deduplicated bool `json:"deduplicated,omitempty"`
+}
+
+// RunRequest names a run.
+type RunRequest struct {
+	RunID string `json:"run_id"`
+}
+
+// CancelRequest cancels the active run (if RunID is empty or matches).
+type CancelRequest struct {
+	RunID string `json:"run_id,omitempty"`
+}
+
+// StepRequest names a step of a run.
+type StepRequest struct {
+	RunID string `json:"run_id"`
+	Step  int    `json:"step"`
+}
+
+// Prepared is the model request for a run's next step, or Done when the
+// run is no longer active (finished, cancelled, or the step is stale).
+type Prepared struct {
+	Done    bool        `json:"done,omitempty"`
+	Step    int         `json:"step"`
+	Request llm.Request `json:"request"`
+}
+
+// ApplyRequest carries the model's answer for a step, or its failure.
+type ApplyRequest struct {
+	RunID    string        `json:"run_id"`
+	Step     int           `json:"step"`
+	Response *llm.Response `json:"response,omitempty"`
+	// Error is the model call's failure (Response is then nil).
+	Error string `json:"error,omitempty"`
+}
+
+// Applied tells the driver whether the run goes on.
+type Applied struct {
+	Done bool `json:"done"`
+}
+
+// Keys in the agent's KV space.
+
+// RunKey is the key of a run record.
+func RunKey(id string) []byte { return tuple.Pack("r", id) }
+
+// OTIDKey maps a client's message otid to the run it started.
+func OTIDKey(otid string) []byte { return tuple.Pack("o", otid) }
+
+// Global run indexes.
+
+// RunsIndex is the index of runs by creation time.
+const RunsIndex = "runs_by_created"
+
+// RunIndexKey is a run's entry in RunsIndex (value: the agent ID).
+func RunIndexKey(r *Run) []byte {
+	return actor.IndexKey(RunsIndex, uint64(r.CreatedAt.UnixNano()), r.ID)
+}
+
+// RunAgentKey maps a run ID to its agent (value: the agent ID).
+func RunAgentKey(runID string) []byte { return actor.IndexKey("run_agent", runID) }
+
+// otidBytesMax bounds a client's otid.
+const otidBytesMax = 256
+
+// start begins a run: validate, deduplicate by otid, log the input, and
+// queue the first step.
+func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendRequest) (*SendResult, error) {
+	ag := c.State.Agent
+	if ag == nil {
+		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+	}
+	if len(req.Messages) == 0 || len(req.Messages) > MessagesPerSendMax {
+		return nil, invalidf("a send carries 1..%d messages, got %d", MessagesPerSendMax, len(req.Messages))
+	}
+	maxSteps := req.MaxSteps
+	if maxSteps == 0 {
+		maxSteps = DefaultMaxSteps
+	}
+	if maxSteps < 0 || maxSteps > MaxStepsMax {
+		return nil, invalidf("max_steps %d outside 1..%d", req.MaxSteps, MaxStepsMax)
+	}
+	for _, m := range req.Messages {
+		if m.Role != llm.RoleUser && m.Role != llm.RoleSystem {
+			return nil, invalidf("message role %q: must be user or system", m.Role)
+		}
+		if err := checkText("message content", m.Content, MessageBytesMax); err != nil {
+			return nil, err
+		}
+		if len(m.OTID) > otidBytesMax {
+			return nil, invalidf("otid of %d bytes, over the limit of %d", len(m.OTID), otidBytesMax)
+		}
+	}
+	// A retried send (same otid) returns the run it started the first time.
+	for _, m := range req.Messages {
+		if m.OTID == "" {
+			continue
+		}
+		v, err := c.Get(ctx, OTIDKey(m.OTID))
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		run, err := loadRun(ctx, c, string(v))
+		if err != nil {
+			return nil, err
+		}
+		return &SendResult{Run: *run, Deduplicated: true}, nil
+	}
+	if ag.ActiveRun != nil {
+		return nil, &BusyError{RunID: ag.ActiveRun.ID}
+	}
+	if req.RunID == "" || len(req.RunID) > 128 {
+		return nil, invalidf("run id %q", req.RunID)
+	}
+	now := c.Now().UTC()
+	run := &Run{ID: req.RunID, AgentID: ag.ID, Status: RunRunning, Background: req.Background, CreatedAt: now,
+		MaxSteps: maxSteps, FirstSeq: ag.NextSeq}
+	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID}
+	for _, m := range req.Messages {
+		if err := t.append(Message{Role: m.Role, Content: m.Content, OTID: m.OTID}); err != nil {
+			return nil, err
+		}
+		if m.OTID != "" {
+			if err := c.Set(OTIDKey(m.OTID), []byte(run.ID)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	run.EndSeq = ag.NextSeq
+	if err := c.SetIndex(RunIndexKey(run), []byte(ag.ID)); err != nil {
+		return nil, err
+	}
+	if err := c.SetIndex(RunAgentKey(run.ID), []byte(ag.ID)); err != nil {
+		return nil, err
+	}
+	if err := saveRun(c, run); err != nil {
+		return nil, err
+	}
+	ag.ActiveRun = run
+	a.publish(c, *run, t.added, nil)
+	a.drive(c, run)
+	return &SendResult{Run: *run}, nil
+}
+
+// activeStep returns the active run if it is at step n.
+func activeStep(c *actor.Context[State], runID string, n int) *Run {
+	ag := c.State.Agent
+	if ag == nil || ag.ActiveRun == nil || ag.ActiveRun.ID != runID || ag.ActiveRun.Steps != n {
+		return nil
+	}
+	return ag.ActiveRun
+}
+
+// prepare builds the model request for the active run's next step.
+func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepRequest) (*Prepared, error) {
+	run := activeStep(c, req.RunID, req.Step)
+	if run == nil {
+		return &Prepared{Done: true}, nil
+	}
+	ag := c.State.Agent
+	t := &turn{c: c, ag: ag, runID: run.ID}
+	history, err := t.history(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{Step: run.Steps, Request: llm.Request{Model: ag.Model, Messages: history, Tools: ToolSchemas(ag.Tools)}}, nil
+}
+
+// apply logs the model's answer for a step and runs its tool calls.
+func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRequest) (*Applied, error) {
+	run := activeStep(c, req.RunID, req.Step)
+	if run == nil {
+		return &Applied{Done: true}, nil // stale: cancelled, finished, or applied already
+	}
+	ag := c.State.Agent
+	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID}
+	if req.Response == nil {
+		msg := req.Error
+		if msg == "" {
+			msg = "model call failed"
+		}
+		a.finish(c, t, run, RunFailed, StopLLMAPIError, errors.New(msg))
+		return &Applied{Done: true}, nil
+	}
+	out := req.Response
+	run.Steps++
+	run.Usage.StepCount++
+	run.Usage.PromptTokens += out.Usage.PromptTokens
+	run.Usage.CompletionTokens += out.Usage.CompletionTokens
+	run.Usage.TotalTokens += out.Usage.TotalTokens
+	am := Message{Role: llm.RoleAssistant, Content: out.Message.Content}
+	for _, tc := range out.Message.ToolCalls {
+		am.ToolCalls = append(am.ToolCalls, ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
+	}
+	if err := t.append(am); err != nil {
+		return nil, err
+	}
+	more := false
+	for _, tc := range am.ToolCalls {
+		result, status, terminal := t.runTool(ctx, tc)
+		if err := t.append(Message{Role: llm.RoleTool, Content: result, ToolCallID: tc.ID, ToolName: tc.Name, ToolStatus: status}); err != nil {
+			return nil, err
+		}
+		more = more || !terminal
+	}
+	run.EndSeq = ag.NextSeq
+	switch {
+	case !more:
+		a.finish(c, t, run, RunCompleted, StopEndTurn, nil)
+	case run.Steps >= run.MaxSteps:
+		a.finish(c, t, run, RunCompleted, StopMaxSteps, nil)
+	default:
+		if err := saveRun(c, run); err != nil {
+			return nil, err
+		}
+		a.publish(c, *run, t.added, nil)
+		return &Applied{}, nil
+	}
+	return &Applied{Done: true}, nil
+}
+
+// finish ends the active run.
+func (a *Actor) finish(c *actor.Context[State], t *turn, run *Run, status, stopReason string, cause error) {
+	now := c.Now().UTC()
+	run.Status, run.StopReason, run.CompletedAt = status, stopReason, &now
+	if cause != nil {
+		run.Error = cause.Error()
+	}
+	run.EndSeq = t.ag.NextSeq
+	t.ag.ActiveRun = nil
+	t.ag.MessageCount = t.ag.NextSeq
+	t.ag.LastStopReason, t.ag.LastRunCompletion = stopReason, &now
+	if err := saveRun(c, run); err != nil {
+		// The record is bounded and small; a failure here is a storage
+		// limit, surfaced on the next read of the run.
+		run.Error = err.Error()
+	}
+	a.publish(c, *run, t.added, cause)
+}
+
+// cancel stops the active run.
+func (a *Actor) cancel(c *actor.Context[State], req *CancelRequest) (*Run, error) {
+	ag := c.State.Agent
+	if ag == nil {
+		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+	}
+	run := ag.ActiveRun
+	if run == nil || (req.RunID != "" && req.RunID != run.ID) {
+		return nil, nil
+	}
+	t := &turn{c: c, ag: ag, runID: run.ID}
+	a.finish(c, t, run, RunCancelled, StopCancelled, nil)
+	return run, nil
+}
+
+// OnActivate has a run that a crash or a deactivation interrupted driven
+// again.
+func (a *Actor) OnActivate(ctx context.Context, c *actor.Context[State]) error {
+	if ag := c.State.Agent; ag != nil && ag.ActiveRun != nil {
+		a.drive(c, ag.ActiveRun)
+	}
+	return nil
+}
+
+// drive asks the driver, once the current invocation commits, to advance
+// run.
+func (a *Actor) drive(c *actor.Context[State], run *Run) {
+	if a.Driver == nil {
+		return
+	}
+	agentID, runID := c.ID.ID, run.ID
+	c.AfterCommit(func() { a.Driver.Drive(agentID, runID) })
+}
+
+func (a *Actor) publish(c *actor.Context[State], run Run, msgs []Message, cause error) {
+	if a.Events == nil {
+		return
+	}
+	ev := RunEvent{Run: run, Messages: append([]Message(nil), msgs...), Err: cause}
+	c.AfterCommit(func() { a.Events.Publish(ev) })
+}
+
+func saveRun(c *actor.Context[State], run *Run) error {
+	b, err := json.Marshal(run)
+	if err != nil {
+		return err
+	}
+	return c.Set(RunKey(run.ID), b)
+}
+
+func loadRun(ctx context.Context, c *actor.Context[State], id string) (*Run, error) {
+	if ag := c.State.Agent; ag != nil && ag.ActiveRun != nil && ag.ActiveRun.ID == id {
+		r := *ag.ActiveRun
+		return &r, nil
+	}
+	v, err := c.Get(ctx, RunKey(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: run %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Run
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("%w: run %s: %v", storage.ErrCorrupt, id, err)
+	}
+	return &r, nil
+}
+
+// runMessages returns a run's messages.
+func runMessages(ctx context.Context, c *actor.Context[State], id string) ([]Message, error) {
+	run, err := loadRun(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	end := run.EndSeq
+	if ag := c.State.Agent; ag != nil && ag.ActiveRun != nil && ag.ActiveRun.ID == id {
+		end = ag.NextSeq
+	}
+	if end <= run.FirstSeq {
+		return []Message{}, nil
+	}
+	return listMessages(ctx, c, &ListMessagesRequest{Start: run.FirstSeq, End: end, Limit: min(int(end-run.FirstSeq), MessagesPageMax)})
+}

@@ -1,0 +1,136 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/llm/llmtest"
+)
+
+type runJSON struct {
+	ID         string `json:"id"`
+	AgentID    string `json:"agent_id"`
+	Status     string `json:"status"`
+	StopReason string `json:"stop_reason"`
+}
+
+func waitRun(t *testing.T, srv interface{}, get func() runJSON) runJSON {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		run := get()
+		if run.Status != "running" && run.Status != "created" {
+			return run
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s still %s", run.ID, run.Status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAsyncRun(t *testing.T) {
+	srv := server(t, llmtest.Echo())
+	a := createAgent(t, srv, "async")
+	body := ok(t, srv, "POST", "/v1/agents/"+a.ID+"/messages/async", map[string]any{"messages": []map[string]any{{"role": "user", "content": "later"}}})
+	conform(t, body, "Run", false)
+	run := decodeAs[runJSON](t, body)
+	if !strings.HasPrefix(run.ID, "run-") || run.AgentID != a.ID {
+		t.Fatalf("run = %s", body)
+	}
+	done := waitRun(t, srv, func() runJSON {
+		b := ok(t, srv, "GET", "/v1/runs/"+run.ID, nil)
+		conform(t, b, "Run", false)
+		return decodeAs[runJSON](t, b)
+	})
+	if done.Status != "completed" || done.StopReason != "end_turn" {
+		t.Fatalf("finished run = %+v", done)
+	}
+	msgs := ok(t, srv, "GET", "/v1/runs/"+run.ID+"/messages", nil)
+	conform(t, msgs, "LettaMessageUnion", true)
+	if !strings.Contains(string(msgs), `"later"`) {
+		t.Fatalf("run messages lack the input: %s", msgs)
+	}
+	conform(t, ok(t, srv, "GET", "/v1/runs/"+run.ID+"/usage", nil), "UsageStatistics", false)
+	list := ok(t, srv, "GET", "/v1/runs?agent_id="+a.ID, nil)
+	conform(t, list, "Run", true)
+	if got := decodeAs[[]runJSON](t, list); len(got) != 1 || got[0].ID != run.ID {
+		t.Fatalf("runs = %s", list)
+	}
+	fails(t, srv, "GET", "/v1/runs/run-00000000-0000-4000-8000-000000000000", nil, 404, "not found")
+	fails(t, srv, "GET", "/v1/runs/bogus", nil, 422, "not a valid run ID")
+}
+
+// gate is a model that blocks every call until released.
+func gate() (*llmtest.Script, chan struct{}) {
+	release := make(chan struct{})
+	return &llmtest.Script{Reply: func(ctx context.Context, req llm.Request) (*llm.Response, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return llmtest.Text("finally"), nil
+	}}, release
+}
+
+func TestBusyAgentAndCancel(t *testing.T) {
+	model, release := gate()
+	srv := server(t, model)
+	a := createAgent(t, srv, "busy")
+	body := ok(t, srv, "POST", "/v1/agents/"+a.ID+"/messages/async", map[string]any{"messages": []map[string]any{{"role": "user", "content": "one"}}})
+	run := decodeAs[runJSON](t, body)
+	// While the run is active, a second send is refused with its run ID.
+	fails(t, srv, "POST", "/v1/agents/"+a.ID+"/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": "two"}}}, 409, run.ID)
+	cancelled := ok(t, srv, "POST", "/v1/agents/"+a.ID+"/messages/cancel", map[string]any{})
+	if !strings.Contains(string(cancelled), run.ID) {
+		t.Fatalf("cancel answered %s", cancelled)
+	}
+	close(release)
+	got := decodeAs[runJSON](t, ok(t, srv, "GET", "/v1/runs/"+run.ID, nil))
+	if got.Status != "cancelled" || got.StopReason != "cancelled" {
+		t.Fatalf("run after cancel = %+v", got)
+	}
+	// The agent takes messages again.
+	body = ok(t, srv, "POST", "/v1/agents/"+a.ID+"/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": "three"}}})
+	conform(t, body, "LettaResponse", false)
+}
+
+func TestOTIDDeduplication(t *testing.T) {
+	model := llmtest.Echo()
+	srv := server(t, model)
+	a := createAgent(t, srv, "dedup")
+	send := map[string]any{"messages": []map[string]any{{"role": "user", "content": "once", "otid": "otid-42"}}}
+	first := ok(t, srv, "POST", "/v1/agents/"+a.ID+"/messages", send)
+	calls := model.Calls()
+	second := ok(t, srv, "POST", "/v1/agents/"+a.ID+"/messages", send)
+	if model.Calls() != calls {
+		t.Fatalf("a retried message ran the model again (%d calls, then %d)", calls, model.Calls())
+	}
+	conform(t, second, "LettaResponse", false)
+	if string(first) != string(second) {
+		t.Fatalf("retry answered differently:\n%s\n%s", first, second)
+	}
+	log := ok(t, srv, "GET", "/v1/agents/"+a.ID+"/messages", nil)
+	if strings.Count(string(log), `"once"`) != 1 {
+		t.Fatalf("the retried message was logged twice: %s", log)
+	}
+}
+
+func TestModelFailureIsLLMAPIError(t *testing.T) {
+	failing := &llmtest.Script{Reply: func(context.Context, llm.Request) (*llm.Response, error) {
+		return nil, &llm.APIError{Provider: "openai", Status: 429, Message: "slow down"}
+	}}
+	srv := server(t, failing)
+	a := createAgent(t, srv, "ratelimited")
+	fails(t, srv, "POST", "/v1/agents/"+a.ID+"/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": "hi"}}}, http.StatusTooManyRequests, "llm_api_error")
+	// The run is recorded as failed and the agent is free again.
+	runs := decodeAs[[]runJSON](t, ok(t, srv, "GET", "/v1/runs?agent_id="+a.ID, nil))
+	if len(runs) != 1 || runs[0].Status != "failed" || runs[0].StopReason != "llm_api_error" {
+		t.Fatalf("runs = %+v", runs)
+	}
+}

@@ -1,0 +1,450 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/storage"
+	"github.com/kelpie-ai/kelpie/storage/tuple"
+)
+
+// RunError is returned by SendMessage when the run it started ended in
+// failure (the model failed, or the run was cancelled). The messages the
+// run logged before that are in Response.
+type RunError struct {
+	Run      agent.Run
+	Response *agent.SendResponse
+	// Cause is the failure, when this process saw it happen.
+	Cause error
+}
+
+// Unwrap returns the cause.
+func (e *RunError) Unwrap() error { return e.Cause }
+
+func (e *RunError) Error() string {
+	if e.Run.Error != "" {
+		return fmt.Sprintf("run %s stopped (%s): %s", e.Run.ID, e.Run.StopReason, e.Run.Error)
+	}
+	return fmt.Sprintf("run %s stopped (%s)", e.Run.ID, e.Run.StopReason)
+}
+
+// hub relays run events from the agent actors to the callers watching
+// them. It keeps nothing for runs nobody watches.
+type hub struct {
+	rt      rt.Runtime
+	mu      sync.Mutex
+	watches map[string][]*watch
+	causes  map[string]error
+}
+
+// watch is one caller's view of a run: the events so far, and a signal
+// for new ones.
+type watch struct {
+	mu     sync.Mutex
+	events []agent.RunEvent
+	deltas []llm.Delta
+	wake   rt.Signal
+}
+
+// watched reports whether anyone watches the run.
+func (h *hub) watched(runID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.watches[runID]) > 0
+}
+
+// delta relays a streamed token to the run's watchers.
+func (h *hub) delta(runID string, d llm.Delta) {
+	h.mu.Lock()
+	ws := h.watches[runID]
+	h.mu.Unlock()
+	for _, w := range ws {
+		w.mu.Lock()
+		w.deltas = append(w.deltas, d)
+		w.mu.Unlock()
+		w.wake.Notify()
+	}
+}
+
+// fail remembers why a run's model call failed, for the watchers' error.
+func (h *hub) fail(runID string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.watches[runID]) > 0 {
+		h.causes[runID] = err
+	}
+}
+
+// cause returns the failure remembered for a run.
+func (h *hub) cause(runID string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.causes[runID]
+}
+
+func newHub(r rt.Runtime) *hub {
+	return &hub{rt: r, watches: make(map[string][]*watch), causes: make(map[string]error)}
+}
+
+// Publish implements agent.Events.
+func (h *hub) Publish(ev agent.RunEvent) {
+	h.mu.Lock()
+	ws := h.watches[ev.Run.ID]
+	h.mu.Unlock()
+	for _, w := range ws {
+		w.mu.Lock()
+		w.events = append(w.events, ev)
+		w.mu.Unlock()
+		w.wake.Notify()
+	}
+}
+
+// watch registers interest in a run's events; call the returned stop
+// when done.
+func (h *hub) watch(runID string) (*watch, func()) {
+	w := &watch{wake: h.rt.NewSignal()}
+	h.mu.Lock()
+	h.watches[runID] = append(h.watches[runID], w)
+	h.mu.Unlock()
+	return w, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		ws := h.watches[runID]
+		for i := range ws {
+			if ws[i] == w {
+				ws = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(ws) == 0 {
+			delete(h.watches, runID)
+			delete(h.causes, runID)
+		} else {
+			h.watches[runID] = ws
+		}
+	}
+}
+
+// next returns the events after the first seen, waiting for at least one.
+func (w *watch) next(ctx context.Context, seen int) ([]agent.RunEvent, error) {
+	for {
+		w.mu.Lock()
+		if len(w.events) > seen {
+			evs := w.events[seen:]
+			w.mu.Unlock()
+			return evs, nil
+		}
+		w.mu.Unlock()
+		if err := w.wake.Wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Limits of the run driver.
+const (
+	// stepTimeout bounds one model call.
+	stepTimeout = 5 * time.Minute
+	// driveAttemptsMax bounds consecutive failed invocations of a run's
+	// actor before the driver gives up (the run resumes when the agent
+	// next activates).
+	driveAttemptsMax = 5
+	// driveRetryDelay is the wait between those attempts.
+	driveRetryDelay = time.Second
+)
+
+// Drive implements agent.Driver: it starts a task on this node that
+// advances the run until it finishes, unless one already runs.
+func (s *Service) Drive(agentID, runID string) {
+	s.mu.Lock()
+	if s.driving[runID] {
+		s.mu.Unlock()
+		return
+	}
+	s.driving[runID] = true
+	s.mu.Unlock()
+	s.rt.Go("run "+runID, func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.driving, runID)
+			s.mu.Unlock()
+		}()
+		s.driveRun(agentID, runID)
+	})
+}
+
+// driveRun loops prepare → model call → apply. The model call happens
+// outside the actor, which meanwhile serves other requests.
+func (s *Service) driveRun(agentID, runID string) {
+	ctx := context.Background()
+	for step, failures := 0, 0; failures < driveAttemptsMax; {
+		var prep agent.Prepared
+		if err := s.call(ctx, agentID, agent.OpPrepare, agent.StepRequest{RunID: runID, Step: step}, &prep); err != nil {
+			failures++
+			s.rt.Sleep(ctx, driveRetryDelay)
+			continue
+		}
+		if prep.Done {
+			// Finished, cancelled, or this step is stale: look up the
+			// current step once, in case the run moved on without us.
+			var run agent.Run
+			if err := s.call(ctx, agentID, agent.OpGetRun, agent.RunRequest{RunID: runID}, &run); err != nil || run.Done() || run.Steps == step {
+				return
+			}
+			step = run.Steps
+			continue
+		}
+		apply := agent.ApplyRequest{RunID: runID, Step: prep.Step}
+		mctx, cancel := rt.WithTimeout(s.rt, ctx, stepTimeout)
+		resp, err := s.complete(mctx, runID, prep.Request)
+		cancel()
+		if err != nil {
+			apply.Error = err.Error()
+			s.hub.fail(runID, err)
+		} else {
+			apply.Response = resp
+		}
+		var applied agent.Applied
+		if err := s.call(ctx, agentID, agent.OpApply, apply, &applied); err != nil {
+			failures++
+			s.rt.Sleep(ctx, driveRetryDelay)
+			continue
+		}
+		if applied.Done {
+			return
+		}
+		step, failures = prep.Step+1, 0
+	}
+}
+
+// complete calls the model, streaming tokens to the run's watchers when
+// the model can stream.
+func (s *Service) complete(ctx context.Context, runID string, req llm.Request) (*llm.Response, error) {
+	if st, ok := s.model.(llm.Streamer); ok && s.hub.watched(runID) {
+		return st.CompleteStream(ctx, req, func(d llm.Delta) error {
+			s.hub.delta(runID, d)
+			return nil
+		})
+	}
+	return s.model.Complete(ctx, req)
+}
+
+// StartRun starts a run on the agent and returns it at once (messages/async),
+// or the run a retried message (same otid) already started.
+func (s *Service) StartRun(ctx context.Context, id string, req agent.SendRequest) (*agent.SendResult, error) {
+	if !llm.IsConfigured(s.model) {
+		return nil, llm.ErrNotConfigured // refuse before logging anything
+	}
+	req.RunID = rt.NewID(s.ids, "run")
+	var out agent.SendResult
+	if err := s.call(ctx, id, agent.OpSend, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// SendMessage runs one turn of the agent loop and returns the messages it
+// produced once the run has finished; every step is durably logged as it
+// completes. A failed run returns a *RunError. A retried message (same
+// otid) returns the first run's result instead of running again.
+func (s *Service) SendMessage(ctx context.Context, id string, req agent.SendRequest) (*agent.SendResponse, error) {
+	return s.Stream(ctx, id, req, nil)
+}
+
+// Stream is SendMessage that also reports each committed step's messages
+// to onStep as the run progresses.
+func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
+	if !llm.IsConfigured(s.model) {
+		return nil, llm.ErrNotConfigured // refuse before logging anything
+	}
+	req.RunID = rt.NewID(s.ids, "run")
+	w, stop := s.hub.watch(req.RunID)
+	defer stop()
+	var started agent.SendResult
+	if err := s.call(ctx, id, agent.OpSend, req, &started); err != nil {
+		return nil, err
+	}
+	if started.Deduplicated {
+		return s.finishedRun(ctx, id, started.Run, onStep)
+	}
+	// Events carry each commit's messages. An event can be missed (a
+	// commit whose outcome its invocation never learned publishes nothing,
+	// yet may have landed), so gaps are filled from the log.
+	resp := &agent.SendResponse{}
+	next := started.Run.FirstSeq
+	// logged returns the run's logged messages in [next, upTo).
+	logged := func(runID string, upTo uint64) ([]agent.Message, error) {
+		all, err := s.RunMessages(ctx, id, runID)
+		if err != nil {
+			return nil, err
+		}
+		var out []agent.Message
+		for _, m := range all {
+			if m.Seq >= next && m.Seq < upTo {
+				out = append(out, m)
+			}
+		}
+		return out, nil
+	}
+	for seen := 0; ; {
+		evs, err := w.next(ctx, seen)
+		if err != nil {
+			return nil, err
+		}
+		seen += len(evs)
+		for _, ev := range evs {
+			upTo := ev.Run.EndSeq
+			if len(ev.Messages) > 0 {
+				upTo = ev.Messages[0].Seq
+			}
+			var fresh []agent.Message
+			if upTo > next {
+				gap, err := logged(ev.Run.ID, upTo)
+				if err != nil {
+					return nil, err
+				}
+				fresh = gap
+			}
+			for _, m := range ev.Messages {
+				if m.Seq >= next {
+					fresh = append(fresh, m)
+				}
+			}
+			if len(fresh) > 0 {
+				next = fresh[len(fresh)-1].Seq + 1
+			}
+			resp.Messages = append(resp.Messages, fresh...)
+			if onStep != nil && (len(fresh) > 0 || ev.Run.Done()) {
+				if err := onStep(agent.RunEvent{Run: ev.Run, Messages: fresh, Err: ev.Err}); err != nil {
+					return nil, err
+				}
+			}
+			if ev.Run.Done() {
+				return runResult(ev.Run, resp, s.hub.cause(ev.Run.ID))
+			}
+		}
+	}
+}
+
+// finishedRun answers a retried send from the stored run.
+func (s *Service) finishedRun(ctx context.Context, id string, run agent.Run, onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
+	if !run.Done() {
+		return nil, &agent.BusyError{RunID: run.ID}
+	}
+	msgs, err := s.RunMessages(ctx, id, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	if onStep != nil {
+		if err := onStep(agent.RunEvent{Run: run, Messages: msgs}); err != nil {
+			return nil, err
+		}
+	}
+	return runResult(run, &agent.SendResponse{Messages: msgs}, nil)
+}
+
+// runResult is the answer to a send whose run has finished: the response,
+// or a *RunError if the run failed. A cancelled run answers normally with
+// stop reason "cancelled".
+func runResult(run agent.Run, resp *agent.SendResponse, cause error) (*agent.SendResponse, error) {
+	resp.StopReason, resp.Usage, resp.RunID = run.StopReason, run.Usage, run.ID
+	if run.Status == agent.RunFailed {
+		return nil, &RunError{Run: run, Response: resp, Cause: cause}
+	}
+	return resp, nil
+}
+
+// CancelRun cancels the agent's active run (runID "" for whichever is
+// active) and returns it, or nil if none matched.
+func (s *Service) CancelRun(ctx context.Context, id, runID string) (*agent.Run, error) {
+	var out *agent.Run
+	if err := s.call(ctx, id, agent.OpCancel, agent.CancelRequest{RunID: runID}, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RunAgent returns the ID of the agent a run belongs to.
+func (s *Service) RunAgent(ctx context.Context, runID string) (string, error) {
+	tx, err := s.store.Begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	v, err := tx.Get(ctx, agent.RunAgentKey(runID))
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", fmt.Errorf("%w: run %s", agent.ErrNotFound, runID)
+	}
+	return string(v), err
+}
+
+// GetRun returns a run.
+func (s *Service) GetRun(ctx context.Context, runID string) (*agent.Run, error) {
+	id, err := s.RunAgent(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	var out agent.Run
+	if err := s.call(ctx, id, agent.OpGetRun, agent.RunRequest{RunID: runID}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RunMessages returns the messages a run logged so far.
+func (s *Service) RunMessages(ctx context.Context, agentID, runID string) ([]agent.Message, error) {
+	var out []agent.Message
+	if err := s.call(ctx, agentID, agent.OpRunMessages, agent.RunRequest{RunID: runID}, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListRuns returns up to limit runs, newest first, optionally of one agent.
+func (s *Service) ListRuns(ctx context.Context, agentID string, limit int) ([]*agent.Run, error) {
+	if limit <= 0 || limit > ListLimitMax {
+		return nil, fmt.Errorf("%w: limit %d outside 1..%d", agent.ErrInvalid, limit, ListLimitMax)
+	}
+	tx, err := s.store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prefix := actor.IndexKey(agent.RunsIndex)
+	kvs, err := tx.Scan(ctx, storage.ScanOptions{Start: prefix, End: prefix.End(), Reverse: true, Limit: storage.ScanLimitMax})
+	tx.Rollback()
+	if err != nil {
+		return nil, err
+	}
+	out := []*agent.Run{}
+	for _, kv := range kvs {
+		if len(out) == limit {
+			break
+		}
+		owner := string(kv.Value)
+		if agentID != "" && owner != agentID {
+			continue
+		}
+		elems, err := tuple.Unpack(kv.Key[len(prefix):])
+		if err != nil || len(elems) != 2 {
+			return nil, fmt.Errorf("%w: run index key %q", storage.ErrCorrupt, kv.Key)
+		}
+		runID, _ := elems[1].(string)
+		var run agent.Run
+		err = s.call(ctx, owner, agent.OpGetRun, agent.RunRequest{RunID: runID}, &run)
+		if errors.Is(err, agent.ErrNotFound) {
+			continue // the agent was deleted
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &run)
+	}
+	return out, nil
+}
