@@ -10,11 +10,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
 
+	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/service"
 )
 
@@ -30,6 +32,23 @@ type Option func(*options)
 type options struct {
 	log      *slog.Logger
 	password string
+	models   ModelLister
+}
+
+// ModelLister is what GET /v1/models reads: the configured providers'
+// models (an *llm.Router is one).
+type ModelLister interface {
+	ModelsContext(ctx context.Context) []llm.ModelInfo
+}
+
+// WithModels serves GET /v1/models and /v1/models/embedding from m, if m
+// lists models; otherwise both answer an empty list.
+func WithModels(m any) Option {
+	return func(o *options) {
+		if l, ok := m.(ModelLister); ok {
+			o.models = l
+		}
+	}
 }
 
 // WithLogger sets the logger for request failures (recovered panics).
@@ -44,10 +63,11 @@ func WithLogger(l *slog.Logger) Option {
 
 // handler serves the API.
 type handler struct {
-	svc  *service.Service
-	log  *slog.Logger
-	mux  *http.ServeMux
-	auth authenticator
+	svc    *service.Service
+	log    *slog.Logger
+	mux    *http.ServeMux
+	auth   authenticator
+	models ModelLister
 }
 
 // New returns the HTTP handler for the Kelpie API backed by svc. Only
@@ -57,8 +77,11 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux(), auth: newAuthenticator(o.password)}
+	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux(), auth: newAuthenticator(o.password), models: o.models}
 	h.route("GET /v1/health", h.health)
+	h.route("GET /v1/models", h.listModels)
+	h.route("GET /v1/models/embedding", h.listEmbeddingModels)
+	h.route("GET /v1/models/embeddings", h.listEmbeddingModels)
 	if svc != nil {
 		h.route("POST /v1/agents", h.createAgent)
 		h.route("GET /v1/agents", h.listAgents)

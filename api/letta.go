@@ -201,7 +201,7 @@ type toolCallWire struct {
 func toLettaMessages(msgs []agent.Message) []lettaMessage {
 	out := make([]lettaMessage, 0, len(msgs))
 	for _, m := range msgs {
-		base := lettaMessage{ID: m.ID, Date: timeString(m.CreatedAt), OTID: optional(m.OTID)}
+		base := lettaMessage{ID: m.ID, Date: timeString(m.CreatedAt), OTID: optional(m.OTID), RunID: optional(m.RunID)}
 		seq := m.Seq
 		base.SeqID = &seq
 		switch m.Role {
@@ -281,6 +281,13 @@ func toLettaResponse(r *agent.SendResponse) lettaResponse {
 		Messages:   toLettaMessages(r.Messages),
 		StopReason: stopReasonWire{MessageType: "stop_reason", StopReason: r.StopReason},
 		Usage: usageWire{MessageType: "usage_statistics", CompletionTokens: r.Usage.CompletionTokens,
-			PromptTokens: r.Usage.PromptTokens, TotalTokens: r.Usage.TotalTokens, StepCount: r.Usage.StepCount, RunIDs: []string{}},
+			PromptTokens: r.Usage.PromptTokens, TotalTokens: r.Usage.TotalTokens, StepCount: r.Usage.StepCount, RunIDs: nonNilStrings(optionalList(r.RunID))},
 	}
+}
+
+func optionalList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }

@@ -197,14 +197,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start agent service: %w", err)
 	}
-	if _, ok := cfg.Model.(llm.Unconfigured); ok {
-		log.Warn("no LLM provider configured: agents can be created and managed, but sending them messages fails")
+	if !llm.IsConfigured(cfg.Model) {
+		log.Warn("no LLM provider configured: agents can be created and managed, but sending them messages fails; set OPENAI_API_KEY and/or OPENAI_BASE_URL, or ANTHROPIC_API_KEY")
 	}
 
 	s := &Server{
 		cfg: cfg, log: log, spec: spec, rt: r, store: store, sys: sys, ln: ln,
 		http: &http.Server{
-			Handler:           api.New(svc, api.WithLogger(log.With("component", "api")), api.WithPassword(cfg.Password)),
+			Handler:           api.New(svc, api.WithLogger(log.With("component", "api")), api.WithPassword(cfg.Password), api.WithModels(cfg.Model)),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleConnTimeout,
 			ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),

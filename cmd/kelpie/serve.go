@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kelpie-ai/kelpie/llm/providers"
 	"github.com/kelpie-ai/kelpie/server"
 )
 
@@ -97,6 +98,16 @@ func serve(ctx context.Context, cfg server.Config, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg.Logger = log
+	if cfg.Model == nil {
+		router, err := providers.FromEnv(os.Getenv)
+		if err != nil {
+			return fmt.Errorf("model providers: %w (check OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY)", err)
+		}
+		cfg.Model = router
+		for _, p := range router.Providers() {
+			log.Info("model provider configured", "provider", p)
+		}
+	}
 	ctx, stop := onSignal(ctx, log)
 	defer stop()
 	if err := server.Run(ctx, cfg); err != nil {
