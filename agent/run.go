@@ -61,6 +61,9 @@ type RunEvent struct {
 	Messages []Message
 	// Err is why a failed run failed (in-process only).
 	Err error
+	// Delta, if set, is a streamed piece of step Run.Steps's model answer,
+	// not yet committed; Messages is then empty.
+	Delta *llm.Delta
 }
 
 // Events receives run events after the changes they describe commit.

@@ -62,8 +62,14 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// fail maps an error from the service to a status and a useful detail.
+// fail answers an error from the service with its status and detail.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, detail := h.classify(r, err)
+	writeError(w, status, detail)
+}
+
+// classify maps an error from the service to a status and a useful detail.
+func (h *handler) classify(r *http.Request, err error) (int, string) {
 	status := http.StatusInternalServerError
 	detail := err.Error()
 	var busy *agent.BusyError
@@ -101,7 +107,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		detail = "internal error: " + err.Error()
 	}
-	writeError(w, status, detail)
+	return status, detail
 }
 
 // createAgentRequest is Letta's CreateAgentRequest (the fields Kelpie uses).

@@ -74,21 +74,29 @@ func (m *messageCreate) text() (string, error) {
 
 // lettaRequest is Letta's LettaRequest (the fields Kelpie uses).
 type lettaRequest struct {
-	Messages []messageCreate `json:"messages"`
-	Input    *string         `json:"input"`
-	MaxSteps int             `json:"max_steps"`
+	Messages     []messageCreate `json:"messages"`
+	Input        *string         `json:"input"`
+	MaxSteps     int             `json:"max_steps"`
+	Streaming    bool            `json:"streaming"`
+	StreamTokens bool            `json:"stream_tokens"`
 }
 
 // sendRequest reads a send's agent ID and LettaRequest body.
 func (h *handler) sendRequest(w http.ResponseWriter, r *http.Request) (string, agent.SendRequest, bool) {
+	id, send, _, ok := h.sendRequestFull(w, r)
+	return id, send, ok
+}
+
+// sendRequestFull is sendRequest that also returns the raw request.
+func (h *handler) sendRequestFull(w http.ResponseWriter, r *http.Request) (string, agent.SendRequest, lettaRequest, bool) {
 	var send agent.SendRequest
+	var req lettaRequest
 	id, ok := pathID(w, r, "agent_id", "agent")
 	if !ok {
-		return "", send, false
+		return "", send, req, false
 	}
-	var req lettaRequest
 	if !decodeBody(w, r, &req) {
-		return "", send, false
+		return "", send, req, false
 	}
 	send.MaxSteps = req.MaxSteps
 	if req.Input != nil {
@@ -98,16 +106,20 @@ func (h *handler) sendRequest(w http.ResponseWriter, r *http.Request) (string, a
 		text, err := m.text()
 		if err != nil {
 			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("messages[%d]: %v", i, err))
-			return "", send, false
+			return "", send, req, false
 		}
 		send.Messages = append(send.Messages, agent.InputMessage{Role: m.Role, Content: text, OTID: m.OTID})
 	}
-	return id, send, true
+	return id, send, req, true
 }
 
 func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
-	id, send, ok := h.sendRequest(w, r)
+	id, send, req, ok := h.sendRequestFull(w, r)
 	if !ok {
+		return
+	}
+	if req.Streaming {
+		h.stream(w, r, id, send, req.StreamTokens)
 		return
 	}
 	resp, err := h.svc.SendMessage(r.Context(), id, send)
@@ -116,4 +128,71 @@ func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toLettaResponse(resp))
+}
+
+// streamMessage answers POST …/messages/stream.
+func (h *handler) streamMessage(w http.ResponseWriter, r *http.Request) {
+	id, send, req, ok := h.sendRequestFull(w, r)
+	if !ok {
+		return
+	}
+	h.stream(w, r, id, send, req.StreamTokens)
+}
+
+// stream runs a send and streams it as server-sent events: each step's
+// messages as soon as they are committed; with tokens, the model's text as
+// it arrives (as assistant_message chunks sharing one ID per step, the
+// committed copy then not repeated); then the stop reason, the usage, and
+// [DONE]. A failure before the first event is an ordinary JSON error; after
+// it, an `event: error`.
+func (h *handler) stream(w http.ResponseWriter, r *http.Request, id string, send agent.SendRequest, tokens bool) {
+	sse := newSSEWriter(w)
+	streamed := map[int]string{} // step -> provisional ID of its streamed text
+	resp, err := h.svc.Stream(r.Context(), id, send, func(ev agent.RunEvent) error {
+		if ev.Delta != nil {
+			if !tokens || ev.Delta.Content == "" {
+				return nil
+			}
+			mid, ok := streamed[ev.Run.Steps]
+			if !ok {
+				mid = streamChunkID(ev.Run.ID, ev.Run.Steps)
+				streamed[ev.Run.Steps] = mid
+			}
+			return sse.data(lettaMessage{ID: mid, Date: timeString(h.now()), MessageType: "assistant_message",
+				RunID: optional(ev.Run.ID), Content: ptr(ev.Delta.Content)})
+		}
+		for _, m := range toLettaMessages(ev.Messages) {
+			if tokens && m.MessageType == "assistant_message" && len(streamed) > 0 && m.ToolCall == nil && textStreamed(ev, m.ID) {
+				continue // its text went out as chunks
+			}
+			if err := sse.data(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if !sse.started {
+			h.fail(w, r, err)
+			return
+		}
+		status, detail := h.classify(r, err)
+		sse.errorEvent(map[string]any{"message_type": "error_message", "error_type": "internal_error", "status": status, "detail": detail, "message": detail})
+		sse.done()
+		return
+	}
+	sse.data(stopReasonWire{MessageType: "stop_reason", StopReason: resp.StopReason})
+	sse.data(toLettaResponse(resp).Usage)
+	sse.done()
+}
+
+// textStreamed reports whether the committed assistant message id of this
+// event carried text the model streamed (plain text, not a tool call).
+func textStreamed(ev agent.RunEvent, id string) bool {
+	for _, m := range ev.Messages {
+		if m.ID == id {
+			return m.Role == "assistant" && len(m.ToolCalls) == 0 && m.Content != ""
+		}
+	}
+	return false
 }

@@ -49,7 +49,6 @@ type hub struct {
 type watch struct {
 	mu     sync.Mutex
 	events []agent.RunEvent
-	deltas []llm.Delta
 	wake   rt.Signal
 }
 
@@ -60,17 +59,10 @@ func (h *hub) watched(runID string) bool {
 	return len(h.watches[runID]) > 0
 }
 
-// delta relays a streamed token to the run's watchers.
-func (h *hub) delta(runID string, d llm.Delta) {
-	h.mu.Lock()
-	ws := h.watches[runID]
-	h.mu.Unlock()
-	for _, w := range ws {
-		w.mu.Lock()
-		w.deltas = append(w.deltas, d)
-		w.mu.Unlock()
-		w.wake.Notify()
-	}
+// delta relays a streamed piece of a step's model answer to the run's
+// watchers, in order with the run's events.
+func (h *hub) delta(runID string, step int, d llm.Delta) {
+	h.Publish(agent.RunEvent{Run: agent.Run{ID: runID, Steps: step, Status: agent.RunRunning}, Delta: &d})
 }
 
 // fail remembers why a run's model call failed, for the watchers' error.
@@ -203,7 +195,7 @@ func (s *Service) driveRun(agentID, runID string) {
 		}
 		apply := agent.ApplyRequest{RunID: runID, Step: prep.Step}
 		mctx, cancel := rt.WithTimeout(s.rt, ctx, stepTimeout)
-		resp, err := s.complete(mctx, runID, prep.Request)
+		resp, err := s.complete(mctx, runID, prep.Step, prep.Request)
 		cancel()
 		if err != nil {
 			apply.Error = err.Error()
@@ -226,10 +218,10 @@ func (s *Service) driveRun(agentID, runID string) {
 
 // complete calls the model, streaming tokens to the run's watchers when
 // the model can stream.
-func (s *Service) complete(ctx context.Context, runID string, req llm.Request) (*llm.Response, error) {
+func (s *Service) complete(ctx context.Context, runID string, step int, req llm.Request) (*llm.Response, error) {
 	if st, ok := s.model.(llm.Streamer); ok && s.hub.watched(runID) {
 		return st.CompleteStream(ctx, req, func(d llm.Delta) error {
-			s.hub.delta(runID, d)
+			s.hub.delta(runID, step, d)
 			return nil
 		})
 	}
@@ -258,8 +250,9 @@ func (s *Service) SendMessage(ctx context.Context, id string, req agent.SendRequ
 	return s.Stream(ctx, id, req, nil)
 }
 
-// Stream is SendMessage that also reports each committed step's messages
-// to onStep as the run progresses.
+// Stream is SendMessage that also reports the run's progress to onStep:
+// each committed step's messages, and (when the model streams) the pieces
+// of each step's answer as they arrive, as events with Delta set.
 func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
 	if !llm.IsConfigured(s.model) {
 		return nil, llm.ErrNotConfigured // refuse before logging anything
@@ -300,6 +293,14 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 		}
 		seen += len(evs)
 		for _, ev := range evs {
+			if ev.Delta != nil {
+				if onStep != nil {
+					if err := onStep(ev); err != nil {
+						return nil, err
+					}
+				}
+				continue
+			}
 			upTo := ev.Run.EndSeq
 			if len(ev.Messages) > 0 {
 				upTo = ev.Messages[0].Seq
