@@ -269,7 +269,7 @@ func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepR
 	if err != nil {
 		return nil, err
 	}
-	return &Prepared{Step: run.Steps, Request: llm.Request{Model: ag.Model, Messages: history, Tools: ToolSchemas(ag.Tools)}}, nil
+	return &Prepared{Step: run.Steps, Request: llm.Request{Model: ag.Model, Messages: history, Tools: agentTools(ag)}}, nil
 }
 
 // apply logs the model's answer for a step and runs its tool calls.

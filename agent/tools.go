@@ -19,6 +19,9 @@ const (
 	ToolArchivalMemoryInsert = "archival_memory_insert"
 	ToolArchivalMemorySearch = "archival_memory_search"
 	ToolConversationSearch   = "conversation_search"
+	ToolMemoryInsert         = "memory_insert"
+	ToolMemoryReplace        = "memory_replace"
+	ToolMemoryRethink        = "memory_rethink"
 )
 
 // Tool result statuses.
@@ -40,6 +43,73 @@ type builtin struct {
 }
 
 var builtins = map[string]builtin{
+	ToolMemoryInsert: {
+		description: "Insert text at a specific line in a memory block.",
+		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited, identified by its label."},"new_str":{"type":"string","description":"The text to insert. Do not include line number prefixes."},"insert_line":{"type":"integer","description":"The line number after which to insert the text (0 for beginning of file). Defaults to -1 (end of the file)."}},"required":["label","new_str"]}`,
+		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
+			b, err := t.writableBlock(args)
+			if err != nil {
+				return "", err
+			}
+			text, err := stringArg(args, "new_str")
+			if err != nil {
+				return "", err
+			}
+			line := -1
+			if v, ok := args["insert_line"].(float64); ok {
+				line = int(v)
+			}
+			lines := strings.Split(b.Value, "\n")
+			if b.Value == "" {
+				lines = nil
+			}
+			if line < 0 || line > len(lines) {
+				if line < -1 || line > len(lines) {
+					return "", fmt.Errorf("insert_line %d is outside 0..%d (or -1 for the end)", line, len(lines))
+				}
+				line = len(lines)
+			}
+			lines = slices.Insert(lines, line, strings.Split(text, "\n")...)
+			return "", t.setBlock(b, strings.Join(lines, "\n"))
+		},
+	},
+	ToolMemoryReplace: {
+		description: "Replace a specific string in a memory block with a new string. old_str must appear exactly once in the block.",
+		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited, identified by its label."},"old_str":{"type":"string","description":"The text to replace (must match exactly, including whitespace and indentation)."},"new_str":{"type":"string","description":"The new text to insert in place of the old text. Omit to delete the old text."}},"required":["label","old_str"]}`,
+		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
+			b, err := t.writableBlock(args)
+			if err != nil {
+				return "", err
+			}
+			oldStr, err := stringArg(args, "old_str")
+			if err != nil {
+				return "", err
+			}
+			newStr, _ := args["new_str"].(string)
+			switch n := strings.Count(b.Value, oldStr); {
+			case oldStr == "" || n == 0:
+				return "", fmt.Errorf("no replacement was performed: old_str %q did not appear verbatim in memory block %q", oldStr, b.Label)
+			case n > 1:
+				return "", fmt.Errorf("no replacement was performed: old_str %q appears %d times in memory block %q; make it unique", oldStr, n, b.Label)
+			}
+			return "", t.setBlock(b, strings.Replace(b.Value, oldStr, newStr, 1))
+		},
+	},
+	ToolMemoryRethink: {
+		description: "Rewrite a memory block entirely, replacing its current value.",
+		params:      `{"type":"object","properties":{"label":{"type":"string","description":"The memory block to be rewritten, identified by its label."},"new_memory":{"type":"string","description":"The new memory contents with information integrated from existing memory blocks and the conversation context."}},"required":["label","new_memory"]}`,
+		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
+			b, err := t.writableBlock(args)
+			if err != nil {
+				return "", err
+			}
+			value, err := stringArg(args, "new_memory")
+			if err != nil {
+				return "", err
+			}
+			return "", t.setBlock(b, value)
+		},
+	},
 	ToolSendMessage: {
 		description: "Sends a message to the human user.",
 		params:      `{"type":"object","properties":{"message":{"type":"string","description":"Message contents. All unicode (including emojis) are supported."}},"required":["message"]}`,
@@ -153,11 +223,40 @@ var builtins = map[string]builtin{
 // DefaultTools returns the tools an agent of the given type gets when its
 // creator names none.
 func DefaultTools(agentType string) []string {
-	tools := []string{ToolCoreMemoryAppend, ToolCoreMemoryReplace, ToolArchivalMemoryInsert, ToolArchivalMemorySearch, ToolConversationSearch}
-	if agentType == TypeMemGPT || agentType == TypeMemGPTV2 {
-		tools = append([]string{ToolSendMessage}, tools...)
+	archival := []string{ToolArchivalMemoryInsert, ToolArchivalMemorySearch, ToolConversationSearch}
+	switch agentType {
+	case TypeMemGPT:
+		return append([]string{ToolSendMessage, ToolCoreMemoryAppend, ToolCoreMemoryReplace}, archival...)
+	case TypeMemGPTV2:
+		return append([]string{ToolSendMessage, ToolMemoryInsert, ToolMemoryReplace, ToolMemoryRethink}, archival...)
+	case TypeReact:
+		return []string{ToolArchivalMemorySearch, ToolConversationSearch}
 	}
-	return tools
+	return append([]string{ToolMemoryInsert, ToolMemoryReplace, ToolMemoryRethink}, archival...)
+}
+
+// heartbeatParam is added to every tool of a memgpt_agent: the model asks
+// for another step by setting it.
+const heartbeatParam = "request_heartbeat"
+
+// withHeartbeat adds the request_heartbeat parameter to a tool schema.
+func withHeartbeat(params json.RawMessage) json.RawMessage {
+	var schema map[string]any
+	if json.Unmarshal(params, &schema) != nil {
+		return params
+	}
+	props, _ := schema["properties"].(map[string]any)
+	if props == nil {
+		props = map[string]any{}
+	}
+	props[heartbeatParam] = map[string]any{"type": "boolean",
+		"description": "Request an immediate heartbeat after function execution. Set to true if you want to send a follow-up message or run a follow-up tool."}
+	schema["properties"] = props
+	out, err := json.Marshal(schema)
+	if err != nil {
+		return params
+	}
+	return out
 }
 
 func checkTools(names []string) error {
@@ -192,13 +291,31 @@ func (t *turn) runTool(ctx context.Context, tc ToolCall) (result, status string,
 		return fmt.Sprintf("Error: arguments are not a JSON object: %v", err), ToolError, false
 	}
 	out, err := b.run(t, ctx, args)
+	status, terminal = ToolSuccess, b.terminal
 	if err != nil {
-		return "Error: " + err.Error(), ToolError, b.terminal
+		out, status = "Error: "+err.Error(), ToolError
+	}
+	if t.ag.AgentType == TypeMemGPT {
+		// memgpt_agent: the turn goes on only when the model asks for a
+		// heartbeat, or to let it react to a failed call.
+		heartbeat, _ := args[heartbeatParam].(bool)
+		terminal = !heartbeat && status != ToolError
 	}
 	if out == "" {
 		out = "None"
 	}
-	return out, ToolSuccess, b.terminal
+	return out, status, terminal
+}
+
+// agentTools describes the agent's tools for the model.
+func agentTools(ag *Agent) []llm.Tool {
+	tools := ToolSchemas(ag.Tools)
+	if ag.AgentType == TypeMemGPT {
+		for i := range tools {
+			tools[i].Parameters = withHeartbeat(tools[i].Parameters)
+		}
+	}
+	return tools
 }
 
 func (t *turn) writableBlock(args map[string]any) (*Block, error) {

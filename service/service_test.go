@@ -306,7 +306,7 @@ func memoryScript(label, content string) *llmtest.Script {
 		if req.Messages[len(req.Messages)-1].Role == llm.RoleTool {
 			return llmtest.Text("noted"), nil
 		}
-		return llmtest.Call(agent.ToolCoreMemoryAppend, map[string]any{"label": label, "content": content}), nil
+		return llmtest.Call(agent.ToolMemoryInsert, map[string]any{"label": label, "new_str": content}), nil
 	}}
 }
 

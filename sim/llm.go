@@ -73,6 +73,8 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 	}
 	if float64(rnd.Uint64()>>11)/(1<<53) < m.ToolProbability {
 		switch n := rt.Intn(rnd, 3); {
+		case n == 0 && has(agent.ToolMemoryInsert):
+			return call(agent.ToolMemoryInsert, fmt.Sprintf(`{"label":"human","new_str":"fact %d"}`, m.calls)), nil
 		case n == 0 && has(agent.ToolCoreMemoryAppend):
 			return call(agent.ToolCoreMemoryAppend, fmt.Sprintf(`{"label":"human","content":"fact %d"}`, m.calls)), nil
 		case n == 1 && has(agent.ToolArchivalMemoryInsert):
