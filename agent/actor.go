@@ -55,6 +55,8 @@ type UpdateRequest struct {
 	Tags        *[]string       `json:"tags,omitempty"`
 	Metadata    *map[string]any `json:"metadata,omitempty"`
 	Blocks      []BlockUpdate   `json:"blocks,omitempty"`
+	// ApprovalRequired replaces the set of tools whose calls need approval.
+	ApprovalRequired *[]string `json:"approval_required,omitempty"`
 }
 
 // BlockUpdate changes one existing block, found by label.
@@ -318,6 +320,9 @@ func update(c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
 	}
 	if req.Tools != nil {
 		ag.Tools = nonNil(slices.Clone(*req.Tools))
+	}
+	if req.ApprovalRequired != nil {
+		ag.ApprovalRequired = slices.Clone(*req.ApprovalRequired)
 	}
 	ag.Blocks = blocks
 	ag.UpdatedAt = c.Now().UTC()

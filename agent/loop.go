@@ -23,6 +23,7 @@ const (
 	StopLLMAPIError = "llm_api_error"
 	StopCancelled   = "cancelled"
 	StopError       = "error"
+	StopApproval    = "requires_approval"
 )
 
 // SendRequest starts one turn: a run.
@@ -34,6 +35,11 @@ type SendRequest struct {
 	MaxSteps int `json:"max_steps,omitempty"`
 	// Background marks a run started with messages/async.
 	Background bool `json:"background,omitempty"`
+	// Approvals answer the calls a previous run left pending.
+	Approvals []Approval `json:"approvals,omitempty"`
+	// ClientTools are tools the client runs itself: the model may call
+	// them, and the run then pauses for the client's result.
+	ClientTools []llm.Tool `json:"client_tools,omitempty"`
 }
 
 // InputMessage is a message a client sends.
@@ -70,6 +76,7 @@ type turn struct {
 	ag    *Agent
 	ids   rt.Rand
 	runID string
+	run   *Run
 	added []Message
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kelpie-ai/kelpie/actor"
@@ -43,6 +44,8 @@ type Run struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	MaxSteps    int        `json:"max_steps"`
+	// ClientTools are the client-side tools offered in this run.
+	ClientTools []llm.Tool `json:"client_tools,omitempty"`
 	// Steps counts the model calls made so far.
 	Steps int   `json:"steps"`
 	Usage Usage `json:"usage"`
@@ -70,6 +73,13 @@ type RunEvent struct {
 type Events interface {
 	Publish(ev RunEvent)
 }
+
+// ErrApprovalPending is returned for a send that does not answer the tool
+// calls a previous run left waiting for approval.
+var ErrApprovalPending = errors.New("agent: waiting for approval of pending tool calls")
+
+// clientToolsMax bounds the client-side tools of one request.
+const clientToolsMax = 64
 
 // BusyError is returned for a send while another run is active.
 type BusyError struct{ RunID string }
@@ -173,8 +183,16 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 	if ag == nil {
 		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
 	}
-	if len(req.Messages) == 0 || len(req.Messages) > MessagesPerSendMax {
-		return nil, invalidf("a send carries 1..%d messages, got %d", MessagesPerSendMax, len(req.Messages))
+	if (len(req.Messages) == 0 && len(req.Approvals) == 0) || len(req.Messages) > MessagesPerSendMax {
+		return nil, invalidf("a send carries 1..%d messages (or approvals), got %d", MessagesPerSendMax, len(req.Messages))
+	}
+	if len(req.ClientTools) > clientToolsMax {
+		return nil, invalidf("%d client tools, over the limit of %d", len(req.ClientTools), clientToolsMax)
+	}
+	for _, ct := range req.ClientTools {
+		if ct.Name == "" || len(ct.Name) > 128 {
+			return nil, invalidf("client tool name %q", ct.Name)
+		}
 	}
 	maxSteps := req.MaxSteps
 	if maxSteps == 0 {
@@ -215,13 +233,35 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 	if ag.ActiveRun != nil {
 		return nil, &BusyError{RunID: ag.ActiveRun.ID}
 	}
+	if p := ag.PendingApproval; p != nil && len(req.Approvals) == 1 && req.Approvals[0].ToolCallID == "" {
+		// One answer without a call ID answers every pending call.
+		one := req.Approvals[0]
+		req.Approvals = nil
+		for _, call := range p.Calls {
+			a := one
+			a.ToolCallID = call.ID
+			req.Approvals = append(req.Approvals, a)
+		}
+	}
+	if err := checkApprovals(ag.PendingApproval, req.Approvals); err != nil {
+		return nil, err
+	}
 	if req.RunID == "" || len(req.RunID) > 128 {
 		return nil, invalidf("run id %q", req.RunID)
 	}
 	now := c.Now().UTC()
 	run := &Run{ID: req.RunID, AgentID: ag.ID, Status: RunRunning, Background: req.Background, CreatedAt: now,
-		MaxSteps: maxSteps, FirstSeq: ag.NextSeq}
-	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID}
+		MaxSteps: maxSteps, FirstSeq: ag.NextSeq, ClientTools: req.ClientTools}
+	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run}
+	if p := ag.PendingApproval; p != nil {
+		if len(run.ClientTools) == 0 {
+			run.ClientTools = p.ClientTools
+		}
+		if err := t.answer(ctx, p, req.Approvals); err != nil {
+			return nil, err
+		}
+		ag.PendingApproval = nil
+	}
 	for _, m := range req.Messages {
 		if err := t.append(Message{Role: m.Role, Content: m.Content, OTID: m.OTID}); err != nil {
 			return nil, err
@@ -269,7 +309,8 @@ func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepR
 	if err != nil {
 		return nil, err
 	}
-	return &Prepared{Step: run.Steps, Request: llm.Request{Model: ag.Model, Messages: history, Tools: agentTools(ag)}}, nil
+	tools := append(agentTools(ag), run.ClientTools...)
+	return &Prepared{Step: run.Steps, Request: llm.Request{Model: ag.Model, Messages: history, Tools: tools}}, nil
 }
 
 // apply logs the model's answer for a step and runs its tool calls.
@@ -279,7 +320,7 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 		return &Applied{Done: true}, nil // stale: cancelled, finished, or applied already
 	}
 	ag := c.State.Agent
-	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID}
+	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run}
 	if req.Response == nil {
 		msg := req.Error
 		if msg == "" {
@@ -295,14 +336,22 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 	run.Usage.CompletionTokens += out.Usage.CompletionTokens
 	run.Usage.TotalTokens += out.Usage.TotalTokens
 	am := Message{Role: llm.RoleAssistant, Content: out.Message.Content}
+	var pending []ToolCall
 	for _, tc := range out.Message.ToolCalls {
-		am.ToolCalls = append(am.ToolCalls, ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
+		call := ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments, Approval: t.needsApproval(tc.Name)}
+		am.ToolCalls = append(am.ToolCalls, call)
+		if call.Approval {
+			pending = append(pending, call)
+		}
 	}
 	if err := t.append(am); err != nil {
 		return nil, err
 	}
 	more := false
 	for _, tc := range am.ToolCalls {
+		if tc.Approval {
+			continue // waits for the client
+		}
 		result, status, terminal := t.runTool(ctx, tc)
 		if err := t.append(Message{Role: llm.RoleTool, Content: result, ToolCallID: tc.ID, ToolName: tc.Name, ToolStatus: status}); err != nil {
 			return nil, err
@@ -311,6 +360,9 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 	}
 	run.EndSeq = ag.NextSeq
 	switch {
+	case len(pending) > 0:
+		ag.PendingApproval = &PendingApproval{RunID: run.ID, Calls: pending, ClientTools: run.ClientTools}
+		a.finish(c, t, run, RunCompleted, StopApproval, nil)
 	case !more:
 		a.finish(c, t, run, RunCompleted, StopEndTurn, nil)
 	case run.Steps >= run.MaxSteps:
@@ -427,4 +479,85 @@ func runMessages(ctx context.Context, c *actor.Context[State], id string) ([]Mes
 		return []Message{}, nil
 	}
 	return listMessages(ctx, c, &ListMessagesRequest{Start: run.FirstSeq, End: end, Limit: min(int(end-run.FirstSeq), MessagesPageMax)})
+}
+
+// needsApproval reports whether a call to the named tool waits for the
+// client: tools marked as requiring approval, and client-side tools.
+func (t *turn) needsApproval(name string) bool {
+	if slices.Contains(t.ag.ApprovalRequired, name) {
+		return true
+	}
+	return t.run != nil && slices.ContainsFunc(t.run.ClientTools, func(ct llm.Tool) bool { return ct.Name == name })
+}
+
+// checkApprovals checks that a send answers exactly the pending calls.
+func checkApprovals(p *PendingApproval, approvals []Approval) error {
+	if p == nil {
+		if len(approvals) > 0 {
+			return invalidf("no tool call is waiting for approval")
+		}
+		return nil
+	}
+	if len(approvals) == 0 {
+		ids := make([]string, len(p.Calls))
+		for i, c := range p.Calls {
+			ids[i] = c.ID
+		}
+		return fmt.Errorf("%w: answer tool calls %v (approve, deny, or return their results) before sending new messages", ErrApprovalPending, ids)
+	}
+	seen := map[string]bool{}
+	for _, a := range approvals {
+		if !slices.ContainsFunc(p.Calls, func(c ToolCall) bool { return c.ID == a.ToolCallID }) {
+			return invalidf("tool call %q is not waiting for approval", a.ToolCallID)
+		}
+		if seen[a.ToolCallID] {
+			return invalidf("tool call %q answered twice", a.ToolCallID)
+		}
+		seen[a.ToolCallID] = true
+		if a.Return != nil {
+			if err := checkText("tool return", *a.Return, MessageBytesMax); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range p.Calls {
+		if !seen[c.ID] {
+			return invalidf("tool call %q was not answered", c.ID)
+		}
+	}
+	return nil
+}
+
+// answer logs the outcome of each pending call: the client's result, the
+// server's run of an approved call, or a denial.
+func (t *turn) answer(ctx context.Context, p *PendingApproval, approvals []Approval) error {
+	for _, call := range p.Calls {
+		i := slices.IndexFunc(approvals, func(a Approval) bool { return a.ToolCallID == call.ID })
+		a := approvals[i]
+		var result, status string
+		switch {
+		case a.Return != nil:
+			result, status = *a.Return, ToolSuccess
+			if a.Status == ToolError {
+				status = ToolError
+			}
+		case a.Approve && t.isClientTool(call.Name):
+			result, status = "Error: "+call.Name+" is a client-side tool: the client must return its result", ToolError
+		case a.Approve:
+			result, status, _ = t.runTool(ctx, call)
+		default:
+			result, status = "Error: the user denied this tool call", ToolError
+			if a.Reason != "" {
+				result += ": " + a.Reason
+			}
+		}
+		if err := t.append(Message{Role: llm.RoleTool, Content: result, ToolCallID: call.ID, ToolName: call.Name, ToolStatus: status}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *turn) isClientTool(name string) bool {
+	return t.run != nil && slices.ContainsFunc(t.run.ClientTools, func(ct llm.Tool) bool { return ct.Name == name })
 }

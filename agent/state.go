@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/storage/tuple"
 )
 
@@ -101,6 +102,12 @@ type Agent struct {
 	MessageCount uint64 `json:"message_count"`
 	// ActiveRun is the run in progress, if any; one at a time.
 	ActiveRun *Run `json:"active_run,omitempty"`
+	// ApprovalRequired names the tools whose calls wait for a client's
+	// approval before they run.
+	ApprovalRequired []string `json:"approval_required,omitempty"`
+	// PendingApproval holds the tool calls a finished run left waiting for
+	// approval (or, for client-side tools, for the client's result).
+	PendingApproval *PendingApproval `json:"pending_approval,omitempty"`
 	// LastStopReason and LastRunCompletion describe the last finished run.
 	LastStopReason    string     `json:"last_stop_reason,omitempty"`
 	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
@@ -145,6 +152,29 @@ type ToolCall struct {
 	ID        string `json:"id"`
 	Name      string `json:"name"`
 	Arguments string `json:"arguments"`
+	// Approval marks a call that waited for the client's approval or result.
+	Approval bool `json:"approval,omitempty"`
+}
+
+// PendingApproval is a set of tool calls waiting for the client.
+type PendingApproval struct {
+	RunID string     `json:"run_id"`
+	Calls []ToolCall `json:"calls"`
+	// ClientTools are the run's client-side tools, still offered to the
+	// model when the loop resumes.
+	ClientTools []llm.Tool `json:"client_tools,omitempty"`
+}
+
+// Approval is a client's answer to one pending tool call: approve it (the
+// server runs it), deny it, or — for a client-side tool — give its result.
+type Approval struct {
+	ToolCallID string `json:"tool_call_id"`
+	Approve    bool   `json:"approve"`
+	Reason     string `json:"reason,omitempty"`
+	// Return, when set, is the result of a call the client ran itself.
+	Return *string `json:"return,omitempty"`
+	// Status of a client's result: "success" or "error".
+	Status string `json:"status,omitempty"`
 }
 
 // Passage is one archival memory entry.

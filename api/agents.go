@@ -88,7 +88,7 @@ func (h *handler) classify(r *http.Request, err error) (int, string) {
 		status = http.StatusNotFound
 	case errors.Is(err, agent.ErrInvalid), errors.Is(err, storage.ErrInvalid):
 		status = http.StatusUnprocessableEntity
-	case errors.Is(err, agent.ErrAlreadyExists):
+	case errors.Is(err, agent.ErrAlreadyExists), errors.Is(err, agent.ErrApprovalPending):
 		status = http.StatusConflict
 	case errors.Is(err, actor.ErrBusy):
 		status = http.StatusConflict
@@ -407,4 +407,52 @@ func (h *handler) updateBlock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toBlockWire(*ag.Block(label)))
+}
+
+// setToolApproval answers PATCH /v1/agents/{agent_id}/tools/approval/{tool_name}
+// (?requires_approval=true|false, or a JSON body with requires_approval).
+func (h *handler) setToolApproval(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "agent_id", "agent")
+	if !ok {
+		return
+	}
+	var body struct {
+		RequiresApproval *bool `json:"requires_approval"`
+	}
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	required := body.RequiresApproval
+	if q := r.URL.Query().Get("requires_approval"); q != "" {
+		v, err := strconv.ParseBool(q)
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "requires_approval must be true or false")
+			return
+		}
+		required = &v
+	}
+	if required == nil {
+		writeError(w, http.StatusUnprocessableEntity, "requires_approval is required")
+		return
+	}
+	name := r.PathValue("tool_name")
+	ag, err := h.svc.GetAgent(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !slices.Contains(ag.Tools, name) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("agent %s has no tool named %q", id, name))
+		return
+	}
+	set := slices.DeleteFunc(slices.Clone(ag.ApprovalRequired), func(n string) bool { return n == name })
+	if *required {
+		set = append(set, name)
+	}
+	ag, err = h.svc.UpdateAgent(r.Context(), id, agent.UpdateRequest{ApprovalRequired: &set})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAgentWire(ag))
 }

@@ -239,6 +239,9 @@ func toLettaMessages(msgs []agent.Message) []lettaMessage {
 				}
 				c := base
 				c.MessageType = "tool_call_message"
+				if tc.Approval {
+					c.MessageType = "approval_request_message"
+				}
 				c.ToolCall = &toolCallWire{Name: tc.Name, Arguments: tc.Arguments, ToolCallID: tc.ID}
 				out = append(out, c)
 			}

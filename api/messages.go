@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/llm"
 )
 
 // messagesPageDefault is the page size of GET …/messages (Letta's).
@@ -45,9 +46,53 @@ func (h *handler) listMessages(w http.ResponseWriter, r *http.Request) {
 // messageCreate is Letta's MessageCreate: content is a string or a list of
 // content parts, of which Kelpie reads the text parts.
 type messageCreate struct {
+	// Type is "message" (default), "approval" (ApprovalCreate) or
+	// "tool_return" (ToolReturnCreate).
+	Type    string          `json:"type"`
 	Role    string          `json:"role"`
 	Content json.RawMessage `json:"content"`
 	OTID    string          `json:"otid"`
+	// ApprovalCreate:
+	Approvals         []approvalItem `json:"approvals"`
+	Approve           *bool          `json:"approve"`
+	ApprovalRequestID string         `json:"approval_request_id"`
+	Reason            string         `json:"reason"`
+	// ToolReturnCreate:
+	ToolReturns []approvalItem `json:"tool_returns"`
+}
+
+// approvalItem is an ApprovalReturn (type "approval") or a ToolReturn
+// (type "tool", or any item carrying tool_return).
+type approvalItem struct {
+	Type       string          `json:"type"`
+	ToolCallID string          `json:"tool_call_id"`
+	Approve    bool            `json:"approve"`
+	Reason     string          `json:"reason"`
+	ToolReturn json.RawMessage `json:"tool_return"`
+	Status     string          `json:"status"`
+}
+
+func (a approvalItem) approval() (agent.Approval, error) {
+	out := agent.Approval{ToolCallID: a.ToolCallID, Approve: a.Approve, Reason: a.Reason, Status: a.Status}
+	if a.Type == "tool" || len(a.ToolReturn) > 0 {
+		var text string
+		if err := json.Unmarshal(a.ToolReturn, &text); err != nil {
+			var parts []struct {
+				Text string `json:"text"`
+			}
+			if err := json.Unmarshal(a.ToolReturn, &parts); err != nil {
+				return out, fmt.Errorf("tool_return must be a string or a list of text parts")
+			}
+			for _, p := range parts {
+				text += p.Text
+			}
+		}
+		out.Return, out.Approve = &text, true
+	}
+	if a.ToolCallID == "" {
+		return out, fmt.Errorf("tool_call_id is required")
+	}
+	return out, nil
 }
 
 func (m *messageCreate) text() (string, error) {
@@ -74,6 +119,7 @@ func (m *messageCreate) text() (string, error) {
 
 // lettaRequest is Letta's LettaRequest (the fields Kelpie uses).
 type lettaRequest struct {
+	ClientTools  []llm.Tool      `json:"client_tools"`
 	Messages     []messageCreate `json:"messages"`
 	Input        *string         `json:"input"`
 	MaxSteps     int             `json:"max_steps"`
@@ -98,11 +144,32 @@ func (h *handler) sendRequestFull(w http.ResponseWriter, r *http.Request) (strin
 	if !decodeBody(w, r, &req) {
 		return "", send, req, false
 	}
-	send.MaxSteps = req.MaxSteps
+	send.MaxSteps, send.ClientTools = req.MaxSteps, req.ClientTools
 	if req.Input != nil {
 		send.Messages = append(send.Messages, agent.InputMessage{Role: "user", Content: *req.Input})
 	}
 	for i, m := range req.Messages {
+		switch m.Type {
+		case "approval", "tool_return":
+			items := append(m.Approvals, m.ToolReturns...)
+			if len(items) == 0 && m.Approve != nil {
+				// The deprecated form: one answer for every pending call.
+				send.Approvals = append(send.Approvals, agent.Approval{Approve: *m.Approve, Reason: m.Reason})
+			}
+			for j, it := range items {
+				a, err := it.approval()
+				if err != nil {
+					writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("messages[%d].approvals[%d]: %v", i, j, err))
+					return "", send, req, false
+				}
+				send.Approvals = append(send.Approvals, a)
+			}
+			continue
+		case "", "message":
+		default:
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("messages[%d]: unknown type %q", i, m.Type))
+			return "", send, req, false
+		}
 		text, err := m.text()
 		if err != nil {
 			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("messages[%d]: %v", i, err))

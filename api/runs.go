@@ -13,6 +13,7 @@ func (h *handler) runRoutes() {
 	h.route("POST /v1/agents/{agent_id}/messages/async", h.sendAsync)
 	h.route("POST /v1/agents/{agent_id}/messages/cancel", h.cancelRun)
 	h.route("POST /v1/agents/{agent_id}/messages/stream", h.streamMessage)
+	h.route("PATCH /v1/agents/{agent_id}/tools/approval/{tool_name}", h.setToolApproval)
 	h.route("GET /v1/runs", h.listRuns)
 	h.route("GET /v1/runs/{run_id}", h.getRun)
 	h.route("GET /v1/runs/{run_id}/messages", h.runMessages)
