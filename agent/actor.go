@@ -17,6 +17,8 @@ const (
 	OpUpdate = "update" // UpdateRequest -> Agent
 	OpDelete = "delete" // nothing -> nothing
 	OpSend   = "send"   // SendRequest -> SendResult (the run started)
+	// OpResetMessages empties the message log: nothing -> Agent.
+	OpResetMessages = "reset_messages"
 	// OpMessages pages through the message log: ListMessagesRequest -> []Message.
 	OpMessages = "messages"
 )
@@ -34,6 +36,9 @@ type CreateRequest struct {
 	Tags        []string       `json:"tags,omitempty"`
 	Metadata    map[string]any `json:"metadata,omitempty"`
 	Blocks      []BlockCreate  `json:"blocks,omitempty"`
+	// CustomTools are copies of custom tools to attach; each is also
+	// named in Tools.
+	CustomTools []CustomTool `json:"custom_tools,omitempty"`
 }
 
 // BlockCreate is a core memory block to create with an agent.
@@ -57,6 +62,17 @@ type UpdateRequest struct {
 	Blocks      []BlockUpdate   `json:"blocks,omitempty"`
 	// ApprovalRequired replaces the set of tools whose calls need approval.
 	ApprovalRequired *[]string `json:"approval_required,omitempty"`
+	// CustomTools, with Tools, replaces the custom tool copies; with Tools
+	// alone, the copies of tools Tools no longer names are dropped.
+	CustomTools *[]CustomTool `json:"custom_tools,omitempty"`
+	// AttachTools adds built-in tools by name, and AttachCustomTools
+	// custom tools (replacing an attached copy of the same name); then
+	// DetachTools removes tools named by name, or custom tools by ID.
+	// Attaching a tool that is attached already, or detaching one that is
+	// not, changes nothing.
+	AttachTools       []string     `json:"attach_tools,omitempty"`
+	AttachCustomTools []CustomTool `json:"attach_custom_tools,omitempty"`
+	DetachTools       []string     `json:"detach_tools,omitempty"`
 }
 
 // BlockUpdate changes one existing block, found by label.
@@ -106,6 +122,8 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 			return nil, err
 		}
 		return encode(a.start(ctx, c, &req))
+	case OpResetMessages:
+		return encode(resetMessages(c))
 	case OpPrepare:
 		var req StepRequest
 		if err := decode(payload, &req); err != nil {
@@ -193,7 +211,7 @@ func create(c *actor.Context[State], req *CreateRequest) (*Agent, error) {
 		ID: req.ID, Name: req.Name, AgentType: agentType, Description: req.Description,
 		System: req.System, Model: req.Model, Embedding: req.Embedding,
 		Tags: nonNil(slices.Clone(req.Tags)), Metadata: req.Metadata,
-		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now,
+		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now, CustomTools: req.CustomTools,
 	}
 	if ag.Name == "" {
 		ag.Name = req.ID
@@ -204,7 +222,7 @@ func create(c *actor.Context[State], req *CreateRequest) (*Agent, error) {
 	if ag.Tools == nil {
 		ag.Tools = DefaultTools(agentType)
 	}
-	if err := checkTools(ag.Tools); err != nil {
+	if err := checkTools(ag.Tools, ag.CustomTools); err != nil {
 		return nil, err
 	}
 	ids := c.Runtime().Rand("ids")
@@ -270,10 +288,9 @@ func update(c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
 			return nil, err
 		}
 	}
-	if req.Tools != nil {
-		if err := checkTools(*req.Tools); err != nil {
-			return nil, err
-		}
+	toolNames, customTools, err := updateTools(ag, req)
+	if err != nil {
+		return nil, err
 	}
 	blocks := slices.Clone(ag.Blocks)
 	for _, bu := range req.Blocks {
@@ -318,15 +335,55 @@ func update(c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
 	if req.Metadata != nil {
 		ag.Metadata = *req.Metadata
 	}
-	if req.Tools != nil {
-		ag.Tools = nonNil(slices.Clone(*req.Tools))
-	}
+	ag.Tools, ag.CustomTools = toolNames, customTools
 	if req.ApprovalRequired != nil {
 		ag.ApprovalRequired = slices.Clone(*req.ApprovalRequired)
 	}
 	ag.Blocks = blocks
 	ag.UpdatedAt = c.Now().UTC()
 	return ag, nil
+}
+
+// updateTools returns the agent's tools and custom tool copies after req,
+// without changing ag.
+func updateTools(ag *Agent, req *UpdateRequest) ([]string, []CustomTool, error) {
+	if req.Tools == nil && req.CustomTools == nil && len(req.AttachTools)+len(req.AttachCustomTools)+len(req.DetachTools) == 0 {
+		return ag.Tools, ag.CustomTools, nil
+	}
+	names, custom := slices.Clone(ag.Tools), slices.Clone(ag.CustomTools)
+	if req.CustomTools != nil {
+		custom = slices.Clone(*req.CustomTools)
+	}
+	if req.Tools != nil {
+		names = nonNil(slices.Clone(*req.Tools))
+		custom = slices.DeleteFunc(custom, func(ct CustomTool) bool { return !slices.Contains(names, ct.Name) })
+	}
+	for _, n := range req.AttachTools {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, ct := range req.AttachCustomTools {
+		custom = slices.DeleteFunc(custom, func(o CustomTool) bool { return o.Name == ct.Name })
+		custom = append(custom, ct)
+		if !slices.Contains(names, ct.Name) {
+			names = append(names, ct.Name)
+		}
+	}
+	for _, d := range req.DetachTools {
+		if i := slices.IndexFunc(custom, func(ct CustomTool) bool { return ct.ID == d }); i >= 0 {
+			d = custom[i].Name
+		}
+		names = slices.DeleteFunc(names, func(n string) bool { return n == d })
+		custom = slices.DeleteFunc(custom, func(ct CustomTool) bool { return ct.Name == d })
+	}
+	if err := checkTools(names, custom); err != nil {
+		return nil, nil, err
+	}
+	if len(custom) == 0 {
+		custom = nil
+	}
+	return names, custom, nil
 }
 
 // remove deletes the agent's state, messages, passages and index entry in

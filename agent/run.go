@@ -482,9 +482,10 @@ func runMessages(ctx context.Context, c *actor.Context[State], id string) ([]Mes
 }
 
 // needsApproval reports whether a call to the named tool waits for the
-// client: tools marked as requiring approval, and client-side tools.
+// client: tools marked as requiring approval, client-side tools, and
+// custom tools (no sandbox yet: the client runs them).
 func (t *turn) needsApproval(name string) bool {
-	if slices.Contains(t.ag.ApprovalRequired, name) {
+	if slices.Contains(t.ag.ApprovalRequired, name) || t.ag.customTool(name) != nil {
 		return true
 	}
 	return t.run != nil && slices.ContainsFunc(t.run.ClientTools, func(ct llm.Tool) bool { return ct.Name == name })
@@ -541,8 +542,13 @@ func (t *turn) answer(ctx context.Context, p *PendingApproval, approvals []Appro
 			if a.Status == ToolError {
 				status = ToolError
 			}
+			if ct := t.ag.customTool(call.Name); ct != nil && ct.ReturnCharLimit > 0 {
+				result = truncateChars(result, ct.ReturnCharLimit)
+			}
 		case a.Approve && t.isClientTool(call.Name):
 			result, status = "Error: "+call.Name+" is a client-side tool: the client must return its result", ToolError
+		case a.Approve && t.ag.customTool(call.Name) != nil:
+			result, status = "Error: "+call.Name+" is a custom tool, which this server cannot run (no sandbox): the client must run it and return its result", ToolError
 		case a.Approve:
 			result, status, _ = t.runTool(ctx, call)
 		default:
@@ -560,4 +566,35 @@ func (t *turn) answer(ctx context.Context, p *PendingApproval, approvals []Appro
 
 func (t *turn) isClientTool(name string) bool {
 	return t.run != nil && slices.ContainsFunc(t.run.ClientTools, func(ct llm.Tool) bool { return ct.Name == name })
+}
+
+// resetMessages empties the message log. The sequence numbers go on from
+// where they were, so cursors held by clients never point at new messages.
+func resetMessages(c *actor.Context[State]) (*Agent, error) {
+	ag := c.State.Agent
+	if ag == nil {
+		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+	}
+	if ag.ActiveRun != nil {
+		return nil, &BusyError{RunID: ag.ActiveRun.ID}
+	}
+	for _, prefix := range []tuple.Key{MessagePrefix(), tuple.Pack("mi")} {
+		if err := c.DeleteRange(prefix, prefix.End()); err != nil {
+			return nil, err
+		}
+	}
+	ag.PendingApproval = nil
+	ag.UpdatedAt = c.Now().UTC()
+	return ag, nil
+}
+
+// truncateChars cuts s to at most n characters.
+func truncateChars(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }

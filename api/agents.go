@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,9 +40,9 @@ func pathID(w http.ResponseWriter, r *http.Request, name, prefix string) (string
 	return id, true
 }
 
-// decodeBody reads a JSON request body into v, answering 413 or 422 on
-// failure.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+// readBody reads a request body, bounded by requestBytesMax, answering
+// 413 or 400 on failure. An empty body reads as {}.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, requestBytesMax))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -50,10 +51,23 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		} else {
 			writeError(w, http.StatusBadRequest, "could not read request body: "+err.Error())
 		}
-		return false
+		return nil, false
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		body = []byte("{}")
+	}
+	return body, true
+}
+
+// restoreBody lets a body already read be read again.
+func restoreBody(r *http.Request, body []byte) { r.Body = io.NopCloser(bytes.NewReader(body)) }
+
+// decodeBody reads a JSON request body into v, answering 413 or 422 on
+// failure.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, ok := readBody(w, r)
+	if !ok {
+		return false
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		writeError(w, http.StatusUnprocessableEntity, "invalid JSON body: "+err.Error())

@@ -95,6 +95,7 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.route("POST /v1/agents/{agent_id}/messages", h.sendMessage)
 		h.archivalRoutes()
 		h.runRoutes()
+		h.conversationRoutes()
 	}
 	return h
 }

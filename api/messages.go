@@ -123,7 +123,7 @@ type lettaRequest struct {
 	Messages     []messageCreate `json:"messages"`
 	Input        *string         `json:"input"`
 	MaxSteps     int             `json:"max_steps"`
-	Streaming    bool            `json:"streaming"`
+	Streaming    *bool           `json:"streaming"`
 	StreamTokens bool            `json:"stream_tokens"`
 }
 
@@ -185,10 +185,15 @@ func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if req.Streaming {
+	if req.Streaming != nil && *req.Streaming {
 		h.stream(w, r, id, send, req.StreamTokens)
 		return
 	}
+	h.sendJSON(w, r, id, send)
+}
+
+// sendJSON runs a send and answers with the whole LettaResponse.
+func (h *handler) sendJSON(w http.ResponseWriter, r *http.Request, id string, send agent.SendRequest) {
 	resp, err := h.svc.SendMessage(r.Context(), id, send)
 	if err != nil {
 		h.fail(w, r, err)
@@ -213,9 +218,16 @@ func (h *handler) streamMessage(w http.ResponseWriter, r *http.Request) {
 // [DONE]. A failure before the first event is an ordinary JSON error; after
 // it, an `event: error`.
 func (h *handler) stream(w http.ResponseWriter, r *http.Request, id string, send agent.SendRequest, tokens bool) {
+	h.streamWith(w, r, tokens, func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
+		return h.svc.Stream(r.Context(), id, send, onStep)
+	})
+}
+
+// streamWith streams what run reports to onStep as server-sent events.
+func (h *handler) streamWith(w http.ResponseWriter, r *http.Request, tokens bool, run func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error)) {
 	sse := newSSEWriter(w)
 	streamed := map[int]string{} // step -> provisional ID of its streamed text
-	resp, err := h.svc.Stream(r.Context(), id, send, func(ev agent.RunEvent) error {
+	resp, err := run(func(ev agent.RunEvent) error {
 		if ev.Delta != nil {
 			if !tokens || ev.Delta.Content == "" {
 				return nil

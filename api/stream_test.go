@@ -135,3 +135,42 @@ func TestStreamTokens(t *testing.T) {
 		t.Fatalf("log: %s", log)
 	}
 }
+
+func TestDefaultConversation(t *testing.T) {
+	srv := server(t, llmtest.Echo())
+	body := ok(t, srv, "POST", "/v1/agents", map[string]any{"name": "conv", "agent_type": "memgpt_v2_agent"})
+	id := decodeAs[agentJSON](t, body).ID
+	// Streams by default.
+	status, _, events := postSSE(t, srv, "/v1/conversations/default/messages", map[string]any{"agent_id": id, "messages": []map[string]any{{"role": "user", "content": "hi"}}})
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	checkStream(t, events)
+	body = ok(t, srv, "POST", "/v1/conversations/default/messages", map[string]any{"agent_id": id, "streaming": false, "messages": []map[string]any{{"role": "user", "content": "again"}}})
+	conform(t, body, "LettaResponse", false)
+	list := ok(t, srv, "GET", "/v1/conversations/default/messages?order=asc&agent_id="+id, nil)
+	conform(t, list, "LettaMessageUnion", true)
+	if !strings.Contains(string(list), `"hi"`) || !strings.Contains(string(list), `"again"`) {
+		t.Fatalf("conversation log: %s", list)
+	}
+	fails(t, srv, "GET", "/v1/conversations/conv-1/messages?agent_id="+id, nil, 404, "default")
+	fails(t, srv, "GET", "/v1/conversations/default/messages", nil, 422, "agent_id")
+
+	// Resume the last run's stream from the start, then from a cursor.
+	_, _, events = postSSE(t, srv, "/v1/conversations/default/stream", map[string]any{"agent_id": id})
+	msgs := checkStream(t, events)
+	if msgs[0]["content"] != "again" {
+		t.Fatalf("resumed stream starts with %v", msgs[0])
+	}
+	after := int64(msgs[0]["seq_id"].(float64))
+	_, _, events = postSSE(t, srv, "/v1/conversations/default/stream", map[string]any{"agent_id": id, "starting_after": after})
+	if rest := checkStream(t, events); len(rest) != len(msgs)-1 {
+		t.Fatalf("after seq %d: %d messages, want %d", after, len(rest), len(msgs)-1)
+	}
+
+	// Reset empties the log.
+	conform(t, ok(t, srv, "PATCH", "/v1/agents/"+id+"/reset-messages", map[string]any{}), "AgentState", false)
+	if got := ok(t, srv, "GET", "/v1/agents/"+id+"/messages", nil); string(got) != "[]" {
+		t.Fatalf("log after reset: %s", got)
+	}
+}

@@ -267,11 +267,53 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 	if started.Deduplicated {
 		return s.finishedRun(ctx, id, started.Run, onStep)
 	}
+	return s.follow(ctx, id, started.Run.FirstSeq, nil, w, onStep)
+}
+
+// FollowRun reports a run's messages with sequence numbers above after
+// (all of them when after < 0) from the log, then its progress as it
+// happens, until it finishes: resuming a stream. It returns the run's
+// result like SendMessage.
+func (s *Service) FollowRun(ctx context.Context, agentID, runID string, after int64, onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
+	w, stop := s.hub.watch(runID)
+	defer stop()
+	var run agent.Run
+	if err := s.call(ctx, agentID, agent.OpGetRun, agent.RunRequest{RunID: runID}, &run); err != nil {
+		return nil, err
+	}
+	next := run.FirstSeq
+	if after >= 0 && uint64(after)+1 > next {
+		next = uint64(after) + 1
+	}
+	msgs, err := s.RunMessages(ctx, agentID, runID)
+	if err != nil {
+		return nil, err
+	}
+	var logged []agent.Message
+	for _, m := range msgs {
+		if m.Seq >= next {
+			logged = append(logged, m)
+			next = m.Seq + 1
+		}
+	}
+	if onStep != nil && (len(logged) > 0 || run.Done()) {
+		if err := onStep(agent.RunEvent{Run: run, Messages: logged}); err != nil {
+			return nil, err
+		}
+	}
+	if run.Done() {
+		return runResult(run, &agent.SendResponse{Messages: logged}, nil)
+	}
+	return s.follow(ctx, agentID, next, logged, w, onStep)
+}
+
+// follow relays a run's events from w, starting at sequence number next,
+// until the run finishes.
+func (s *Service) follow(ctx context.Context, id string, next uint64, already []agent.Message, w *watch, onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
 	// Events carry each commit's messages. An event can be missed (a
 	// commit whose outcome its invocation never learned publishes nothing,
 	// yet may have landed), so gaps are filled from the log.
-	resp := &agent.SendResponse{}
-	next := started.Run.FirstSeq
+	resp := &agent.SendResponse{Messages: already}
 	// logged returns the run's logged messages in [next, upTo).
 	logged := func(runID string, upTo uint64) ([]agent.Message, error) {
 		all, err := s.RunMessages(ctx, id, runID)

@@ -95,6 +95,15 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req agent.UpdateRe
 	return &out, nil
 }
 
+// ResetMessages empties the agent's message log and returns the agent.
+func (s *Service) ResetMessages(ctx context.Context, id string) (*agent.Agent, error) {
+	var out agent.Agent
+	if err := s.call(ctx, id, agent.OpResetMessages, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // DeleteAgent removes the agent with its messages, passages and index
 // entry in one transaction. Once it returns nil, the agent is not found,
 // even if the deactivation that follows fails.

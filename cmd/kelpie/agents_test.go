@@ -65,7 +65,7 @@ func TestAgentsRoundTrip(t *testing.T) {
 	out = mustKelpie(t, env, "agents", "get", id)
 	for _, want := range []string{
 		"ID:          " + id, "Name:        support", "Model:       openai/gpt-4o-mini",
-		"System:      You help. (9 chars)", "Tools:       core_memory_append,",
+		"System:      You help. (9 chars)", "Tools:       ", "memory_",
 		"Memory blocks (2):",
 		"  persona (13/", "    I am patient.",
 		"  human (", "    Name: Ada\n    Likes: a=b\n",
