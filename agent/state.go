@@ -58,6 +58,11 @@ const (
 	contextMessagesMax = 100
 	// PassageBytesMax bounds one archival passage.
 	PassageBytesMax = 64 << 10
+	// CustomToolsMax bounds the custom tools attached to one agent.
+	CustomToolsMax = 64
+	// CustomToolsBytesMax bounds the serialized copies of an agent's
+	// custom tools, which live in its state blob.
+	CustomToolsBytesMax = 2 << 20
 )
 
 // Agent types (Letta's).
@@ -113,6 +118,34 @@ type Agent struct {
 	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
 	// PassageCount is the number of archival passages.
 	PassageCount uint64 `json:"passage_count"`
+	// CustomTools are copies of the custom tools attached to the agent
+	// (each also named in Tools), taken when they were attached: the
+	// agent loop reads them without asking the tools registry.
+	CustomTools []CustomTool `json:"custom_tools,omitempty"`
+}
+
+// CustomTool is a user-defined tool: a record of the tools registry
+// (package tools) and, once attached, the agent's copy of it. The server
+// has no sandbox yet, so it never runs one: a call pauses the run for the
+// client to run it and return the result, as for a client-side tool.
+type CustomTool struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	SourceCode  string   `json:"source_code,omitempty"`
+	SourceType  string   `json:"source_type,omitempty"`
+	// JSONSchema is the function schema: {"name", "description",
+	// "parameters"}; the model is offered its parameters.
+	JSONSchema      map[string]any `json:"json_schema"`
+	ArgsJSONSchema  map[string]any `json:"args_json_schema,omitempty"`
+	ReturnCharLimit int            `json:"return_char_limit,omitempty"`
+	// DefaultRequiresApproval is recorded; every custom tool call waits
+	// for the client anyway.
+	DefaultRequiresApproval *bool          `json:"default_requires_approval,omitempty"`
+	Metadata                map[string]any `json:"metadata,omitempty"`
+	CreatedAt               time.Time      `json:"created_at"`
+	UpdatedAt               time.Time      `json:"updated_at"`
 }
 
 // Block is one core memory block, compiled into the system prompt.
@@ -259,6 +292,23 @@ func checkMetadata(m map[string]any) error {
 		return invalidf("metadata is %d bytes, over the limit of %d", len(b), MetadataBytesMax)
 	}
 	return nil
+}
+
+// CheckBlock validates a block's label, limit and value.
+func CheckBlock(b *Block) error {
+	if b.Label == "" {
+		return invalidf("memory block without a label")
+	}
+	if err := checkText("block label", b.Label, BlockLabelBytesMax); err != nil {
+		return err
+	}
+	if b.Limit == 0 {
+		b.Limit = DefaultBlockLimitChars
+	}
+	if b.Limit < 0 || b.Limit > BlockLimitCharsMax {
+		return invalidf("block %q limit %d outside 1..%d", b.Label, b.Limit, BlockLimitCharsMax)
+	}
+	return checkBlockValue(b, b.Value)
 }
 
 // checkBlockValue enforces a block's character limit.

@@ -96,6 +96,7 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.archivalRoutes()
 		h.runRoutes()
 		h.conversationRoutes()
+		h.blockRoutes()
 	}
 	return h
 }
