@@ -73,6 +73,10 @@ type UpdateRequest struct {
 	AttachTools       []string     `json:"attach_tools,omitempty"`
 	AttachCustomTools []CustomTool `json:"attach_custom_tools,omitempty"`
 	DetachTools       []string     `json:"detach_tools,omitempty"`
+	// AttachBlocks adds copies of these blocks (standalone blocks, by ID).
+	AttachBlocks []Block `json:"attach_blocks,omitempty"`
+	// DetachBlocks removes the blocks with these IDs.
+	DetachBlocks []string `json:"detach_blocks,omitempty"`
 }
 
 // BlockUpdate changes one existing block, found by label.
@@ -293,6 +297,31 @@ func update(c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
 		return nil, err
 	}
 	blocks := slices.Clone(ag.Blocks)
+	for _, id := range req.DetachBlocks {
+		i := slices.IndexFunc(blocks, func(b Block) bool { return b.ID == id })
+		if i < 0 {
+			return nil, fmt.Errorf("%w: block %s is not attached to agent %s", ErrNotFound, id, ag.ID)
+		}
+		blocks = slices.Delete(blocks, i, i+1)
+	}
+	for _, b := range req.AttachBlocks {
+		if slices.ContainsFunc(blocks, func(x Block) bool { return x.ID == b.ID }) {
+			continue // attaching twice is a no-op
+		}
+		if slices.ContainsFunc(blocks, func(x Block) bool { return x.Label == b.Label }) {
+			return nil, invalidf("agent %s already has a memory block labelled %q", ag.ID, b.Label)
+		}
+		if b.Limit <= 0 || b.Limit > BlockLimitCharsMax {
+			return nil, invalidf("block %q limit %d outside 1..%d", b.Label, b.Limit, BlockLimitCharsMax)
+		}
+		if err := checkBlockValue(&b, b.Value); err != nil {
+			return nil, err
+		}
+		blocks = append(blocks, b)
+	}
+	if len(blocks) > BlocksMax {
+		return nil, invalidf("%d memory blocks, over the limit of %d", len(blocks), BlocksMax)
+	}
 	for _, bu := range req.Blocks {
 		i := slices.IndexFunc(blocks, func(b Block) bool { return b.Label == bu.Label })
 		if i < 0 {

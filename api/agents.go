@@ -149,25 +149,13 @@ type blockCreate struct {
 	ReadOnly    bool   `json:"read_only"`
 }
 
-// toolNames resolves Letta tool names and IDs to built-in tool names.
-func toolNames(names, ids []string) ([]string, error) {
-	out := slices.Clone(names)
-	for _, id := range ids {
-		name, ok := builtinToolName(id)
-		if !ok {
-			return nil, fmt.Errorf("%w: tool %s", agent.ErrNotFound, id)
-		}
-		out = append(out, name)
-	}
-	return out, nil
-}
-
 func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 	var req createAgentRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	tools, err := toolNames(req.Tools, req.ToolIDs)
+	// Tool names and IDs may name built-in or custom tools (see tools.go).
+	tools, customTools, err := h.svc.ResolveTools(r.Context(), "", req.Tools, req.ToolIDs)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -193,6 +181,7 @@ func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 	cr := agent.CreateRequest{
 		Name: req.Name, AgentType: agentType, Description: req.Description, System: req.System,
 		Model: model, Embedding: req.Embedding, Tools: nonNilStrings(tools), Tags: req.Tags, Metadata: req.Metadata,
+		CustomTools: customTools,
 	}
 	for _, b := range req.MemoryBlocks {
 		cr.Blocks = append(cr.Blocks, agent.BlockCreate{Label: b.Label, Value: b.Value, Limit: b.Limit, Description: b.Description, ReadOnly: b.ReadOnly})
@@ -240,12 +229,13 @@ func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	up := agent.UpdateRequest{Name: req.Name, System: req.System, Description: req.Description, Tags: req.Tags, Metadata: req.Metadata, Model: req.Model}
 	if req.ToolIDs != nil {
-		tools, err := toolNames(nil, *req.ToolIDs)
+		tools, customTools, err := h.svc.ResolveTools(r.Context(), id, nil, *req.ToolIDs)
 		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		up.Tools = &tools
+		tools = nonNilStrings(tools)
+		up.Tools, up.CustomTools = &tools, &customTools
 	}
 	ag, err := h.svc.UpdateAgent(r.Context(), id, up)
 	if err != nil {

@@ -1,14 +1,13 @@
 package api
 
 import (
-	"crypto/sha256"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/llm"
+	toolreg "github.com/kelpie-ai/kelpie/tools"
 )
 
 // Letta's wire shapes (components/schemas of the Letta OpenAPI document),
@@ -58,6 +57,8 @@ type toolWire struct {
 	ReturnCharLim  int            `json:"return_char_limit"`
 	Metadata       map[string]any `json:"metadata_"`
 	RequiresApprov *bool          `json:"default_requires_approval"`
+	SourceCode     *string        `json:"source_code,omitempty"`
+	ArgsJSONSchema map[string]any `json:"args_json_schema,omitempty"`
 }
 
 type agentWire struct {
@@ -102,36 +103,12 @@ func toBlockWire(b agent.Block) blockWire {
 
 // builtinToolID is the stable ID of a built-in tool: "tool-" and a UUID
 // derived from its name, the same on every server.
-func builtinToolID(name string) string {
-	h := sha256.Sum256([]byte("kelpie builtin tool " + name))
-	h[6] = h[6]&0x0f | 0x40
-	h[8] = h[8]&0x3f | 0x80
-	return fmt.Sprintf("tool-%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
-}
+func builtinToolID(name string) string { return toolreg.BuiltinID(name) }
 
 // builtinToolName maps a built-in tool ID back to its name.
-func builtinToolName(id string) (string, bool) {
-	for _, t := range agent.ToolSchemas(agent.BuiltinTools()) {
-		if builtinToolID(t.Name) == id {
-			return t.Name, true
-		}
-	}
-	return "", false
-}
+func builtinToolName(id string) (string, bool) { return toolreg.BuiltinName(id) }
 
-func toToolWire(t llm.Tool) toolWire {
-	var params map[string]any
-	json.Unmarshal(t.Parameters, &params)
-	toolType := "letta_core"
-	if strings.Contains(t.Name, "memory") {
-		toolType = "letta_memory_core"
-	}
-	return toolWire{
-		ID: builtinToolID(t.Name), Name: t.Name, ToolType: toolType, Description: t.Description, SourceType: "python",
-		Tags: []string{toolType}, ReturnCharLim: 50000, Metadata: map[string]any{},
-		JSONSchema: map[string]any{"name": t.Name, "description": t.Description, "parameters": params},
-	}
-}
+func toToolWire(t llm.Tool) toolWire { return toTool(toolreg.Builtin(t)) }
 
 // toAgentWire renders an agent as Letta's AgentState.
 func toAgentWire(a *agent.Agent) agentWire {
@@ -143,6 +120,7 @@ func toAgentWire(a *agent.Agent) agentWire {
 	for _, t := range agent.ToolSchemas(a.Tools) {
 		tools = append(tools, toToolWire(t))
 	}
+	tools = append(tools, customToolWires(a)...)
 	cfg := llmConfig{Model: a.Model, ModelEndpointType: "openai", ContextWindow: defaultContextWindow, Temperature: 0.7}
 	if provider, model, ok := strings.Cut(a.Model, "/"); ok {
 		cfg.Model, cfg.Handle, cfg.ProviderName = model, &a.Model, &provider
