@@ -30,13 +30,6 @@ type Context[S any] struct {
 	cleared    bool
 	deactivate bool
 	after      []func()
-	continues  []continuation
-}
-
-// continuation is a message an invocation sends its own actor.
-type continuation struct {
-	op      string
-	payload []byte
 }
 
 // Runtime returns the seam, for time, randomness and IDs.
@@ -114,15 +107,6 @@ func (c *Context[S]) DeactivateAfter() { c.deactivate = true }
 // AfterCommit runs fn once this invocation's changes are durable (never if
 // they roll back). Use it to tell the world about committed effects.
 func (c *Context[S]) AfterCommit(fn func()) { c.after = append(c.after, fn) }
-
-// Continue sends the actor op with payload once this invocation has
-// committed, as a new message behind those already queued: long work is
-// split into invocations that each commit, while other messages still get
-// their turn in between. Nobody waits for its reply; a continuation lost to
-// a crash or shutdown is the actor's to recover (e.g. in OnActivate).
-func (c *Context[S]) Continue(op string, payload []byte) {
-	c.continues = append(c.continues, continuation{op: op, payload: payload})
-}
 
 func (c *Context[S]) kvKey(key []byte) []byte {
 	return append(bytes.Clone(c.kvPrefix), key...)

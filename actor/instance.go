@@ -28,10 +28,9 @@ type outcome struct {
 	err        error
 	deactivate bool // the actor asked to be deactivated
 	stale      bool // memory no longer matches storage: end the activation
-	// after and continues come from the invocation; they run only after a
-	// successful commit.
-	after     []func()
-	continues []continuation
+	// after comes from the invocation's AfterCommit calls; it runs only
+	// after a successful commit.
+	after []func()
 }
 
 type kindOf[S any] struct {
@@ -171,7 +170,7 @@ func (i *instanceOf[S]) transact(ctx context.Context, fn func(c *Context[S]) ([]
 	}
 	if !tx.HasWrites() {
 		tx.Rollback() // read-only: nothing to make durable
-		return outcome{reply: reply, deactivate: c.deactivate, after: c.after, continues: c.continues}
+		return outcome{reply: reply, deactivate: c.deactivate, after: c.after}
 	}
 	tx.Fence(i.id.EpochKey(), i.epoch)
 	if err := tx.Commit(ctx); err != nil {
@@ -188,7 +187,7 @@ func (i *instanceOf[S]) transact(ctx context.Context, fn func(c *Context[S]) ([]
 	case i.staged:
 		i.committed = i.pending
 	}
-	return outcome{reply: reply, deactivate: c.deactivate, after: c.after, continues: c.continues}
+	return outcome{reply: reply, deactivate: c.deactivate, after: c.after}
 }
 
 // stageState buffers the state write if the invocation changed the state.

@@ -194,8 +194,6 @@ type envelope struct {
 	op      string
 	payload []byte
 	control bool // a Deactivate request
-	// continued marks a continuation: no caller waits for it.
-	continued bool
 	reply     *rt.Future[[]byte]
 }
 
@@ -297,9 +295,7 @@ func (s *System) run(a *activation) {
 		env.reply.Resolve(out.reply, out.err)
 		s.committed(a.id, out)
 		switch {
-		case out.stale || (env.continued && out.err != nil):
-			// For a failed continuation, ending the activation lets the next
-			// message reload the actor, whose OnActivate can resume the work.
+		case out.stale:
 			// The commit's outcome is unknown or a newer activation exists:
 			// memory can no longer be trusted. Leave without the hook; the
 			// next message reloads from storage.
@@ -317,20 +313,13 @@ func (s *System) run(a *activation) {
 	}
 }
 
-// committed runs an invocation's after-commit hooks and sends its
-// continuations, if it committed.
+// committed runs an invocation's after-commit hooks, if it committed.
 func (s *System) committed(id ID, out outcome) {
 	if out.err != nil {
 		return
 	}
 	for _, fn := range out.after {
 		fn()
-	}
-	for _, c := range out.continues {
-		env := &envelope{id: id, ctx: context.Background(), op: c.op, payload: c.payload, continued: true, reply: rt.NewFuture[[]byte](s.rt)}
-		if err := s.dispatch(env); err != nil {
-			s.log.Warn("actor continuation dropped", "actor", id.String(), "op", c.op, "err", err)
-		}
 	}
 }
 

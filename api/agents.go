@@ -273,8 +273,15 @@ func listLimit(w http.ResponseWriter, r *http.Request, def, max int) (int, bool)
 
 // descending parses the order query parameter (default desc).
 func descending(w http.ResponseWriter, r *http.Request) (bool, bool) {
+	return orderDescending(w, r, true)
+}
+
+// orderDescending parses the order query parameter with the given default.
+func orderDescending(w http.ResponseWriter, r *http.Request, def bool) (bool, bool) {
 	switch r.URL.Query().Get("order") {
-	case "", "desc":
+	case "":
+		return def, true
+	case "desc":
 		return true, true
 	case "asc":
 		return false, true
@@ -367,7 +374,10 @@ func (h *handler) listBlocks(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAgentWire(ag).Blocks)
+	blocks, ok := pageOf(w, r, toAgentWire(ag).Blocks, func(b blockWire) string { return b.ID }, 100, service.ListLimitMax, false)
+	if ok {
+		writeJSON(w, http.StatusOK, blocks)
+	}
 }
 
 func (h *handler) getBlock(w http.ResponseWriter, r *http.Request) {
@@ -459,4 +469,51 @@ func (h *handler) setToolApproval(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toAgentWire(ag))
+}
+
+// pageOf applies Letta's list parameters — order (default desc unless
+// ascByDefault), after, before, limit — to items given oldest first,
+// identified by id. Unknown cursors answer 404.
+func pageOf[T any](w http.ResponseWriter, r *http.Request, items []T, id func(T) string, def, max int, ascByDefault bool) ([]T, bool) {
+	limit, ok := listLimit(w, r, def, max)
+	if !ok {
+		return nil, false
+	}
+	desc, ok := orderDescending(w, r, !ascByDefault)
+	if !ok {
+		return nil, false
+	}
+	out := slices.Clone(items)
+	if desc {
+		slices.Reverse(out)
+	}
+	q := r.URL.Query()
+	find := func(cursor string) (int, bool) {
+		i := slices.IndexFunc(out, func(v T) bool { return id(v) == cursor })
+		if i < 0 {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("cursor %s not found", cursor))
+		}
+		return i, i >= 0
+	}
+	if after := q.Get("after"); after != "" {
+		i, ok := find(after)
+		if !ok {
+			return nil, false
+		}
+		out = out[i+1:]
+	}
+	if before := q.Get("before"); before != "" {
+		i, ok := find(before)
+		if !ok {
+			return nil, false
+		}
+		out = out[:i]
+		if len(out) > limit { // the page nearest the cursor
+			out = out[len(out)-limit:]
+		}
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, true
 }

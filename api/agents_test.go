@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -87,12 +88,35 @@ func ok(t *testing.T, srv *httptest.Server, method, path string, body any) []byt
 func fails(t *testing.T, srv *httptest.Server, method, path string, body any, status int, want string) {
 	t.Helper()
 	got, out := call(t, srv, method, path, body)
-	var e struct {
-		Detail string `json:"detail"`
-	}
-	if got != status || json.Unmarshal(out, &e) != nil || !strings.Contains(e.Detail, want) {
+	detail, err := errorDetail(out)
+	if got != status || err != nil || !strings.Contains(detail, want) {
 		t.Fatalf("%s %s = %d %s; want %d with detail containing %q", method, path, got, out, status, want)
 	}
+	if status == http.StatusUnprocessableEntity {
+		conform(t, out, "HTTPValidationError", false)
+	}
+}
+
+// errorDetail reads {"detail": "..."} or, for 422, FastAPI's
+// {"detail": [{"msg": "..."}]}.
+func errorDetail(body []byte) (string, error) {
+	var e struct {
+		Detail json.RawMessage `json:"detail"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		return "", err
+	}
+	var s string
+	if json.Unmarshal(e.Detail, &s) == nil {
+		return s, nil
+	}
+	var list []struct {
+		Msg string `json:"msg"`
+	}
+	if err := json.Unmarshal(e.Detail, &list); err != nil || len(list) == 0 {
+		return "", fmt.Errorf("detail is neither a string nor a list of errors: %s", e.Detail)
+	}
+	return list[0].Msg, nil
 }
 
 type agentJSON struct {

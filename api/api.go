@@ -181,8 +181,21 @@ type errorResponse struct {
 	Detail string `json:"detail"`
 }
 
-// writeError writes {"detail": detail} with status.
+// validationError is one item of FastAPI's 422 body, which Letta's
+// OpenAPI document declares for every validation failure.
+type validationError struct {
+	Loc  []string `json:"loc"`
+	Msg  string   `json:"msg"`
+	Type string   `json:"type"`
+}
+
+// writeError writes {"detail": detail} with status; a 422 carries the
+// detail in FastAPI's list form, {"detail": [{"loc", "msg", "type"}]}.
 func writeError(w http.ResponseWriter, status int, detail string) {
+	if status == http.StatusUnprocessableEntity {
+		writeJSON(w, status, map[string][]validationError{"detail": {{Loc: []string{"body"}, Msg: detail, Type: "value_error"}}})
+		return
+	}
 	writeJSON(w, status, errorResponse{Detail: detail})
 }
 

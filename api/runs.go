@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"strconv"
 
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/service"
@@ -91,22 +93,44 @@ func (h *handler) cancelRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// listRuns answers GET /v1/runs: the newest service.ListLimitMax runs,
+// filtered (agent_id/agent_ids, statuses, active, background,
+// stop_reason) and paged (order, after, before, limit).
 func (h *handler) listRuns(w http.ResponseWriter, r *http.Request) {
-	limit, ok := listLimit(w, r, 50, service.ListLimitMax)
-	if !ok {
-		return
+	q := r.URL.Query()
+	agentIDs := append(q["agent_ids"], q["agent_id"]...)
+	agentFilter := ""
+	if len(agentIDs) == 1 {
+		agentFilter = agentIDs[0]
 	}
-	agentID := r.URL.Query().Get("agent_id")
-	runs, err := h.svc.ListRuns(r.Context(), agentID, limit)
+	runs, err := h.svc.ListRuns(r.Context(), agentFilter, service.ListLimitMax)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	out := make([]runWire, 0, len(runs))
-	for _, run := range runs {
-		out = append(out, toRunWire(run))
+	statuses := q["statuses"]
+	keep := func(run *agent.Run) bool {
+		switch {
+		case len(agentIDs) > 1 && !slices.Contains(agentIDs, run.AgentID):
+		case len(statuses) > 0 && !slices.Contains(statuses, run.Status):
+		case q.Get("active") == "true" && run.Done():
+		case q.Get("background") != "" && strconv.FormatBool(run.Background) != q.Get("background"):
+		case q.Get("stop_reason") != "" && run.StopReason != q.Get("stop_reason"):
+		default:
+			return true
+		}
+		return false
 	}
-	writeJSON(w, http.StatusOK, out)
+	all := []runWire{}
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first
+		if keep(runs[i]) {
+			all = append(all, toRunWire(runs[i]))
+		}
+	}
+	out, ok := pageOf(w, r, all, func(rw runWire) string { return rw.ID }, 100, service.ListLimitMax, false)
+	if ok {
+		writeJSON(w, http.StatusOK, out)
+	}
 }
 
 func (h *handler) run(w http.ResponseWriter, r *http.Request) (*agent.Run, bool) {
@@ -138,7 +162,10 @@ func (h *handler) runMessages(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toLettaMessages(msgs))
+	out, ok := pageOf(w, r, toLettaMessages(msgs), func(m lettaMessage) string { return m.ID }, messagesPageDefault, agent.MessagesPageMax, true)
+	if ok {
+		writeJSON(w, http.StatusOK, out)
+	}
 }
 
 func (h *handler) runUsage(w http.ResponseWriter, r *http.Request) {

@@ -179,3 +179,22 @@ log "go vet ${pkgs[*]}"
 go vet "${pkgs[@]}"
 log "go test -race -count=1 ${test_args[*]}"
 go test -race -count=1 "${test_args[@]}"
+
+# ---- 4. Letta SDK conformance suite (sdktest/) -------------------------------
+# Runs with any arguments. Builds the binary and drives it with the official
+# Letta TypeScript SDK (sdktest/, node --test); every response body is checked
+# against the Letta OpenAPI document. Needs Node >= 18 and npm (installed with
+# apt-get, as root, if missing) and the npm registry for `npm ci`.
+sdk_tmp=$(mktemp -d)
+trap 'rm -rf "$sdk_tmp"' EXIT
+log "go build -o $sdk_tmp/kelpie ./cmd/kelpie"
+go build -o "$sdk_tmp/kelpie" ./cmd/kelpie
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	apt_install nodejs npm
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 18)) || die "sdktest needs Node >= 18, found $(node --version)"
+log "npm ci in sdktest (node $(node --version), npm $(npm --version))"
+(cd sdktest && npm ci --no-audit --no-fund --loglevel=error)
+log "Letta SDK conformance suite (sdktest)"
+KELPIE_BIN="$sdk_tmp/kelpie" npm test --prefix sdktest --silent
