@@ -194,7 +194,7 @@ type envelope struct {
 	op      string
 	payload []byte
 	control bool // a Deactivate request
-	reply     *rt.Future[[]byte]
+	reply   *rt.Future[[]byte]
 }
 
 // activation is one live incarnation of an actor.
