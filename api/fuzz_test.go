@@ -465,6 +465,11 @@ func FuzzListQuery(f *testing.F) {
 		`after={M0}&order=asc&limit=2`,
 		`before={M1}`,
 		`after={P0}`,
+		`after={B0}&limit=1`,
+		`before={B1}&order=asc`,
+		`after={T0}`,
+		`label=human`,
+		`name=send_message`,
 		`name=alpha`,
 		`name=`,
 		`query_text=ALP`,
@@ -492,10 +497,17 @@ func FuzzListQuery(f *testing.F) {
 		name string
 		tags []string
 	}{{"alpha", []string{"red"}}, {"beta", []string{"red", "blue"}}, {"gamma", nil}} {
-		id := env.createFuzzAgent(f, map[string]any{"name": a.name, "tags": a.tags, "agent_type": "memgpt_v2_agent"})
+		id := env.createFuzzAgent(f, map[string]any{"name": a.name, "tags": a.tags, "agent_type": "memgpt_v2_agent",
+			"memory_blocks": []map[string]any{{"label": "human", "value": "h"}, {"label": "persona", "value": "p"}}})
 		env.vars[fmt.Sprintf("{A%d}", i)] = id
 	}
 	a0 := env.vars["{A0}"]
+	var ag struct {
+		Blocks []struct{ ID string } `json:"blocks"`
+		Tools  []struct{ ID string } `json:"tools"`
+	}
+	env.mustOK(f, "GET", "/v1/agents/"+a0, nil, &ag)
+	env.vars["{B0}"], env.vars["{B1}"], env.vars["{T0}"] = ag.Blocks[0].ID, ag.Blocks[1].ID, ag.Tools[0].ID
 	for i := range 2 {
 		env.mustOK(f, "POST", "/v1/agents/"+a0+"/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": fmt.Sprintf("message %d", i)}}}, nil)
 		var p []struct {
@@ -509,8 +521,11 @@ func FuzzListQuery(f *testing.F) {
 	}
 	env.mustOK(f, "GET", "/v1/agents/"+a0+"/messages?order=asc", nil, &msgs)
 	env.vars["{M0}"], env.vars["{M1}"] = msgs[0].ID, msgs[len(msgs)-1].ID
+	// Every list that takes Letta's list parameters (one absent from this
+	// build answers 404, which the checks accept).
 	paths := []string{"/v1/agents", "/v1/agents/" + a0 + "/messages", "/v1/agents/" + a0 + "/archival-memory",
-		"/v1/agents/" + a0 + "/archival-memory/search", "/v1/runs"}
+		"/v1/agents/" + a0 + "/archival-memory/search", "/v1/runs", "/v1/agents/" + a0 + "/core-memory/blocks",
+		"/v1/agents/" + a0 + "/tools", "/v1/tools", "/v1/blocks"}
 	f.Fuzz(func(t *testing.T, query string) {
 		query = env.expand(query)
 		for _, path := range paths {

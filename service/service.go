@@ -220,6 +220,20 @@ func (s *Service) loadStored(ctx context.Context, tx *storage.Txn, id string) (*
 	return st.Agent, nil
 }
 
+// exists returns agent.ErrNotFound if no state is stored for the agent.
+func (s *Service) exists(ctx context.Context, aid actor.ID) error {
+	tx, err := s.store.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	_, err = tx.Get(ctx, aid.StateKey())
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w: agent %s", agent.ErrNotFound, aid.ID)
+	}
+	return err
+}
+
 // call invokes op on the agent's actor with a JSON payload and decodes
 // the JSON reply into out (unless out is nil).
 func (s *Service) call(ctx context.Context, id, op string, in, out any) error {
@@ -227,6 +241,14 @@ func (s *Service) call(ctx context.Context, id, op string, in, out any) error {
 	if err := aid.Validate(); err != nil {
 		// A malformed ID names no agent.
 		return fmt.Errorf("%w: agent %q", agent.ErrNotFound, id)
+	}
+	if op != agent.OpCreate && !s.sys.IsActive(aid) {
+		// Activating claims an epoch, a durable write: don't do it for an
+		// agent that does not exist (a request for a random ID must not
+		// grow the store).
+		if err := s.exists(ctx, aid); err != nil {
+			return err
+		}
 	}
 	var payload []byte
 	if in != nil {

@@ -384,3 +384,19 @@ func TestSendFailureLogsNothing(t *testing.T) {
 		t.Errorf("malformed id: err = %v", err)
 	}
 }
+
+func TestUnknownAgentWritesNothing(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	id := "agent-00000000-0000-4000-8000-000000000001"
+	if _, err := e.svc.GetAgent(ctx, id); !errors.Is(err, agent.ErrNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+	if e.sys.IsActive(agent.ActorID(id)) {
+		t.Fatal("a request for an unknown agent activated it")
+	}
+	tx, _ := e.store.Begin(ctx)
+	defer tx.Rollback()
+	if _, err := tx.Get(ctx, agent.ActorID(id).EpochKey()); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a request for an unknown agent wrote its epoch: %v", err)
+	}
+}

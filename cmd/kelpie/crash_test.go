@@ -29,8 +29,10 @@ import (
 // duplicated messages, memory that disagrees with the log, and agents that
 // no longer answer.
 //
-// It runs with `go test ./cmd/kelpie/` (about 10 s, most of it the two
-// servers' work under -race) and is skipped only under -short. A failure
+// It runs with `go test ./cmd/kelpie/`: a few seconds once the binary is
+// built (the build is shared with the other integration tests, and made
+// with -race when the tests run with it). It is skipped only under
+// -short; a setup failure fails it. A failure
 // logs the seed; rerun it with KELPIE_CRASH_SEED=<seed>. The seed fixes the
 // workload (which agent, which message, the kill threshold) but not the
 // timing, so a rerun is a close replay, not an exact one.
@@ -197,10 +199,11 @@ func (h *crashHarness) messages(agentID string, rng *rand.Rand) []crashMsg {
 		}
 		var page []crashMsg
 		h.must("GET", "/v1/agents/"+agentID+"/messages?"+q.Encode(), nil, &page)
-		// A page is cut by the underlying log, and send_message's returns
-		// are hidden, so a page can be short before the end; only an empty
-		// page ends the log (a page of limit >= 2 always shows something:
-		// a hidden return follows its visible call).
+		// The limit counts log entries, and send_message's returns are
+		// hidden, so a page can be short before the end; only an empty
+		// page ends the log. (With limit 1 a page holding only a hidden
+		// return would be empty too early; from 2 up one always shows,
+		// since a hidden return follows its visible call.)
 		if len(page) == 0 {
 			return all
 		}
