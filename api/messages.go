@@ -35,12 +35,36 @@ func (h *handler) listMessages(w http.ResponseWriter, r *http.Request) {
 		// In newest-first order "after" a message means older than it.
 		req.AfterID, req.BeforeID = req.BeforeID, req.AfterID
 	}
-	msgs, err := h.svc.ListMessages(r.Context(), id, req)
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	// limit counts the Letta messages shown, not log entries: an entry can
+	// show as several messages (reasoning and a tool call) or as none (a
+	// send_message return), so read entries until the page is full. An
+	// entry is never split across pages (its ID is the cursor), so a page
+	// can exceed limit by the rest of one entry.
+	out := []lettaMessage{}
+	for {
+		msgs, err := h.svc.ListMessages(r.Context(), id, req)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		for _, m := range msgs {
+			shown := toLettaMessages([]agent.Message{m})
+			if len(out) > 0 && len(out)+len(shown) > limit {
+				writeJSON(w, http.StatusOK, out)
+				return
+			}
+			out = append(out, shown...)
+			if desc {
+				req.BeforeID = m.ID
+			} else {
+				req.AfterID = m.ID
+			}
+		}
+		if len(msgs) < req.Limit || len(out) >= limit {
+			break
+		}
 	}
-	writeJSON(w, http.StatusOK, toLettaMessages(msgs))
+	writeJSON(w, http.StatusOK, out)
 }
 
 // messageCreate is Letta's MessageCreate: content is a string or a list of

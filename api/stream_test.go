@@ -174,3 +174,39 @@ func TestDefaultConversation(t *testing.T) {
 		t.Fatalf("log after reset: %s", got)
 	}
 }
+
+// TestMessageListLimitCountsShownMessages: send_message returns are not
+// shown, so limit must count what is shown, not log entries.
+type shownMessage struct {
+	ID          string `json:"id"`
+	MessageType string `json:"message_type"`
+}
+
+func TestMessageListLimitCountsShownMessages(t *testing.T) {
+	srv := server(t, llmtest.Echo())
+	body := ok(t, srv, "POST", "/v1/agents", map[string]any{"name": "pages", "agent_type": "memgpt_v2_agent"})
+	id := decodeAs[agentJSON](t, body).ID
+	for _, text := range []string{"one", "two"} {
+		ok(t, srv, "POST", "/v1/agents/"+id+"/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": text}}})
+	}
+	all := decodeAs[[]shownMessage](t, ok(t, srv, "GET", "/v1/agents/"+id+"/messages?order=asc", nil))
+	if len(all) != 4 { // user, assistant (send_message) per turn; the returns are hidden
+		t.Fatalf("log shows %d messages: %+v", len(all), all)
+	}
+	newest := decodeAs[[]shownMessage](t, ok(t, srv, "GET", "/v1/agents/"+id+"/messages?limit=1", nil))
+	if len(newest) != 1 || newest[0].MessageType != "assistant_message" {
+		t.Fatalf("newest = %+v", newest)
+	}
+	var paged []string
+	for after := ""; ; {
+		page := decodeAs[[]shownMessage](t, ok(t, srv, "GET", "/v1/agents/"+id+"/messages?order=asc&limit=1&after="+after, nil))
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, page[0].MessageType)
+		after = page[len(page)-1].ID
+	}
+	if len(paged) != 4 {
+		t.Fatalf("paging one at a time saw %v", paged)
+	}
+}
