@@ -146,7 +146,7 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 			return nil, err
 		}
 		return encode(a.cancel(c, &req))
-	case OpGetRun, OpRunMessages:
+	case OpGetRun, OpRunMessages, OpRunSteps:
 		var req RunRequest
 		if err := decode(payload, &req); err != nil {
 			return nil, err
@@ -154,10 +154,22 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 		if c.State.Agent == nil {
 			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
 		}
-		if op == OpGetRun {
+		switch op {
+		case OpGetRun:
 			return encode(loadRun(ctx, c, req.RunID))
+		case OpRunSteps:
+			return encode(runSteps(ctx, c, req.RunID))
 		}
 		return encode(runMessages(ctx, c, req.RunID))
+	case OpGetStep:
+		var req StepByID
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		if c.State.Agent == nil {
+			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+		}
+		return encode(loadStep(ctx, c, req.StepID))
 	case OpMessages:
 		var req ListMessagesRequest
 		if err := decode(payload, &req); err != nil {

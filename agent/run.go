@@ -10,6 +10,7 @@ import (
 
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
 	"github.com/kelpie-ai/kelpie/storage/tuple"
 )
@@ -52,6 +53,87 @@ type Run struct {
 	// FirstSeq and EndSeq delimit the run's messages: [FirstSeq, EndSeq).
 	FirstSeq uint64 `json:"first_seq"`
 	EndSeq   uint64 `json:"end_seq"`
+	// StepIDs name the run's steps, in order (at most MaxStepsMax).
+	StepIDs []string `json:"step_ids,omitempty"`
+}
+
+// Step is the record of one model call of a run and what it logged.
+type Step struct {
+	ID               string    `json:"id"`
+	RunID            string    `json:"run_id"`
+	AgentID          string    `json:"agent_id"`
+	Model            string    `json:"model,omitempty"`
+	Status           string    `json:"status"` // "success" or "failed"
+	PromptTokens     int       `json:"prompt_tokens"`
+	CompletionTokens int       `json:"completion_tokens"`
+	TotalTokens      int       `json:"total_tokens"`
+	StopReason       string    `json:"stop_reason,omitempty"`
+	Error            string    `json:"error,omitempty"`
+	FirstSeq         uint64    `json:"first_seq"`
+	EndSeq           uint64    `json:"end_seq"`
+	CreatedAt        time.Time `json:"created_at"`
+}
+
+// StepKey is the key of a step record in the agent's KV space.
+func StepKey(id string) []byte { return tuple.Pack("s", id) }
+
+// StepAgentKey maps a step ID to its agent (value: the agent ID).
+func StepAgentKey(stepID string) []byte { return actor.IndexKey("step_agent", stepID) }
+
+// StepByID names a step by ID.
+type StepByID struct {
+	StepID string `json:"step_id"`
+}
+
+// saveStep records a step of run.
+func (t *turn) saveStep(st *Step) error {
+	st.ID = rt.NewID(t.ids, "step")
+	st.RunID, st.AgentID, st.Model = t.run.ID, t.ag.ID, t.ag.Model
+	st.CreatedAt = t.c.Now().UTC()
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := t.c.Set(StepKey(st.ID), b); err != nil {
+		return err
+	}
+	if err := t.c.SetIndex(StepAgentKey(st.ID), []byte(t.ag.ID)); err != nil {
+		return err
+	}
+	t.run.StepIDs = append(t.run.StepIDs, st.ID)
+	return nil
+}
+
+func loadStep(ctx context.Context, c *actor.Context[State], id string) (*Step, error) {
+	v, err := c.Get(ctx, StepKey(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: step %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st Step
+	if err := json.Unmarshal(v, &st); err != nil {
+		return nil, fmt.Errorf("%w: step %s: %v", storage.ErrCorrupt, id, err)
+	}
+	return &st, nil
+}
+
+// runSteps returns a run's steps in order.
+func runSteps(ctx context.Context, c *actor.Context[State], runID string) ([]Step, error) {
+	run, err := loadRun(ctx, c, runID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Step, 0, len(run.StepIDs))
+	for _, id := range run.StepIDs {
+		st, err := loadStep(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *st)
+	}
+	return out, nil
 }
 
 // Done reports whether the run has finished.
@@ -105,6 +187,8 @@ const (
 	OpCancel      = "cancel"       // CancelRequest -> Run (or null)
 	OpGetRun      = "get_run"      // RunRequest -> Run
 	OpRunMessages = "run_messages" // RunRequest -> []Message
+	OpRunSteps    = "run_steps"    // RunRequest -> []Step
+	OpGetStep     = "get_step"     // StepByID -> Step
 )
 
 // SendResult is the reply to OpSend: the run, and whether it already
@@ -326,10 +410,14 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 		if msg == "" {
 			msg = "model call failed"
 		}
+		if err := t.saveStep(&Step{Status: "failed", StopReason: StopLLMAPIError, Error: msg, FirstSeq: ag.NextSeq, EndSeq: ag.NextSeq}); err != nil {
+			return nil, err
+		}
 		a.finish(c, t, run, RunFailed, StopLLMAPIError, errors.New(msg))
 		return &Applied{Done: true}, nil
 	}
 	out := req.Response
+	firstSeq := ag.NextSeq
 	run.Steps++
 	run.Usage.StepCount++
 	run.Usage.PromptTokens += out.Usage.PromptTokens
@@ -359,6 +447,10 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 		more = more || !terminal
 	}
 	run.EndSeq = ag.NextSeq
+	if err := t.saveStep(&Step{Status: "success", PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens,
+		TotalTokens: out.Usage.TotalTokens, FirstSeq: firstSeq, EndSeq: ag.NextSeq}); err != nil {
+		return nil, err
+	}
 	switch {
 	case len(pending) > 0:
 		ag.PendingApproval = &PendingApproval{RunID: run.ID, Calls: pending, ClientTools: run.ClientTools}

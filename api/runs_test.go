@@ -134,3 +134,35 @@ func TestModelFailureIsLLMAPIError(t *testing.T) {
 		t.Fatalf("runs = %+v", runs)
 	}
 }
+
+func TestRunSteps(t *testing.T) {
+	srv := server(t, callThenText("memory_insert", map[string]any{"label": "human", "new_str": "x"}))
+	a := createAgent(t, srv, "steps")
+	body := ok(t, srv, "POST", "/v1/agents/"+a.ID+"/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": "go"}}})
+	resp := decodeAs[struct {
+		Usage struct {
+			RunIDs []string `json:"run_ids"`
+		} `json:"usage"`
+	}](t, body)
+	if len(resp.Usage.RunIDs) != 1 {
+		t.Fatalf("usage run_ids: %s", body)
+	}
+	runID := resp.Usage.RunIDs[0]
+	steps := ok(t, srv, "GET", "/v1/runs/"+runID+"/steps?order=asc", nil)
+	conform(t, steps, "Step", true)
+	list := decodeAs[[]struct {
+		ID          string `json:"id"`
+		Status      string `json:"status"`
+		TotalTokens int    `json:"total_tokens"`
+	}](t, steps)
+	if len(list) != 2 || list[0].Status != "success" || list[0].TotalTokens == 0 {
+		t.Fatalf("steps = %s", steps)
+	}
+	conform(t, ok(t, srv, "GET", "/v1/steps/"+list[0].ID, nil), "Step", false)
+	msgs := ok(t, srv, "GET", "/v1/steps/"+list[0].ID+"/messages", nil)
+	conform(t, msgs, "LettaMessageUnion", true)
+	if !strings.Contains(string(msgs), "tool_call_message") || !strings.Contains(string(msgs), "tool_return_message") {
+		t.Fatalf("step 1 messages: %s", msgs)
+	}
+	fails(t, srv, "GET", "/v1/steps/step-00000000-0000-4000-8000-000000000000", nil, 404, "not found")
+}

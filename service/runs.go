@@ -491,3 +491,41 @@ func (s *Service) ListRuns(ctx context.Context, agentID string, limit int) ([]*a
 	}
 	return out, nil
 }
+
+// RunSteps returns a run's steps in order.
+func (s *Service) RunSteps(ctx context.Context, agentID, runID string) ([]agent.Step, error) {
+	var out []agent.Step
+	if err := s.call(ctx, agentID, agent.OpRunSteps, agent.RunRequest{RunID: runID}, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GetStep returns a step by ID.
+func (s *Service) GetStep(ctx context.Context, stepID string) (*agent.Step, error) {
+	tx, err := s.store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := tx.Get(ctx, agent.StepAgentKey(stepID))
+	tx.Rollback()
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: step %s", agent.ErrNotFound, stepID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out agent.Step
+	if err := s.call(ctx, string(v), agent.OpGetStep, agent.StepByID{StepID: stepID}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// StepMessages returns the messages a step logged.
+func (s *Service) StepMessages(ctx context.Context, st *agent.Step) ([]agent.Message, error) {
+	if st.EndSeq <= st.FirstSeq {
+		return []agent.Message{}, nil
+	}
+	return s.ListMessages(ctx, st.AgentID, agent.ListMessagesRequest{Start: st.FirstSeq, End: st.EndSeq, Limit: min(int(st.EndSeq-st.FirstSeq), agent.MessagesPageMax)})
+}
