@@ -18,6 +18,7 @@ import (
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/service"
 	"github.com/kelpie-ai/kelpie/storage"
+	toolreg "github.com/kelpie-ai/kelpie/tools"
 )
 
 // Limits at the edge.
@@ -100,6 +101,8 @@ func (h *handler) classify(r *http.Request, err error) (int, string) {
 		detail = fmt.Sprintf("llm_api_error: run %s: %s", runErr.Run.ID, runErr.Run.Error)
 	case errors.Is(err, agent.ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, toolreg.ErrReadOnly):
+		status = http.StatusForbidden
 	case errors.Is(err, agent.ErrInvalid), errors.Is(err, storage.ErrInvalid):
 		status = http.StatusUnprocessableEntity
 	case errors.Is(err, agent.ErrAlreadyExists), errors.Is(err, agent.ErrApprovalPending):

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/llm"
@@ -261,7 +262,7 @@ func (h *handler) streamWith(w http.ResponseWriter, r *http.Request, tokens bool
 				mid = streamChunkID(ev.Run.ID, ev.Run.Steps)
 				streamed[ev.Run.Steps] = mid
 			}
-			return sse.data(lettaMessage{ID: mid, Date: timeString(h.now()), MessageType: "assistant_message",
+			return sse.data(lettaMessage{ID: mid, Date: timeString(time.Now()), MessageType: "assistant_message",
 				RunID: optional(ev.Run.ID), Content: ptr(ev.Delta.Content)})
 		}
 		for _, m := range toLettaMessages(ev.Messages) {

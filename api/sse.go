@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 )
 
 // sseWriter writes a Letta stream: one `data: <json>` event per message
@@ -86,7 +85,3 @@ func streamChunkID(runID string, step int) string {
 	h[8] = h[8]&0x3f | 0x80
 	return fmt.Sprintf("message-%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
-
-// now is the wall clock, for stream chunk dates (the API is not driven by
-// the simulator).
-func (h *handler) now() time.Time { return time.Now() }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -97,15 +96,6 @@ func toTools(ts []toolreg.Tool) []toolWire {
 		out = append(out, toTool(t))
 	}
 	return out
-}
-
-// toolFail answers a registry error: 403 for a change to a built-in tool.
-func (h *handler) toolFail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, toolreg.ErrReadOnly) {
-		writeError(w, http.StatusForbidden, err.Error())
-		return
-	}
-	h.fail(w, r, err)
 }
 
 // queryList reads a list query parameter given repeatedly or
@@ -220,7 +210,7 @@ func (h *handler) createTool(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := h.svc.Tools().Create(r.Context(), spec)
 	if err != nil {
-		h.toolFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toTool(*t))
@@ -233,7 +223,7 @@ func (h *handler) upsertTool(w http.ResponseWriter, r *http.Request) {
 	}
 	t, _, err := h.svc.Tools().Upsert(r.Context(), spec)
 	if err != nil {
-		h.toolFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toTool(*t))
@@ -280,7 +270,7 @@ func (h *handler) updateTool(w http.ResponseWriter, r *http.Request) {
 		DefaultRequiresApproval: req.DefaultRequiresApproval, Metadata: req.Metadata,
 	})
 	if err != nil {
-		h.toolFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toTool(*t))
@@ -292,7 +282,7 @@ func (h *handler) deleteTool(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.svc.Tools().Delete(r.Context(), id); err != nil {
-		h.toolFail(w, r, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, nil)

@@ -19,6 +19,7 @@ import (
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
 	"github.com/kelpie-ai/kelpie/storage/tuple"
+	"github.com/kelpie-ai/kelpie/tools"
 )
 
 // Limits on list pages.
@@ -37,6 +38,7 @@ type Service struct {
 	ids   rt.Rand
 	hub   *hub
 	model llm.Client
+	tools *tools.Registry
 
 	mu      sync.Mutex
 	driving map[string]bool // runs with a driver task on this node
@@ -53,6 +55,7 @@ func New(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client)
 // and prove that it catches them. A nil wrap registers the actor as is.
 func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client, wrap func(*agent.Actor) actor.Actor[agent.State]) (*Service, error) {
 	s := &Service{rt: r, store: store, sys: sys, ids: r.Rand("ids"), hub: newHub(r), model: model, driving: make(map[string]bool)}
+	s.tools = tools.NewRegistry(r, store, s.ids)
 	var a actor.Actor[agent.State] = &agent.Actor{Events: s.hub, Driver: s}
 	if wrap != nil {
 		a = wrap(a.(*agent.Actor))

@@ -9,7 +9,7 @@ import (
 
 // Tools returns the tools registry (package tools) in the service's
 // store. New tool IDs come from the service's "ids" stream.
-func (s *Service) Tools() *tools.Registry { return tools.NewRegistry(s.rt, s.store, s.ids) }
+func (s *Service) Tools() *tools.Registry { return s.tools }
 
 // AttachTool attaches a tool to an agent and returns the state that
 // update committed. A custom tool's definition is copied into the agent:

@@ -71,7 +71,7 @@ type Result struct {
 	Log []string
 }
 
-// Faulted reports whether any fault fired in the run.
+// Fired returns how many faults fired in the run.
 func (r *Result) Fired() uint64 {
 	var n uint64
 	for _, st := range r.Faults {
