@@ -84,6 +84,9 @@ type Write struct {
 	Key    []byte
 	Value  []byte
 	Delete bool
+	// Text, on a set, is the key's full-text document (Txn.SetWithText);
+	// nil drops any document the key had. See text.go.
+	Text *string
 }
 
 // HasWrites reports whether applying req would change anything.

@@ -169,7 +169,11 @@ func (t *Txn) buffer(w *Write) error {
 	if t.done {
 		return ErrTxnDone
 	}
-	if err := t.account(len(w.Key) + len(w.Value)); err != nil {
+	n := len(w.Key) + len(w.Value)
+	if w.Text != nil {
+		n += len(*w.Text)
+	}
+	if err := t.account(n); err != nil {
 		return err
 	}
 	t.writes[string(w.Key)] = w
