@@ -1,6 +1,17 @@
 // Package llm is the boundary between agents and language models: a
 // provider-neutral chat-completion request and response with tool calls,
-// and the Client interface that providers implement.
+// and the Client interface that providers implement; and embeddings, the
+// Embedder interface (EmbedRequest → EmbedResponse, bounded by
+// EmbedInputsMax, EmbedInputBytesMax and EmbedRequestBytesMax).
+//
+// A Router sends each request to a provider chosen by its model handle,
+// "provider/model". Chat and embedding handles follow the same rules,
+// except that an embedding request must name its model (a provider's
+// default model is a chat model) and its provider must have an embeddings
+// endpoint: the OpenAI-compatible provider (llm/openai) has one, Anthropic
+// (llm/anthropic) has none, and routing an embedding handle to it fails
+// with a 400 *APIError. Every failure is, or wraps, an *APIError that
+// HTTPStatus maps to the status the API answers with.
 package llm
 
 import (

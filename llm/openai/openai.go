@@ -1,5 +1,6 @@
-// Package openai is an llm.Streamer for OpenAI's chat-completions API and
-// the servers that imitate it (Ollama, vLLM, llama.cpp, LM Studio,
+// Package openai is an llm.Streamer for OpenAI's chat-completions API, and
+// an llm.Embedder for its embeddings API (POST {base}/embeddings), for
+// OpenAI and the servers that imitate it (Ollama, vLLM, llama.cpp, LM Studio,
 // OpenRouter, ...), built on the official SDK,
 // github.com/openai/openai-go/v3.
 //
@@ -72,12 +73,13 @@ type Config struct {
 	ModelListTimeout time.Duration
 }
 
-// Client is an llm.Streamer over one OpenAI-compatible API. It is safe for
-// concurrent use.
+// Client is an llm.Streamer and llm.Embedder over one OpenAI-compatible
+// API. It is safe for concurrent use.
 type Client struct {
 	name        string
 	official    bool // api.openai.com: max_completion_tokens instead of max_tokens
 	chat        oai.ChatCompletionService
+	embeddings  oai.EmbeddingService
 	models      oai.ModelService
 	retry       wire.Policy
 	listTimeout time.Duration
@@ -114,8 +116,9 @@ func New(cfg Config) (*Client, error) {
 		official: u.Hostname() == "api.openai.com",
 		// The services, not oai.NewClient: NewClient reads OPENAI_* from
 		// the process environment, and the configuration is Config alone.
-		chat:   oai.NewChatCompletionService(opts...),
-		models: oai.NewModelService(opts...),
+		chat:       oai.NewChatCompletionService(opts...),
+		embeddings: oai.NewEmbeddingService(opts...),
+		models:     oai.NewModelService(opts...),
 		retry: wire.Policy{
 			MaxAttempts: cfg.MaxAttempts, BaseDelay: cfg.BaseBackoff,
 			MaxDelay: cfg.MaxBackoff, MaxRetryAfter: cfg.MaxRetryAfter,
