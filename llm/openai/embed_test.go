@@ -69,9 +69,9 @@ func TestEmbedRetriesAndErrors(t *testing.T) {
 
 	// Malformed answers are 502s.
 	for _, body := range []string{
-		`{"object":"list","data":[{"index":0,"embedding":[1,2]}],"usage":{}}`,                                // one vector for two inputs
-		`{"object":"list","data":[{"index":0,"embedding":[1,2]},{"index":0,"embedding":[1,2]}],"usage":{}}`,  // repeated index
-		`{"object":"list","data":[{"index":0,"embedding":[1,2]},{"index":5,"embedding":[1,2]}],"usage":{}}`,  // out of range
+		`{"object":"list","data":[{"index":0,"embedding":[1,2]}],"usage":{}}`,                                 // one vector for two inputs
+		`{"object":"list","data":[{"index":0,"embedding":[1,2]},{"index":0,"embedding":[1,2]}],"usage":{}}`,   // repeated index
+		`{"object":"list","data":[{"index":0,"embedding":[1,2]},{"index":5,"embedding":[1,2]}],"usage":{}}`,   // out of range
 		`{"object":"list","data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1,2,3]}],"usage":{}}`, // mixed dimensions
 		`{"object":"list","data":[{"index":0,"embedding":[]},{"index":1,"embedding":[]}],"usage":{}}`,         // empty vectors
 	} {
