@@ -60,6 +60,10 @@ type UpdateRequest struct {
 	Tags        *[]string       `json:"tags,omitempty"`
 	Metadata    *map[string]any `json:"metadata,omitempty"`
 	Blocks      []BlockUpdate   `json:"blocks,omitempty"`
+	// Embedding replaces the embedding model handle ("" for none). The
+	// passages embedded with the previous model keep their vectors, which
+	// cosine ranking then no longer compares with queries.
+	Embedding *string `json:"embedding,omitempty"`
 	// ApprovalRequired replaces the set of tools whose calls need approval.
 	ApprovalRequired *[]string `json:"approval_required,omitempty"`
 	// CustomTools, with Tools, replaces the custom tool copies; with Tools
@@ -211,6 +215,9 @@ func create(c *actor.Context[State], req *CreateRequest) (*Agent, error) {
 	if err := checkMetadata(req.Metadata); err != nil {
 		return nil, err
 	}
+	if err := checkEmbeddingHandle(req.Embedding); err != nil {
+		return nil, err
+	}
 	agentType := req.AgentType
 	switch agentType {
 	case "":
@@ -304,6 +311,11 @@ func update(c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
 			return nil, err
 		}
 	}
+	if req.Embedding != nil {
+		if err := checkEmbeddingHandle(*req.Embedding); err != nil {
+			return nil, err
+		}
+	}
 	toolNames, customTools, err := updateTools(ag, req)
 	if err != nil {
 		return nil, err
@@ -369,6 +381,9 @@ func update(c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
 	}
 	if req.Model != nil {
 		ag.Model = *req.Model
+	}
+	if req.Embedding != nil && *req.Embedding != ag.Embedding {
+		ag.Embedding, ag.EmbeddingDim = *req.Embedding, 0
 	}
 	if req.Tags != nil {
 		ag.Tags = nonNil(slices.Clone(*req.Tags))

@@ -78,6 +78,9 @@ type InsertPassageRequest struct {
 	CreatedAt *time.Time `json:"created_at,omitempty"`
 	// Embedding is the passage's embedding, if the caller computed one.
 	Embedding []float32 `json:"embedding,omitempty"`
+	// EmbeddingModel is the model that computed Embedding; it must be the
+	// agent's embedding model (see EmbeddingModelError).
+	EmbeddingModel string `json:"embedding_model,omitempty"`
 }
 
 // ListPassagesRequest pages through the passages in creation order.
@@ -155,7 +158,7 @@ func insertPassage(c *actor.Context[State], req *InsertPassageRequest) (*Passage
 	if err := checkTags(req.Tags); err != nil {
 		return nil, err
 	}
-	if err := checkEmbedding("embedding", req.Embedding); err != nil {
+	if err := checkPassageEmbedding(ag, req); err != nil {
 		return nil, err
 	}
 	created := c.Now().UTC()
@@ -173,7 +176,7 @@ func insertPassage(c *actor.Context[State], req *InsertPassageRequest) (*Passage
 	}
 	p := &Passage{
 		ID: rt.NewID(c.Runtime().Rand("ids"), "passage"), Text: req.Text, Tags: tags,
-		CreatedAt: created, Embedding: slices.Clone(req.Embedding),
+		CreatedAt: created, Embedding: slices.Clone(req.Embedding), EmbeddingModel: req.EmbeddingModel,
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -186,6 +189,9 @@ func insertPassage(c *actor.Context[State], req *InsertPassageRequest) (*Passage
 		return nil, err
 	}
 	ag.PassageCount++
+	if len(p.Embedding) > 0 {
+		ag.EmbeddingDim = len(p.Embedding)
+	}
 	return p, nil
 }
 
@@ -327,6 +333,9 @@ func searchPassages(ctx context.Context, c *actor.Context[State], req *SearchReq
 		return nil, agentNotFound(c)
 	}
 	if err := checkSearch(req); err != nil {
+		return nil, err
+	}
+	if err := checkEmbeddingModel(c.State.Agent, req.EmbeddingModel); err != nil {
 		return nil, err
 	}
 	s := newSearcher(req)

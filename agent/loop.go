@@ -40,6 +40,9 @@ type SendRequest struct {
 	// ClientTools are tools the client runs itself: the model may call
 	// them, and the run then pauses for the client's result.
 	ClientTools []llm.Tool `json:"client_tools,omitempty"`
+	// Embeddings are the vectors of the approved archival tool calls
+	// among the pending ones Approvals answer (see ToolEmbeddings).
+	Embeddings *ToolEmbeddings `json:"embeddings,omitempty"`
 }
 
 // InputMessage is a message a client sends.
@@ -78,6 +81,10 @@ type turn struct {
 	runID string
 	run   *Run
 	added []Message
+	// embeds are the vectors the service computed for this invocation's
+	// tool calls, and callID the call being run (see turn.embedding).
+	embeds *ToolEmbeddings
+	callID string
 }
 
 // append logs m as the next message.

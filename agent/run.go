@@ -220,6 +220,9 @@ type Prepared struct {
 	Done    bool        `json:"done,omitempty"`
 	Step    int         `json:"step"`
 	Request llm.Request `json:"request"`
+	// Embedding is the agent's embedding model handle: the driver embeds
+	// the archival tool calls of the answer with it (ApplyRequest).
+	Embedding string `json:"embedding,omitempty"`
 }
 
 // ApplyRequest carries the model's answer for a step, or its failure.
@@ -229,6 +232,9 @@ type ApplyRequest struct {
 	Response *llm.Response `json:"response,omitempty"`
 	// Error is the model call's failure (Response is then nil).
 	Error string `json:"error,omitempty"`
+	// Embeddings are the vectors of the answer's archival tool calls,
+	// computed with Prepared.Embedding (see ToolEmbeddings).
+	Embeddings *ToolEmbeddings `json:"embeddings,omitempty"`
 }
 
 // Applied tells the driver whether the run goes on.
@@ -330,13 +336,16 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 	if err := checkApprovals(ag.PendingApproval, req.Approvals); err != nil {
 		return nil, err
 	}
+	if err := req.Embeddings.check(); err != nil {
+		return nil, err
+	}
 	if req.RunID == "" || len(req.RunID) > 128 {
 		return nil, invalidf("run id %q", req.RunID)
 	}
 	now := c.Now().UTC()
 	run := &Run{ID: req.RunID, AgentID: ag.ID, Status: RunRunning, Background: req.Background, CreatedAt: now,
 		MaxSteps: maxSteps, FirstSeq: ag.NextSeq, ClientTools: req.ClientTools}
-	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run}
+	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings}
 	if p := ag.PendingApproval; p != nil {
 		if len(run.ClientTools) == 0 {
 			run.ClientTools = p.ClientTools
@@ -394,7 +403,7 @@ func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepR
 		return nil, err
 	}
 	tools := append(agentTools(ag), run.ClientTools...)
-	return &Prepared{Step: run.Steps, Request: llm.Request{Model: ag.Model, Messages: history, Tools: tools}}, nil
+	return &Prepared{Step: run.Steps, Request: llm.Request{Model: ag.Model, Messages: history, Tools: tools}, Embedding: ag.Embedding}, nil
 }
 
 // apply logs the model's answer for a step and runs its tool calls.
@@ -403,8 +412,11 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 	if run == nil {
 		return &Applied{Done: true}, nil // stale: cancelled, finished, or applied already
 	}
+	if err := req.Embeddings.check(); err != nil {
+		return nil, err
+	}
 	ag := c.State.Agent
-	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run}
+	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings}
 	if req.Response == nil {
 		msg := req.Error
 		if msg == "" {

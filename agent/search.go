@@ -85,6 +85,11 @@ type SearchRequest struct {
 	// QueryEmbedding, if set, asks for cosine ranking against passage
 	// embeddings.
 	QueryEmbedding []float32 `json:"query_embedding,omitempty"`
+	// EmbeddingModel is the model that computed QueryEmbedding: only
+	// passages embedded by the same model are compared with it. The
+	// archival search operation refuses a request whose EmbeddingModel is
+	// not the agent's (EmbeddingModelError).
+	EmbeddingModel string `json:"embedding_model,omitempty"`
 }
 
 // SearchResult is one ranked passage.
@@ -295,7 +300,7 @@ func (s *searcher) add(p *Passage) {
 		return
 	}
 	c := candidate{id: p.ID, created: p.CreatedAt, length: length}
-	if s.qnorm > 0 && len(p.Embedding) == len(s.req.QueryEmbedding) {
+	if s.qnorm > 0 && len(p.Embedding) == len(s.req.QueryEmbedding) && p.EmbeddingModel == s.req.EmbeddingModel {
 		if pn := norm(p.Embedding); pn > 0 {
 			c.cosine = dot(p.Embedding, s.req.QueryEmbedding) / (pn * s.qnorm)
 			c.hasVec = true

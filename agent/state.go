@@ -118,6 +118,11 @@ type Agent struct {
 	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
 	// PassageCount is the number of archival passages.
 	PassageCount uint64 `json:"passage_count"`
+	// EmbeddingDim is the dimension of the vectors that the model named
+	// by Embedding (the handle of the model that embeds the agent's
+	// passages and queries; "" for none: full-text search) returned for
+	// the last passage embedded; 0 until then.
+	EmbeddingDim int `json:"embedding_dim,omitempty"`
 	// CustomTools are copies of the custom tools attached to the agent
 	// (each also named in Tools), taken when they were attached: the
 	// agent loop reads them without asking the tools registry.
@@ -218,6 +223,8 @@ type Passage struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Embedding is the passage's embedding vector, if one was computed.
 	Embedding []float32 `json:"embedding,omitempty"`
+	// EmbeddingModel is the handle of the model that computed Embedding.
+	EmbeddingModel string `json:"embedding_model,omitempty"`
 }
 
 // Keys within an agent's KV space.

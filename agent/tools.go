@@ -174,17 +174,28 @@ var builtins = map[string]builtin{
 			if err != nil {
 				return "", err
 			}
-			_, err = insertPassage(t.c, &InsertPassageRequest{Text: content, Tags: tags})
+			req := &InsertPassageRequest{Text: content, Tags: tags, EmbeddingModel: t.ag.Embedding}
+			if PassageEmbeddable(content) { // otherwise the insert refuses the text
+				if req.Embedding, err = t.embedding(); err != nil {
+					return "", fmt.Errorf("%w; nothing was stored", err)
+				}
+			}
+			_, err = insertPassage(t.c, req)
 			return "", err
 		},
 	},
 	ToolArchivalMemorySearch: {
-		description: "Search archival memory using full-text (BM25) ranking, with optional tag and time filters.",
+		description: "Search archival memory by meaning (embedding similarity) when the agent has an embedding model, otherwise by full-text (BM25) ranking, with optional tag and time filters.",
 		params:      `{"type":"object","properties":{"query":{"type":"string","description":"String to search for."},"tags":{"type":"array","items":{"type":"string"},"description":"Optional list of tags to filter search results. Only passages with these tags will be returned."},"tag_match_mode":{"type":"string","enum":["any","all"],"description":"How to match tags - 'any' to match passages with any of the tags, 'all' to match only passages with all tags. Defaults to 'any'."},"top_k":{"type":"integer","description":"Maximum number of results to return. Defaults to 10."},"start_datetime":{"type":"string","description":"Filter results to passages created on or after this ISO 8601 datetime."},"end_datetime":{"type":"string","description":"Filter results to passages created on or before this ISO 8601 datetime."}},"required":["query"]}`,
 		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
 			req, err := searchToolRequest(args)
 			if err != nil {
 				return "", err
+			}
+			if req.EmbeddingModel = t.ag.Embedding; QueryEmbeddable(req.Query) {
+				if req.QueryEmbedding, err = t.embedding(); err != nil {
+					return "", fmt.Errorf("%w; the search was not run", err)
+				}
 			}
 			resp, err := searchPassages(ctx, t.c, req)
 			if err != nil {
@@ -333,6 +344,7 @@ func (t *turn) runTool(ctx context.Context, tc ToolCall) (result, status string,
 	if err := json.Unmarshal([]byte(tc.Arguments), &args); err != nil {
 		return fmt.Sprintf("Error: arguments are not a JSON object: %v", err), ToolError, false
 	}
+	t.callID = tc.ID
 	out, err := b.run(t, ctx, args)
 	status, terminal = ToolSuccess, b.terminal
 	if err != nil {

@@ -12,10 +12,29 @@ import (
 // consistent snapshot of the agent's passages.
 
 // InsertPassage adds a passage to the agent's archival memory and returns
-// it as committed.
+// it as committed. If the agent has an embedding model, the passage is
+// embedded with it first (outside the actor); if that fails, nothing is
+// stored and the error wraps the embedder's *llm.APIError. A vector the
+// caller put in req is kept only if the agent has no embedding model.
 func (s *Service) InsertPassage(ctx context.Context, agentID string, req agent.InsertPassageRequest) (*agent.Passage, error) {
 	var out agent.Passage
-	if err := s.call(ctx, agentID, agent.OpArchivalInsert, req, &out); err != nil {
+	given := req.Embedding
+	err := s.withEmbedding(ctx, agentID,
+		func(model string, embed func(string) ([]float32, error)) error {
+			req.EmbeddingModel, req.Embedding = model, nil
+			if model == "" {
+				req.Embedding = given
+				return nil
+			}
+			if !agent.PassageEmbeddable(req.Text) {
+				return nil // the actor refuses the text anyway
+			}
+			vec, err := embed(req.Text)
+			req.Embedding = vec
+			return err
+		},
+		func() error { return s.call(ctx, agentID, agent.OpArchivalInsert, req, &out) })
+	if err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -30,11 +49,31 @@ func (s *Service) ListPassages(ctx context.Context, agentID string, req agent.Li
 	return out, nil
 }
 
-// SearchPassages ranks the agent's passages against req (BM25, or cosine
-// similarity when req carries a query embedding; see agent.SearchRequest).
+// SearchPassages ranks the agent's passages against req: by cosine
+// similarity if the agent has an embedding model (the query is embedded
+// with it first, outside the actor; a failure wraps the embedder's
+// *llm.APIError) and passages embedded by it pass the filters, otherwise
+// by full-text ranking; see agent.SearchRequest. A QueryEmbedding the
+// caller put in req is kept only if the agent has no embedding model.
 func (s *Service) SearchPassages(ctx context.Context, agentID string, req agent.SearchRequest) (*agent.SearchResponse, error) {
 	var out agent.SearchResponse
-	if err := s.call(ctx, agentID, agent.OpArchivalSearch, req, &out); err != nil {
+	given := req.QueryEmbedding
+	err := s.withEmbedding(ctx, agentID,
+		func(model string, embed func(string) ([]float32, error)) error {
+			req.EmbeddingModel, req.QueryEmbedding = model, nil
+			if model == "" {
+				req.QueryEmbedding = given
+				return nil
+			}
+			if !agent.QueryEmbeddable(req.Query) {
+				return nil // ranked without a vector
+			}
+			vec, err := embed(req.Query)
+			req.QueryEmbedding = vec
+			return err
+		},
+		func() error { return s.call(ctx, agentID, agent.OpArchivalSearch, req, &out) })
+	if err != nil {
 		return nil, err
 	}
 	return &out, nil

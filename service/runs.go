@@ -202,6 +202,8 @@ func (s *Service) driveRun(agentID, runID string) {
 			s.hub.fail(runID, err)
 		} else {
 			apply.Response = resp
+			// The archival tools' texts are embedded here, outside the actor.
+			apply.Embeddings = s.toolEmbeddings(ctx, prep.Embedding, resp.Message.ToolCalls)
 		}
 		var applied agent.Applied
 		if err := s.call(ctx, agentID, agent.OpApply, apply, &applied); err != nil {
@@ -235,6 +237,7 @@ func (s *Service) StartRun(ctx context.Context, id string, req agent.SendRequest
 		return nil, llm.ErrNotConfigured // refuse before logging anything
 	}
 	req.RunID = rt.NewID(s.ids, "run")
+	req.Embeddings = s.approvalEmbeddings(ctx, id, req.Approvals)
 	var out agent.SendResult
 	if err := s.call(ctx, id, agent.OpSend, req, &out); err != nil {
 		return nil, err
@@ -258,6 +261,7 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 		return nil, llm.ErrNotConfigured // refuse before logging anything
 	}
 	req.RunID = rt.NewID(s.ids, "run")
+	req.Embeddings = s.approvalEmbeddings(ctx, id, req.Approvals)
 	w, stop := s.hub.watch(req.RunID)
 	defer stop()
 	var started agent.SendResult

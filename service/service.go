@@ -39,22 +39,37 @@ type Service struct {
 	hub   *hub
 	model llm.Client
 	tools *tools.Registry
+	// embedder computes embeddings, and defaultEmbedding is the model of
+	// agents created without one (see embedding.go).
+	embedder         llm.Embedder
+	defaultEmbedding string
 
-	mu      sync.Mutex
-	driving map[string]bool // runs with a driver task on this node
+	mu         sync.Mutex
+	driving    map[string]bool   // runs with a driver task on this node
+	embeddings map[string]string // agent ID -> its embedding model, as last seen
 }
 
 // New registers the agent actor type with sys (backed by model) and returns
-// the service.
-func New(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client) (*Service, error) {
-	return NewWithActor(r, store, sys, model, nil)
+// the service, configured by opts.
+func New(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client, opts ...Option) (*Service, error) {
+	return NewWithActor(r, store, sys, model, nil, opts...)
 }
 
 // NewWithActor is New with the agent actor passed through wrap before it
 // is registered: the simulator uses it to run deliberately broken variants
 // and prove that it catches them. A nil wrap registers the actor as is.
-func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client, wrap func(*agent.Actor) actor.Actor[agent.State]) (*Service, error) {
-	s := &Service{rt: r, store: store, sys: sys, ids: r.Rand("ids"), hub: newHub(r), model: model, driving: make(map[string]bool)}
+func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client, wrap func(*agent.Actor) actor.Actor[agent.State], opts ...Option) (*Service, error) {
+	s := &Service{rt: r, store: store, sys: sys, ids: r.Rand("ids"), hub: newHub(r), model: model,
+		driving: make(map[string]bool), embeddings: make(map[string]string)}
+	if e, ok := model.(llm.Embedder); ok {
+		s.embedder = e
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.embedder == nil {
+		s.embedder = llm.Unconfigured{}
+	}
 	s.tools = tools.NewRegistry(r, store, s.ids)
 	var a actor.Actor[agent.State] = &agent.Actor{Events: s.hub, Driver: s}
 	if wrap != nil {
@@ -71,12 +86,23 @@ func (s *Service) System() *actor.System { return s.sys }
 
 // CreateAgent creates an agent with a new ID and returns the state its
 // creating transaction committed.
+//
+// An agent created without an embedding model gets the service's default
+// (WithDefaultEmbedding), if any; one the embedder cannot serve is refused
+// (see checkAgentEmbedding).
 func (s *Service) CreateAgent(ctx context.Context, req agent.CreateRequest) (*agent.Agent, error) {
+	if req.Embedding == "" {
+		req.Embedding = s.defaultEmbedding
+	}
+	if err := s.checkAgentEmbedding(ctx, req.Embedding); err != nil {
+		return nil, err
+	}
 	req.ID = rt.NewID(s.ids, "agent")
 	var out agent.Agent
 	if err := s.call(ctx, req.ID, agent.OpCreate, req, &out); err != nil {
 		return nil, err
 	}
+	s.noteEmbedding(out.ID, out.Embedding)
 	return &out, nil
 }
 
@@ -86,15 +112,23 @@ func (s *Service) GetAgent(ctx context.Context, id string) (*agent.Agent, error)
 	if err := s.call(ctx, id, agent.OpGet, nil, &out); err != nil {
 		return nil, err
 	}
+	s.noteEmbedding(id, out.Embedding)
 	return &out, nil
 }
 
-// UpdateAgent applies req and returns the state that update committed.
+// UpdateAgent applies req and returns the state that update committed. A
+// new embedding model is checked as CreateAgent checks it.
 func (s *Service) UpdateAgent(ctx context.Context, id string, req agent.UpdateRequest) (*agent.Agent, error) {
+	if req.Embedding != nil {
+		if err := s.checkAgentEmbedding(ctx, *req.Embedding); err != nil {
+			return nil, err
+		}
+	}
 	var out agent.Agent
 	if err := s.call(ctx, id, agent.OpUpdate, req, &out); err != nil {
 		return nil, err
 	}
+	s.noteEmbedding(id, out.Embedding)
 	return &out, nil
 }
 
@@ -111,6 +145,7 @@ func (s *Service) ResetMessages(ctx context.Context, id string) (*agent.Agent, e
 // entry in one transaction. Once it returns nil, the agent is not found,
 // even if the deactivation that follows fails.
 func (s *Service) DeleteAgent(ctx context.Context, id string) error {
+	s.noteEmbedding(id, "")
 	return s.call(ctx, id, agent.OpDelete, nil, nil)
 }
 
