@@ -182,7 +182,7 @@ func insertPassage(c *actor.Context[State], req *InsertPassageRequest) (*Passage
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Set(PassageKey(p.ID), b); err != nil {
+	if err := c.SetWithText(PassageKey(p.ID), b, p.Text); err != nil {
 		return nil, err
 	}
 	if err := c.Set(PassageTimeKey(p), nil); err != nil {
@@ -325,9 +325,11 @@ func minKey(a, b []byte) []byte {
 	return b
 }
 
-// searchPassages ranks the agent's passages (see search.go): one pass over
-// at most PassagesMax passages in pages of storage.ScanLimitMax, then one
-// Get per result.
+// searchPassages ranks the agent's passages (see search.go). A text query
+// on a store with a full-text engine is answered from the engine's index
+// (searchIndexed); otherwise one pass over at most PassagesMax passages in
+// pages of storage.ScanLimitMax ranks them here. Either way, one Get per
+// result follows.
 func searchPassages(ctx context.Context, c *actor.Context[State], req *SearchRequest) (*SearchResponse, error) {
 	if c.State.Agent == nil {
 		return nil, agentNotFound(c)
@@ -337,6 +339,12 @@ func searchPassages(ctx context.Context, c *actor.Context[State], req *SearchReq
 	}
 	if err := checkEmbeddingModel(c.State.Agent, req.EmbeddingModel); err != nil {
 		return nil, err
+	}
+	if words := queryWords(req.Query); len(req.QueryEmbedding) == 0 && len(words) > 0 {
+		resp, err := searchIndexed(ctx, c, req, words)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return resp, err
+		}
 	}
 	s := newSearcher(req)
 	prefix := PassagePrefix()
@@ -370,6 +378,80 @@ func searchPassages(ctx context.Context, c *actor.Context[State], req *SearchReq
 		resp.Results = append(resp.Results, SearchResult{Passage: *p, Score: r.score})
 	}
 	return resp, nil
+}
+
+// searchIndexed answers a text query from the storage engine's full-text
+// index (errors.ErrUnsupported if it has none), best first as the engine
+// ranks. The index holds committed passages only: one inserted earlier in
+// this same invocation is not found (the model sees it from its next step
+// on).
+func searchIndexed(ctx context.Context, c *actor.Context[State], req *SearchRequest, words []string) (*SearchResponse, error) {
+	prefix := PassagePrefix()
+	return collectHits(req,
+		func(limit int) ([]storage.TextHit, string, error) {
+			return c.SearchText(ctx, storage.TextSearchOptions{Start: prefix, End: prefix.End(), Terms: words, Limit: limit})
+		},
+		func(key []byte) (*Passage, string, error) {
+			id, err := passageIDOf(key)
+			if err != nil {
+				return nil, "", err
+			}
+			p, err := getPassage(ctx, c, id)
+			if errors.Is(err, ErrNotFound) {
+				return nil, "", nil // deleted earlier in this invocation
+			}
+			return p, "", err
+		})
+}
+
+// collectHits turns a full-text engine's hits into at most req.TopK
+// results, in the engine's order. fetch reads the passage a hit's key
+// names, with its agent's ID if known (nil: skip the hit). The tag and
+// date filters apply to the fetched passages, so when they reject hits
+// the engine is asked again for more, up to storage.TextHitsMax.
+func collectHits(req *SearchRequest, search func(limit int) ([]storage.TextHit, string, error), fetch func(key []byte) (*Passage, string, error)) (*SearchResponse, error) {
+	limit := req.TopK
+	if req.filtered() {
+		limit = min(req.TopK*indexedOverfetch, storage.TextHitsMax)
+	}
+	for {
+		hits, ranking, err := search(limit)
+		if err != nil {
+			return nil, err
+		}
+		resp := &SearchResponse{Results: make([]SearchResult, 0, min(len(hits), req.TopK)), Ranking: ranking}
+		for _, h := range hits {
+			p, agentID, err := fetch(h.Key)
+			if err != nil {
+				return nil, err
+			}
+			if p != nil && req.keep(p) {
+				resp.Results = append(resp.Results, SearchResult{Passage: *p, Score: h.Score, AgentID: agentID})
+			}
+			if len(resp.Results) == req.TopK {
+				break
+			}
+		}
+		if len(resp.Results) == req.TopK || len(hits) < limit || limit == storage.TextHitsMax {
+			return resp, nil
+		}
+		limit = min(limit*indexedOverfetch, storage.TextHitsMax)
+	}
+}
+
+// indexedOverfetch is how many more hits searchIndexed asks for, each
+// round, when filters may reject some.
+const indexedOverfetch = 8
+
+// passageIDOf parses a passage key ("p", id).
+func passageIDOf(key []byte) (string, error) {
+	elems, err := tuple.Unpack(key)
+	if err == nil && len(elems) == 2 && elems[0] == "p" {
+		if id, ok := elems[1].(string); ok {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("%w: passage key %q", storage.ErrCorrupt, key)
 }
 
 // Built-in tool helpers.

@@ -4,9 +4,12 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kelpie-ai/kelpie/storage"
 )
 
 // Archival search: pure functions, no storage. A searcher is fed every
@@ -95,15 +98,22 @@ type SearchRequest struct {
 // SearchResult is one ranked passage.
 type SearchResult struct {
 	Passage Passage `json:"passage"`
-	// Score is the BM25 score or the cosine similarity; 0 for recency.
+	// Score is the BM25 score, the storage engine's full-text score or the
+	// cosine similarity; 0 for recency. Higher is better.
 	Score float64 `json:"score"`
+	// AgentID is the agent the passage belongs to (set by SearchStored).
+	AgentID string `json:"agent_id,omitempty"`
 }
 
 // SearchResponse is the reply to OpArchivalSearch.
 type SearchResponse struct {
 	Results []SearchResult `json:"results"`
-	// Ranking is RankingBM25, RankingCosine or RankingRecency.
+	// Ranking is RankingBM25, RankingCosine, RankingRecency, or the storage
+	// engine's full-text ranking (storage.TextSearcher.TextRanking).
 	Ranking string `json:"ranking"`
+	// Partial is set when SearchStored stopped at StoredPassagesMax
+	// passages before ranking all of them.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // checkSearch validates req and fills in defaults.
@@ -195,6 +205,25 @@ func forEachToken(s string, buf []byte, fn func([]byte)) []byte {
 	return tok
 }
 
+// queryWords returns the words of query for a storage engine's full-text
+// index: lowercased runs of letters and digits, without stopwords, not
+// stemmed (the engine stems), distinct, in order, at most
+// storage.TextTermsMax of them; words over storage.TextTermBytesMax bytes
+// are dropped.
+func queryWords(query string) []string {
+	var out []string
+	for _, w := range strings.FieldsFunc(query, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		w = strings.ToLower(w)
+		if stopwords[w] || len(w) > storage.TextTermBytesMax || slices.Contains(out, w) {
+			continue
+		}
+		if out = append(out, w); len(out) == storage.TextTermsMax {
+			break
+		}
+	}
+	return out
+}
+
 // stem removes a plural ending: "cats" → "cat", "cities" → "city"; words
 // ending in "ss", "us" or "is", and short words, are kept.
 func stem(t []byte) []byte {
@@ -216,6 +245,7 @@ func stem(t []byte) []byte {
 // candidate is a passage that passed the filters.
 type candidate struct {
 	id      string
+	agent   string // the passage's agent, if known (SearchStored)
 	created time.Time
 	length  int
 	tf      []int32 // per query term (BM25)
@@ -233,7 +263,8 @@ type searcher struct {
 	totalLen int64 // sum of their lengths
 	df       []int // per query term: passages containing it
 	cands    []candidate
-	vecCands int // candidates with a comparable embedding
+	vecCands int    // candidates with a comparable embedding
+	agent    string // the agent of the passages being fed, if known
 	buf      []byte
 	tf       []int32
 }
@@ -254,25 +285,30 @@ func newSearcher(req *SearchRequest) *searcher {
 	return s
 }
 
+// filtered reports whether the request has tag or date filters.
+func (req *SearchRequest) filtered() bool {
+	return len(req.Tags) > 0 || req.StartDatetime != nil || req.EndDatetime != nil
+}
+
 // keep reports whether p passes the tag and date filters.
-func (s *searcher) keep(p *Passage) bool {
-	if s.req.StartDatetime != nil && p.CreatedAt.Before(*s.req.StartDatetime) {
+func (req *SearchRequest) keep(p *Passage) bool {
+	if req.StartDatetime != nil && p.CreatedAt.Before(*req.StartDatetime) {
 		return false
 	}
-	if s.req.EndDatetime != nil && p.CreatedAt.After(*s.req.EndDatetime) {
+	if req.EndDatetime != nil && p.CreatedAt.After(*req.EndDatetime) {
 		return false
 	}
-	if len(s.req.Tags) == 0 {
+	if len(req.Tags) == 0 {
 		return true
 	}
 	hits := 0
-	for _, t := range s.req.Tags {
+	for _, t := range req.Tags {
 		if slices.Contains(p.Tags, t) {
 			hits++
 		}
 	}
-	if s.req.TagMatchMode == TagMatchAll {
-		return hits == len(s.req.Tags)
+	if req.TagMatchMode == TagMatchAll {
+		return hits == len(req.Tags)
 	}
 	return hits > 0
 }
@@ -296,10 +332,10 @@ func (s *searcher) add(p *Passage) {
 			matched = true
 		}
 	}
-	if !s.keep(p) {
+	if !s.req.keep(p) {
 		return
 	}
-	c := candidate{id: p.ID, created: p.CreatedAt, length: length}
+	c := candidate{id: p.ID, agent: s.agent, created: p.CreatedAt, length: length}
 	if s.qnorm > 0 && len(p.Embedding) == len(s.req.QueryEmbedding) && p.EmbeddingModel == s.req.EmbeddingModel {
 		if pn := norm(p.Embedding); pn > 0 {
 			c.cosine = dot(p.Embedding, s.req.QueryEmbedding) / (pn * s.qnorm)
@@ -318,6 +354,7 @@ func (s *searcher) add(p *Passage) {
 // scored is one ranked result, before its passage is fetched.
 type scored struct {
 	id      string
+	agent   string
 	created time.Time
 	score   float64
 }
@@ -331,13 +368,13 @@ func (s *searcher) rank() ([]scored, string) {
 		ranking = RankingCosine
 		for _, c := range s.cands {
 			if c.hasVec {
-				out = append(out, scored{c.id, c.created, c.cosine})
+				out = append(out, scored{c.id, c.agent, c.created, c.cosine})
 			}
 		}
 	case len(s.terms) == 0:
 		ranking = RankingRecency
 		for _, c := range s.cands {
-			out = append(out, scored{c.id, c.created, 0})
+			out = append(out, scored{c.id, c.agent, c.created, 0})
 		}
 	default:
 		avg := 0.0
@@ -352,7 +389,7 @@ func (s *searcher) rank() ([]scored, string) {
 			if c.tf == nil {
 				continue
 			}
-			out = append(out, scored{c.id, c.created, bm25(c.tf, c.length, avg, idf)})
+			out = append(out, scored{c.id, c.agent, c.created, bm25(c.tf, c.length, avg, idf)})
 		}
 	}
 	slices.SortFunc(out, func(a, b scored) int {

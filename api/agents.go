@@ -34,11 +34,16 @@ var idPattern = regexp.MustCompile(`^[a-z_]+-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3
 // given prefix; otherwise it answers 422 and returns false.
 func pathID(w http.ResponseWriter, r *http.Request, name, prefix string) (string, bool) {
 	id := r.PathValue(name)
-	if !idPattern.MatchString(id) || !strings.HasPrefix(id, prefix+"-") {
+	if !validID(id, prefix) {
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("%s %q is not a valid %s ID (expected %s-<uuid4>)", name, id, prefix, prefix))
 		return "", false
 	}
 	return id, true
+}
+
+// validID reports whether id is a Letta ID with the given prefix.
+func validID(id, prefix string) bool {
+	return idPattern.MatchString(id) && strings.HasPrefix(id, prefix+"-")
 }
 
 // readBody reads a request body, bounded by requestBytesMax, answering

@@ -94,6 +94,7 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.route("GET /v1/agents/{agent_id}/messages", h.listMessages)
 		h.route("POST /v1/agents/{agent_id}/messages", h.sendMessage)
 		h.archivalRoutes()
+		h.passagesRoutes()
 		h.toolRoutes()
 		h.runRoutes()
 		h.conversationRoutes()

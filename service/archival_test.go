@@ -73,7 +73,7 @@ func testArchivalMemory(t *testing.T, store storage.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Ranking != agent.RankingBM25 || len(res.Results) == 0 || res.Results[0].Passage.ID != ids[0] {
+	if res.Ranking != textRanking(store) || len(res.Results) == 0 || res.Results[0].Passage.ID != ids[0] {
 		t.Fatalf("search = %+v", res)
 	}
 	res, _ = e.svc.SearchPassages(ctx, ag.ID, agent.SearchRequest{Query: "deadline compilers", Tags: []string{"work"}})
@@ -128,6 +128,15 @@ func testArchivalMemory(t *testing.T, store storage.Store) {
 	if err != nil || len(left) != 0 {
 		t.Fatalf("agent's KV space after delete: %d keys, %v", len(left), err)
 	}
+}
+
+// textRanking is the ranking a text query gets on store: its full-text
+// engine's, or Kelpie's own BM25.
+func textRanking(store storage.Store) string {
+	if ts, ok := store.(storage.TextSearcher); ok {
+		return ts.TextRanking()
+	}
+	return agent.RankingBM25
 }
 
 func wantSame(t *testing.T, got, want []string) {
