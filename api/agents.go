@@ -120,6 +120,14 @@ func (h *handler) classify(r *http.Request, err error) (int, string) {
 	case errors.Is(err, llm.ErrNotConfigured):
 		status = http.StatusBadRequest
 		detail = "no model provider is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for Ollama, vLLM or llama.cpp) or ANTHROPIC_API_KEY and restart the server"
+	case errors.Is(err, agent.ErrEmbeddingModel):
+		status = http.StatusConflict
+		detail = "the agent's embedding model changed during the request; retry"
+	case llm.HTTPStatus(err) != 0:
+		// A model call outside a run failed: embedding a passage or a
+		// query, or checking an embedding model's handle.
+		status = llm.HTTPStatus(err)
+		detail = "llm_api_error: " + err.Error()
 	case errors.Is(err, actor.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusGatewayTimeout
 	case errors.Is(err, actor.ErrStopped):
@@ -147,6 +155,9 @@ type createAgentRequest struct {
 	Model            string                          `json:"model"`
 	Embedding        string                          `json:"embedding"`
 	LLMConfig        *struct{ Handle, Model string } `json:"llm_config"`
+	// EmbeddingConfig (deprecated by Letta) names the embedding model
+	// when Embedding does not.
+	EmbeddingConfig *embeddingConfigRequest `json:"embedding_config"`
 }
 
 type blockCreate struct {
@@ -186,9 +197,13 @@ func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 			model = req.LLMConfig.Model
 		}
 	}
+	embedding := req.Embedding
+	if embedding == "" {
+		embedding = req.EmbeddingConfig.handle()
+	}
 	cr := agent.CreateRequest{
 		Name: req.Name, AgentType: agentType, Description: req.Description, System: req.System,
-		Model: model, Embedding: req.Embedding, Tools: nonNilStrings(tools), Tags: req.Tags, Metadata: req.Metadata,
+		Model: model, Embedding: embedding, Tools: nonNilStrings(tools), Tags: req.Tags, Metadata: req.Metadata,
 		CustomTools: customTools,
 	}
 	for _, b := range req.MemoryBlocks {
@@ -224,6 +239,9 @@ type updateAgentRequest struct {
 	Metadata    *map[string]any `json:"metadata"`
 	Model       *string         `json:"model"`
 	ToolIDs     *[]string       `json:"tool_ids"`
+	// Embedding, or else EmbeddingConfig, replaces the embedding model.
+	Embedding       *string                 `json:"embedding"`
+	EmbeddingConfig *embeddingConfigRequest `json:"embedding_config"`
 }
 
 func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
@@ -236,6 +254,10 @@ func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up := agent.UpdateRequest{Name: req.Name, System: req.System, Description: req.Description, Tags: req.Tags, Metadata: req.Metadata, Model: req.Model}
+	if up.Embedding = req.Embedding; up.Embedding == nil && req.EmbeddingConfig != nil {
+		e := req.EmbeddingConfig.handle()
+		up.Embedding = &e
+	}
 	if req.ToolIDs != nil {
 		tools, customTools, err := h.svc.ResolveTools(r.Context(), id, nil, *req.ToolIDs)
 		if err != nil {

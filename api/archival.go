@@ -17,13 +17,21 @@ import (
 //	GET    /v1/agents/{agent_id}/archival-memory/search       ranked search -> ArchivalMemorySearchResponse
 //	DELETE /v1/agents/{agent_id}/archival-memory/{memory_id}  delete -> null
 //
-// Search ranks with BM25 over the passage text, or by cosine similarity
-// when passages and the query carry embeddings (not yet: no embedding
-// client is wired, so the API always asks for full-text ranking). Letta's
-// response has no field for the ranking, so it is reported in the
-// response header X-Kelpie-Search-Ranking: "bm25", "embedding-cosine", or
-// "recency" when the query has no searchable word (only stopwords, or
-// empty) and the newest passages that pass the filters are returned.
+// An agent with an embedding model (its "embedding" handle, or the
+// server's default: kelpie serve --embedding-model) has every passage
+// embedded by that model when it is inserted, and each search query
+// embedded too; search then ranks by cosine similarity over the passages
+// that model embedded, and a passage's embedding and embedding_config say
+// which model made its vector. A failed embedding call fails the insert or
+// the search with the provider's status (llm_api_error), storing nothing.
+// An agent without an embedding model stores no vectors, and search ranks
+// by full-text relevance: the storage engine's full-text index when it has
+// one, else BM25 over the passage text. Letta's response has no field for
+// the ranking, so it is reported in the response header
+// X-Kelpie-Search-Ranking: "embedding-cosine", "bm25" (or the storage
+// engine's full-text ranking), or "recency" when the query has no
+// searchable word (only stopwords, or empty) and the newest passages that
+// pass the filters are returned.
 
 // searchRankingHeader names the ranking a search used.
 const searchRankingHeader = "X-Kelpie-Search-Ranking"
@@ -57,7 +65,7 @@ type passageWire struct {
 func toPassageWire(p *agent.Passage) passageWire {
 	return passageWire{
 		ID: p.ID, Text: p.Text, Embedding: p.Embedding, CreatedAt: timeString(p.CreatedAt), UpdatedAt: timeString(p.CreatedAt),
-		Tags: nonNilStrings(p.Tags), Metadata: map[string]any{},
+		Tags: nonNilStrings(p.Tags), Metadata: map[string]any{}, EmbeddingConfig: passageEmbeddingConfig(p),
 	}
 }
 

@@ -135,7 +135,8 @@ func toAgentWire(a *agent.Agent) agentWire {
 	return agentWire{
 		ID: a.ID, Name: a.Name, System: a.System, AgentType: a.AgentType, LLMConfig: cfg,
 		Model: optional(a.Model), Embedding: optional(a.Embedding), Description: optional(a.Description),
-		Metadata: metadata, Memory: memoryWire{AgentType: a.AgentType, Blocks: blocks, FileBlocks: []any{}},
+		EmbeddingConfig: embeddingConfig(a.Embedding, a.EmbeddingDim), Metadata: metadata,
+		Memory: memoryWire{AgentType: a.AgentType, Blocks: blocks, FileBlocks: []any{}},
 		Blocks: blocks, Tools: tools, Sources: []any{}, Tags: nonNilStrings(a.Tags), ToolRules: []any{},
 		IdentityIDs: []string{}, Identities: []any{}, ToolExecEnvVars: []any{}, Secrets: []any{},
 		CreatedAt: timeString(a.CreatedAt), UpdatedAt: timeString(a.UpdatedAt),
