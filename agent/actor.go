@@ -186,6 +186,12 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 			return nil, invalidf("limit %d outside 1..%d", req.Limit, MessagesPageMax)
 		}
 		return encode(listMessages(ctx, c, &req))
+	case OpStepFeedback:
+		var req StepFeedbackRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return encode(setStepFeedback(ctx, c, &req))
 	case OpArchivalInsert, OpArchivalList, OpArchivalSearch, OpArchivalDelete:
 		return invokeArchival(ctx, c, op, payload)
 		// archival operations go here

@@ -72,6 +72,12 @@ type Step struct {
 	FirstSeq         uint64    `json:"first_seq"`
 	EndSeq           uint64    `json:"end_seq"`
 	CreatedAt        time.Time `json:"created_at"`
+	// Feedback ("positive", "negative" or "") and Tags are a client's
+	// rating of the step (OpStepFeedback).
+	Feedback string   `json:"feedback,omitempty"`
+	Tags     []string `json:"tags,omitempty"`
+	// Metrics are the step's timings, when the driver measured them.
+	Metrics *StepMetrics `json:"metrics,omitempty"`
 }
 
 // StepKey is the key of a step record in the agent's KV space.
@@ -98,6 +104,9 @@ func (t *turn) saveStep(st *Step) error {
 		return err
 	}
 	if err := t.c.SetIndex(StepAgentKey(st.ID), []byte(t.ag.ID)); err != nil {
+		return err
+	}
+	if err := indexStep(t.c, st); err != nil {
 		return err
 	}
 	t.run.StepIDs = append(t.run.StepIDs, st.ID)
@@ -235,6 +244,9 @@ type ApplyRequest struct {
 	// Embeddings are the vectors of the answer's archival tool calls,
 	// computed with Prepared.Embedding (see ToolEmbeddings).
 	Embeddings *ToolEmbeddings `json:"embeddings,omitempty"`
+	// Timing, if set, is what the driver measured of the step; it is
+	// recorded as the step's metrics.
+	Timing *StepTiming `json:"timing,omitempty"`
 }
 
 // Applied tells the driver whether the run goes on.
@@ -422,7 +434,8 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 		if msg == "" {
 			msg = "model call failed"
 		}
-		if err := t.saveStep(&Step{Status: "failed", StopReason: StopLLMAPIError, Error: msg, FirstSeq: ag.NextSeq, EndSeq: ag.NextSeq}); err != nil {
+		if err := t.saveStep(&Step{Status: "failed", StopReason: StopLLMAPIError, Error: msg, FirstSeq: ag.NextSeq, EndSeq: ag.NextSeq,
+			Metrics: stepMetrics(req.Timing, 0, c.Now())}); err != nil {
 			return nil, err
 		}
 		a.finish(c, t, run, RunFailed, StopLLMAPIError, errors.New(msg))
@@ -447,7 +460,7 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 	if err := t.append(am); err != nil {
 		return nil, err
 	}
-	more := false
+	more, toolStart := false, c.Now()
 	for _, tc := range am.ToolCalls {
 		if tc.Approval {
 			continue // waits for the client
@@ -459,8 +472,9 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 		more = more || !terminal
 	}
 	run.EndSeq = ag.NextSeq
+	now := c.Now()
 	if err := t.saveStep(&Step{Status: "success", PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens,
-		TotalTokens: out.Usage.TotalTokens, FirstSeq: firstSeq, EndSeq: ag.NextSeq}); err != nil {
+		TotalTokens: out.Usage.TotalTokens, FirstSeq: firstSeq, EndSeq: ag.NextSeq, Metrics: stepMetrics(req.Timing, now.Sub(toolStart), now)}); err != nil {
 		return nil, err
 	}
 	switch {

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/service"
@@ -179,94 +178,4 @@ func (h *handler) runUsage(w http.ResponseWriter, r *http.Request) {
 		"completion_tokens": run.Usage.CompletionTokens, "prompt_tokens": run.Usage.PromptTokens,
 		"total_tokens": run.Usage.TotalTokens,
 	})
-}
-
-// stepRoutes registers the step endpoints.
-func (h *handler) stepRoutes() {
-	h.route("GET /v1/runs/{run_id}/steps", h.runSteps)
-	h.route("GET /v1/steps/{step_id}", h.getStep)
-	h.route("GET /v1/steps/{step_id}/messages", h.stepMessages)
-}
-
-// stepWire is Letta's Step.
-type stepWire struct {
-	ID               string   `json:"id"`
-	RunID            string   `json:"run_id"`
-	AgentID          string   `json:"agent_id"`
-	Model            *string  `json:"model"`
-	ModelHandle      *string  `json:"model_handle"`
-	ProviderName     *string  `json:"provider_name"`
-	CompletionTokens int      `json:"completion_tokens"`
-	PromptTokens     int      `json:"prompt_tokens"`
-	TotalTokens      int      `json:"total_tokens"`
-	StopReason       *string  `json:"stop_reason"`
-	Status           string   `json:"status"`
-	Tags             []string `json:"tags"`
-	Messages         []any    `json:"messages"`
-	ErrorData        any      `json:"error_data"`
-}
-
-func toStepWire(st *agent.Step) stepWire {
-	w := stepWire{ID: st.ID, RunID: st.RunID, AgentID: st.AgentID, Model: optional(st.Model), ModelHandle: optional(st.Model),
-		CompletionTokens: st.CompletionTokens, PromptTokens: st.PromptTokens, TotalTokens: st.TotalTokens,
-		StopReason: optional(st.StopReason), Status: st.Status, Tags: []string{}, Messages: []any{}}
-	if provider, _, ok := strings.Cut(st.Model, "/"); ok {
-		w.ProviderName = &provider
-	}
-	if st.Error != "" {
-		w.ErrorData = map[string]any{"message": st.Error}
-	}
-	return w
-}
-
-func (h *handler) runSteps(w http.ResponseWriter, r *http.Request) {
-	run, ok := h.run(w, r)
-	if !ok {
-		return
-	}
-	steps, err := h.svc.RunSteps(r.Context(), run.AgentID, run.ID)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	all := make([]stepWire, 0, len(steps))
-	for i := range steps {
-		all = append(all, toStepWire(&steps[i]))
-	}
-	out, ok := pageOf(w, r, all, func(s stepWire) string { return s.ID }, 100, service.ListLimitMax, false)
-	if ok {
-		writeJSON(w, http.StatusOK, out)
-	}
-}
-
-func (h *handler) step(w http.ResponseWriter, r *http.Request) (*agent.Step, bool) {
-	id, ok := pathID(w, r, "step_id", "step")
-	if !ok {
-		return nil, false
-	}
-	st, err := h.svc.GetStep(r.Context(), id)
-	if err != nil {
-		h.fail(w, r, err)
-		return nil, false
-	}
-	return st, true
-}
-
-func (h *handler) getStep(w http.ResponseWriter, r *http.Request) {
-	if st, ok := h.step(w, r); ok {
-		writeJSON(w, http.StatusOK, toStepWire(st))
-	}
-}
-
-func (h *handler) stepMessages(w http.ResponseWriter, r *http.Request) {
-	st, ok := h.step(w, r)
-	if !ok {
-		return
-	}
-	msgs, err := h.svc.StepMessages(r.Context(), st)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toLettaMessages(msgs))
 }

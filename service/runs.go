@@ -178,6 +178,7 @@ func (s *Service) driveRun(agentID, runID string) {
 	ctx := context.Background()
 	for step, failures := 0, 0; failures < driveAttemptsMax; {
 		var prep agent.Prepared
+		stepStart := s.rt.Now() // the step's metrics are measured on the seam's clock
 		if err := s.call(ctx, agentID, agent.OpPrepare, agent.StepRequest{RunID: runID, Step: step}, &prep); err != nil {
 			failures++
 			s.rt.Sleep(ctx, driveRetryDelay)
@@ -195,7 +196,9 @@ func (s *Service) driveRun(agentID, runID string) {
 		}
 		apply := agent.ApplyRequest{RunID: runID, Step: prep.Step}
 		mctx, cancel := rt.WithTimeout(s.rt, ctx, stepTimeout)
+		llmStart := s.rt.Now()
 		resp, err := s.complete(mctx, runID, prep.Step, prep.Request)
+		apply.Timing = &agent.StepTiming{StepStart: stepStart, LLMRequestStart: llmStart, LLMRequestNanos: int64(s.rt.Now().Sub(llmStart))}
 		cancel()
 		if err != nil {
 			apply.Error = err.Error()
@@ -455,6 +458,10 @@ func (s *Service) RunMessages(ctx context.Context, agentID, runID string) ([]age
 }
 
 // ListRuns returns up to limit runs, newest first, optionally of one agent.
+// It reads the runs index and the run records from committed storage and
+// activates no agent: each run is as its last commit left it (which is
+// what its agent would answer), but the list is not a snapshot across
+// runs — a run that advances while the list is read shows the state read.
 func (s *Service) ListRuns(ctx context.Context, agentID string, limit int) ([]*agent.Run, error) {
 	if limit <= 0 || limit > ListLimitMax {
 		return nil, fmt.Errorf("%w: limit %d outside 1..%d", agent.ErrInvalid, limit, ListLimitMax)
@@ -463,9 +470,9 @@ func (s *Service) ListRuns(ctx context.Context, agentID string, limit int) ([]*a
 	if err != nil {
 		return nil, err
 	}
+	defer tx.Rollback()
 	prefix := actor.IndexKey(agent.RunsIndex)
 	kvs, err := tx.Scan(ctx, storage.ScanOptions{Start: prefix, End: prefix.End(), Reverse: true, Limit: storage.ScanLimitMax})
-	tx.Rollback()
 	if err != nil {
 		return nil, err
 	}
@@ -483,15 +490,14 @@ func (s *Service) ListRuns(ctx context.Context, agentID string, limit int) ([]*a
 			return nil, fmt.Errorf("%w: run index key %q", storage.ErrCorrupt, kv.Key)
 		}
 		runID, _ := elems[1].(string)
-		var run agent.Run
-		err = s.call(ctx, owner, agent.OpGetRun, agent.RunRequest{RunID: runID}, &run)
+		run, err := storedRun(ctx, tx, owner, runID)
 		if errors.Is(err, agent.ErrNotFound) {
 			continue // the agent was deleted
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, &run)
+		out = append(out, run)
 	}
 	return out, nil
 }
