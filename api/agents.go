@@ -217,8 +217,14 @@ func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toAgentWire(ag))
 }
 
+// getAgent answers GET /v1/agents/{agent_id} with the relationships the
+// request selects (include.go).
 func (h *handler) getAgent(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r, "agent_id", "agent")
+	if !ok {
+		return
+	}
+	rel, ok := parseRelationships(w, r)
 	if !ok {
 		return
 	}
@@ -227,7 +233,7 @@ func (h *handler) getAgent(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAgentWire(ag))
+	h.writeAgent(w, r, ag, rel)
 }
 
 // updateAgentRequest is Letta's UpdateAgent (the fields Kelpie uses).
@@ -322,13 +328,18 @@ func orderDescending(w http.ResponseWriter, r *http.Request, def bool) (bool, bo
 
 // listAgents answers GET /v1/agents: newest first by default, filtered by
 // name, query_text (substring of the name) and tags (any, or all with
-// match_all_tags), paged with before/after/limit.
+// match_all_tags), paged with before/after/limit, each agent with the
+// relationships the request selects (include.go).
 func (h *handler) listAgents(w http.ResponseWriter, r *http.Request) {
 	limit, ok := listLimit(w, r, 50, service.ListLimitMax)
 	if !ok {
 		return
 	}
 	desc, ok := descending(w, r)
+	if !ok {
+		return
+	}
+	rel, ok := parseRelationships(w, r)
 	if !ok {
 		return
 	}
@@ -365,7 +376,7 @@ func (h *handler) listAgents(w http.ResponseWriter, r *http.Request) {
 		cursor, flip = b, true
 	}
 	opts := service.ListOptions{Limit: service.ListLimitMax, After: cursor, Descending: desc != flip}
-	out := make([]agentWire, 0, limit)
+	out := make([]*agent.Agent, 0, limit)
 	for len(out) < limit {
 		page, err := h.svc.ListAgents(r.Context(), opts)
 		if errors.Is(err, agent.ErrNotFound) && opts.After == cursor {
@@ -378,7 +389,7 @@ func (h *handler) listAgents(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, a := range page {
 			if keep(a) && len(out) < limit {
-				out = append(out, toAgentWire(a))
+				out = append(out, a)
 			}
 		}
 		if len(page) < opts.Limit {
@@ -389,7 +400,7 @@ func (h *handler) listAgents(w http.ResponseWriter, r *http.Request) {
 	if flip {
 		slices.Reverse(out)
 	}
-	writeJSON(w, http.StatusOK, out)
+	h.writeAgents(w, r, out, rel)
 }
 
 // Core memory blocks.
