@@ -72,7 +72,14 @@ type Config struct {
 	// api.WithPassword.
 	Password string
 	// Model is the LLM client agents use; nil means llm.Unconfigured.
+	// If it is also an llm.Embedder (a Router is), it computes the
+	// embeddings of archival memory.
 	Model llm.Client
+	// EmbeddingModel is the embedding model handle given to agents created
+	// without one ("openai/text-embedding-3-small"); empty for none, which
+	// leaves such agents on full-text archival search. Start fails if
+	// Model cannot embed with it.
+	EmbeddingModel string
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
 	// StartTimeout bounds opening the store.
@@ -123,6 +130,23 @@ func (e *ListenError) Error() string { return fmt.Sprintf("cannot listen on %s: 
 // Unwrap returns the underlying error.
 func (e *ListenError) Unwrap() error { return e.Err }
 
+// EmbeddingError reports that the default embedding model cannot be used:
+// no configured provider has it (or any embeddings endpoint).
+type EmbeddingError struct {
+	// Model is the handle that was configured.
+	Model string
+	// Err is the model client's error.
+	Err error
+}
+
+// Error implements error.
+func (e *EmbeddingError) Error() string {
+	return fmt.Sprintf("default embedding model %q: %v", e.Model, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *EmbeddingError) Unwrap() error { return e.Err }
+
 // StorageError reports that the store could not be opened.
 type StorageError struct {
 	// Spec is the store that was requested.
@@ -163,6 +187,14 @@ type Server struct {
 func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	cfg = cfg.withDefaults()
 	log := cfg.Logger
+	if cfg.EmbeddingModel != "" {
+		// Before anything is opened: a default no provider serves is a
+		// configuration error.
+		e, _ := cfg.Model.(llm.Embedder)
+		if err := llm.CheckEmbeddingModel(ctx, e, cfg.EmbeddingModel); err != nil {
+			return nil, &EmbeddingError{Model: cfg.EmbeddingModel, Err: err}
+		}
+	}
 	spec, err := ParseStorage(cfg.Storage, cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -193,9 +225,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	r := rt.NewSystem()
 	sys := actor.NewSystem(actor.Config{Runtime: r, Store: store, Logger: log.With("component", "actor")})
-	svc, err := service.New(r, store, sys, cfg.Model)
+	svc, err := service.New(r, store, sys, cfg.Model, service.WithDefaultEmbedding(cfg.EmbeddingModel))
 	if err != nil {
 		return nil, fmt.Errorf("start agent service: %w", err)
+	}
+	if cfg.EmbeddingModel != "" {
+		log.Info("agents created without an embedding model get the default one", "embedding_model", cfg.EmbeddingModel)
 	}
 	if !llm.IsConfigured(cfg.Model) {
 		log.Warn("no LLM provider configured: agents can be created and managed, but sending them messages fails; set OPENAI_API_KEY and/or OPENAI_BASE_URL, or ANTHROPIC_API_KEY")

@@ -26,6 +26,9 @@ const (
 	// envPassword is read by serve (the password to require) and by the
 	// client commands (the password to send).
 	envPassword = "KELPIE_SERVER_PASSWORD"
+	// envEmbeddingModel is the embedding model of agents created without
+	// one.
+	envEmbeddingModel = "KELPIE_EMBEDDING_MODEL"
 )
 
 // serveFlags holds the serve command's flag values.
@@ -34,6 +37,8 @@ type serveFlags struct {
 	dataDir  string
 	storage  string
 	password string
+	// embeddingModel is the default embedding model handle.
+	embeddingModel string
 }
 
 // newServeCmd builds `kelpie serve`.
@@ -56,6 +61,14 @@ list), every request except GET /v1/health must send
 "Authorization: Bearer <password>"; without one the API is open to anyone who
 can reach --addr.
 
+Archival search ranks an agent's passages by embedding similarity when the
+agent has an embedding model (the "embedding" handle it was created with,
+such as openai/text-embedding-3-small, served by an OpenAI-compatible
+provider), and by full-text relevance otherwise. --embedding-model (or
+KELPIE_EMBEDDING_MODEL) gives agents created without one this model; there is
+no default, because not every OpenAI-compatible server has an embedding model
+(with Ollama, pull one and name it: --embedding-model openai/nomic-embed-text).
+
 Each flag may be set through its environment variable; a flag given on the
 command line wins.`,
 		Args: noArgs,
@@ -68,6 +81,7 @@ command line wins.`,
 	fl.StringVar(&f.dataDir, "data-dir", server.DefaultDataDir, "directory of the default SQLite database (env "+envDataDir+")")
 	fl.StringVar(&f.storage, "storage", "", "storage backend: empty for SQLite in --data-dir, sqlite:<file>, postgres://…, or memory (env "+envStorage+")")
 	fl.StringVar(&f.password, "password", "", "require this password (Authorization: Bearer) on every request but the health check; empty for none (env "+envPassword+")")
+	fl.StringVar(&f.embeddingModel, "embedding-model", "", "embedding model handle (provider/model) of agents created without one; empty: full-text archival search (env "+envEmbeddingModel+")")
 	return cmd
 }
 
@@ -84,10 +98,11 @@ func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) s
 		return value
 	}
 	return server.Config{
-		Addr:     pick("addr", envAddr, f.addr),
-		DataDir:  pick("data-dir", envDataDir, f.dataDir),
-		Storage:  pick("storage", envStorage, f.storage),
-		Password: pick("password", envPassword, f.password),
+		Addr:           pick("addr", envAddr, f.addr),
+		DataDir:        pick("data-dir", envDataDir, f.dataDir),
+		Storage:        pick("storage", envStorage, f.storage),
+		Password:       pick("password", envPassword, f.password),
+		EmbeddingModel: strings.TrimSpace(pick("embedding-model", envEmbeddingModel, f.embeddingModel)),
 	}
 }
 
@@ -143,6 +158,7 @@ func explain(err error) error {
 	hint := ""
 	var le *server.ListenError
 	var se *server.StorageError
+	var ee *server.EmbeddingError
 	switch {
 	case errors.As(err, &le):
 		switch {
@@ -155,6 +171,8 @@ func explain(err error) error {
 		default:
 			hint = fmt.Sprintf("Give --addr or %s as host:port, for example 127.0.0.1:8283.", envAddr)
 		}
+	case errors.As(err, &ee):
+		hint = fmt.Sprintf("--embedding-model or %s names a provider/model handle (for example openai/text-embedding-3-small) of an OpenAI-compatible provider configured with OPENAI_API_KEY and/or OPENAI_BASE_URL (Anthropic has no embeddings); leave it empty for full-text archival search.", envEmbeddingModel)
 	case errors.Is(err, server.ErrBadStorage):
 		hint = fmt.Sprintf("--storage or %s accepts: nothing (SQLite in --data-dir), sqlite:<file>, a file path, postgres://user:password@host:5432/dbname, or memory.", envStorage)
 	case errors.As(err, &se):
