@@ -192,6 +192,8 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 			return nil, err
 		}
 		return encode(setStepFeedback(ctx, c, &req))
+	case OpContextWindow:
+		return encode(contextWindow(ctx, c))
 	case OpArchivalInsert, OpArchivalList, OpArchivalSearch, OpArchivalDelete:
 		return invokeArchival(ctx, c, op, payload)
 		// archival operations go here

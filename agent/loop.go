@@ -112,20 +112,9 @@ func (t *turn) append(m Message) error {
 // most recent messages, oldest first, never starting with an orphaned tool
 // return.
 func (t *turn) history(ctx context.Context) ([]llm.Message, error) {
-	kvs, err := t.c.Scan(ctx, storage.ScanOptions{Start: MessagePrefix(), End: MessagePrefix().End(), Reverse: true, Limit: contextMessagesMax})
+	msgs, err := inContext(ctx, t.c)
 	if err != nil {
 		return nil, err
-	}
-	msgs := make([]Message, 0, len(kvs))
-	for i := len(kvs) - 1; i >= 0; i-- {
-		var m Message
-		if err := json.Unmarshal(kvs[i].Value, &m); err != nil {
-			return nil, fmt.Errorf("%w: message %q: %v", storage.ErrCorrupt, kvs[i].Key, err)
-		}
-		msgs = append(msgs, m)
-	}
-	for len(msgs) > 0 && msgs[0].Role == llm.RoleTool {
-		msgs = msgs[1:]
 	}
 	out := []llm.Message{{Role: llm.RoleSystem, Content: CompileSystemPrompt(t.ag)}}
 	for _, m := range msgs {

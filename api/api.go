@@ -91,6 +91,7 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.route("GET /v1/agents/{agent_id}/core-memory/blocks", h.listBlocks)
 		h.route("GET /v1/agents/{agent_id}/core-memory/blocks/{block_label}", h.getBlock)
 		h.route("PATCH /v1/agents/{agent_id}/core-memory/blocks/{block_label}", h.updateBlock)
+		h.memoryRoutes()
 		h.route("GET /v1/agents/{agent_id}/messages", h.listMessages)
 		h.route("POST /v1/agents/{agent_id}/messages", h.sendMessage)
 		h.archivalRoutes()
