@@ -1,6 +1,7 @@
 // Package postgres is the PostgreSQL storage backend: one table of
-// (key BYTEA PRIMARY KEY, value BYTEA, version BIGINT) and a sequence that
-// numbers commits, shared by every process that opens the same database.
+// (key BYTEA PRIMARY KEY, value BYTEA, version BIGINT, has_text BOOLEAN)
+// and a sequence that numbers commits, shared by every process that opens
+// the same database, plus the full-text index's table (text.go).
 //
 // Reads (Get, Scan) run as single statements outside any transaction. A
 // commit is one SERIALIZABLE transaction: it re-runs the storage
@@ -16,6 +17,12 @@
 // key. Across different keys they follow the order in which commits drew
 // them from the sequence: two commits in flight at once may become visible
 // in the opposite order to their versions.
+//
+// Store implements storage.TextSearcher with PostgreSQL's full-text
+// search: documents written with Txn.SetWithText are stored as tsvectors
+// (to_tsvector('english', ...)) under a GIN index, in the same commit
+// transaction as the pairs, and searches rank with ts_rank_cd (see
+// text.go).
 package postgres
 
 import (
@@ -35,8 +42,9 @@ import (
 
 // SchemaVersion is the version of the table layout this package creates
 // and understands. Open refuses a database whose recorded schema version is
-// newer.
-const SchemaVersion = 1
+// newer, and migrates one that is older. Version 2 added the full-text
+// table.
+const SchemaVersion = 2
 
 // Object names. They are unqualified, so a search_path in the connection
 // URL selects the schema they live in.
@@ -61,8 +69,9 @@ type Store struct {
 }
 
 var (
-	_ storage.Store   = (*Store)(nil)
-	_ storage.Backend = (*Store)(nil)
+	_ storage.Store        = (*Store)(nil)
+	_ storage.Backend      = (*Store)(nil)
+	_ storage.TextSearcher = (*Store)(nil)
 )
 
 // Open connects to the database at url (a postgres:// URL or key=value
@@ -89,14 +98,17 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return &Store{pool: pool}, nil
 }
 
-// migrate creates the schema under a transaction-scoped advisory lock and
-// checks the recorded schema version.
+// migrate creates the schema, or brings an older one up to SchemaVersion,
+// under a transaction-scoped advisory lock. A database whose recorded
+// version is newer is refused before anything is changed.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: create schema: %w", err)
 	}
 	defer rollback(tx)
+	// Version 1, and the meta row recording a fresh database's version.
+	// CREATE ... IF NOT EXISTS leaves an existing database as it is.
 	stmts := []string{
 		`SELECT pg_advisory_xact_lock($1)`,
 		`CREATE TABLE IF NOT EXISTS ` + kvTable + ` (
@@ -109,9 +121,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			name  TEXT   PRIMARY KEY,
 			value BIGINT NOT NULL
 		)`,
-		`INSERT INTO ` + metaTable + ` (name, value) VALUES ('` + schemaKey + `', $1) ON CONFLICT (name) DO NOTHING`,
+		`INSERT INTO ` + metaTable + ` (name, value) VALUES ('` + schemaKey + `', 1) ON CONFLICT (name) DO NOTHING`,
 	}
-	args := [][]any{{lockID}, nil, nil, nil, {int64(SchemaVersion)}}
+	args := [][]any{{lockID}, nil, nil, nil, nil}
 	for i, q := range stmts {
 		if _, err := tx.Exec(ctx, q, args[i]...); err != nil {
 			return fmt.Errorf("postgres: create schema: %w", err)
@@ -124,10 +136,55 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if have > SchemaVersion {
 		return fmt.Errorf("postgres: database schema version %d is newer than this binary supports (%d)", have, SchemaVersion)
 	}
+	if have < 1 {
+		return fmt.Errorf("%w: postgres: database schema version %d", storage.ErrCorrupt, have)
+	}
+	for ; have < SchemaVersion; have++ {
+		for _, q := range migrations[have-1] {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("postgres: migrate schema from version %d to %d: %w", have, have+1, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE `+metaTable+` SET value = $1 WHERE name = '`+schemaKey+`'`, have+1); err != nil {
+			return fmt.Errorf("postgres: record schema version %d: %w", have+1, err)
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: create schema: %w", err)
 	}
 	return nil
+}
+
+// migrations[i] takes the schema from version i+1 to i+2; migrate records
+// the new version after it. The array's length makes a version bump
+// without a migration a compile error.
+var migrations = [SchemaVersion - 1][]string{
+	// 1 -> 2: the full-text index (text.go). has_text marks the pairs
+	// that have a document; row triggers, which fire only for those,
+	// delete a pair's document when the pair is overwritten or deleted.
+	{
+		`ALTER TABLE ` + kvTable + ` ADD COLUMN has_text BOOLEAN NOT NULL DEFAULT false`,
+		`CREATE TABLE ` + textTable + ` (
+			key   BYTEA    NOT NULL,
+			chunk SMALLINT NOT NULL,
+			doc   TSVECTOR NOT NULL,
+			PRIMARY KEY (key, chunk)
+		)`,
+		`CREATE INDEX ` + textTable + `_doc ON ` + textTable + ` USING GIN (doc)`,
+		// SET search_path FROM CURRENT: the function finds the table in
+		// the schema it was created in, whatever the caller's search_path.
+		`CREATE FUNCTION ` + textDropFunc + `() RETURNS trigger LANGUAGE plpgsql
+			SET search_path FROM CURRENT AS $$
+		BEGIN
+			DELETE FROM ` + textTable + ` WHERE key = OLD.key;
+			RETURN NULL;
+		END
+		$$`,
+		`CREATE TRIGGER ` + textDropFunc + `_on_update AFTER UPDATE ON ` + kvTable + `
+			FOR EACH ROW WHEN (OLD.has_text) EXECUTE FUNCTION ` + textDropFunc + `()`,
+		`CREATE TRIGGER ` + textDropFunc + `_on_delete AFTER DELETE ON ` + kvTable + `
+			FOR EACH ROW WHEN (OLD.has_text) EXECUTE FUNCTION ` + textDropFunc + `()`,
+	},
 }
 
 // Begin implements storage.Store.
@@ -218,32 +275,48 @@ func apply(ctx context.Context, tx pgx.Tx, req *storage.CommitRequest) error {
 	// The transaction's one version; the upsert below reads it back with
 	// currval, which is private to this connection.
 	b.Queue(`SELECT nextval('` + seqName + `')`)
+	// Deleting or overwriting a pair with a document deletes the document
+	// (the triggers of migration 1 -> 2), so only new documents are written
+	// here, and a commit without documents never touches the text table.
 	for _, r := range req.RangeDeletes {
+		start := r.Start
+		if start == nil {
+			start = []byte{} // the least key; NULL would match nothing
+		}
 		if r.End == nil {
-			b.Queue(`DELETE FROM `+kvTable+` WHERE key >= $1`, r.Start)
+			b.Queue(`DELETE FROM `+kvTable+` WHERE key >= $1`, start)
 		} else {
-			b.Queue(`DELETE FROM `+kvTable+` WHERE key >= $1 AND key < $2`, r.Start, r.End)
+			b.Queue(`DELETE FROM `+kvTable+` WHERE key >= $1 AND key < $2`, start, r.End)
 		}
 	}
 	var delKeys, setKeys, setVals [][]byte
+	var setText []bool
+	var docs textRows
 	for _, w := range req.Writes {
-		switch {
-		case w.Delete:
+		if w.Delete {
 			delKeys = append(delKeys, w.Key)
-		case w.Value == nil:
-			setKeys, setVals = append(setKeys, w.Key), append(setVals, []byte{})
-		default:
-			setKeys, setVals = append(setKeys, w.Key), append(setVals, w.Value)
+			continue
+		}
+		value := w.Value
+		if value == nil {
+			value = []byte{}
+		}
+		setKeys, setVals, setText = append(setKeys, w.Key), append(setVals, value), append(setText, w.Text != nil)
+		if w.Text != nil {
+			docs.add(w.Key, *w.Text)
 		}
 	}
 	if len(delKeys) > 0 {
 		b.Queue(`DELETE FROM `+kvTable+` WHERE key = ANY($1::bytea[])`, delKeys)
 	}
 	if len(setKeys) > 0 {
-		b.Queue(`INSERT INTO `+kvTable+` (key, value, version)
-			SELECT k, v, currval('`+seqName+`') FROM unnest($1::bytea[], $2::bytea[]) AS w(k, v)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version`,
-			setKeys, setVals)
+		b.Queue(`INSERT INTO `+kvTable+` (key, value, version, has_text)
+			SELECT k, v, currval('`+seqName+`'), t FROM unnest($1::bytea[], $2::bytea[], $3::boolean[]) AS w(k, v, t)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, has_text = excluded.has_text`,
+			setKeys, setVals, setText)
+	}
+	if len(docs.keys) > 0 {
+		b.Queue(textInsertSQL, docs.keys, docs.chunks, docs.texts)
 	}
 	return tx.SendBatch(ctx, b).Close()
 }

@@ -6,13 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -120,6 +123,7 @@ func TestConformance(t *testing.T) {
 	serverURL(t)
 	storagetest.Run(t, storagetest.Backend{
 		Durable: true,
+		Text:    true,
 		New: func(t *testing.T) storagetest.Opener {
 			u := freshSchema(t)
 			return func(t *testing.T) storage.Store { return open(t, u) }
@@ -542,4 +546,93 @@ func BenchmarkCommitParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(conflicts.Load())/float64(b.N), "conflicts/op")
+}
+
+// TestMigrateFromV1 opens a database created with schema version 1 (before
+// the full-text table): its pairs survive, and it gains the full-text
+// table and records the current version.
+func TestMigrateFromV1(t *testing.T) {
+	u := freshSchema(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE kelpie_kv (key BYTEA PRIMARY KEY, value BYTEA NOT NULL, version BIGINT NOT NULL)`,
+		`CREATE SEQUENCE kelpie_version AS BIGINT MINVALUE 1 START WITH 1`,
+		`CREATE TABLE kelpie_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL)`,
+		`INSERT INTO kelpie_meta (name, value) VALUES ('schema_version', 1)`,
+		`INSERT INTO kelpie_kv VALUES ('k1', 'v1', nextval('kelpie_version'))`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(ctx)
+
+	s := open(t, u)
+	defer s.Close()
+	if v, _, found, err := s.Get(ctx, []byte("k1")); err != nil || !found || string(v) != "v1" {
+		t.Fatalf("get k1 after migration = %q, %v, %v", v, found, err)
+	}
+	var version int64
+	if err := s.pool.QueryRow(ctx, "SELECT value FROM kelpie_meta WHERE name = 'schema_version'").Scan(&version); err != nil || version != SchemaVersion {
+		t.Fatalf("schema_version after migration = %d, %v; want %d", version, err, SchemaVersion)
+	}
+	tx, _ := s.Begin(ctx)
+	if err := tx.SetWithText([]byte("k2"), nil, "a zebra after the migration"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := s.SearchText(ctx, storage.TextSearchOptions{Terms: []string{"zebra"}, Limit: 10})
+	if err != nil || len(hits) != 1 || string(hits[0].Key) != "k2" {
+		t.Fatalf("search after migration = %v, %v", hits, err)
+	}
+	// Opening again finds the migrated schema.
+	open(t, u).Close()
+}
+
+// TestChunkText: long documents split into bounded pieces at whitespace or
+// rune boundaries, losing nothing.
+func TestChunkText(t *testing.T) {
+	words := strings.Repeat("zebra ", storage.TextBytesMax/6)
+	noSpace := strings.Repeat("é", storage.TextBytesMax/2)
+	mixed := strings.Repeat("x", textChunkBytes/2+10) + " " + strings.Repeat("ü", textChunkBytes)
+	for name, text := range map[string]string{"empty": "", "short": "a zebra", "exact": strings.Repeat("z", textChunkBytes),
+		"words": words, "no spaces": noSpace, "mixed": mixed} {
+		chunks := chunkText(text)
+		if strings.Join(chunks, "") != text {
+			t.Errorf("%s: chunks do not rejoin to the text", name)
+		}
+		for i, c := range chunks {
+			if len(c) > textChunkBytes || !utf8.ValidString(c) {
+				t.Errorf("%s: chunk %d: %d bytes, valid UTF-8 %v", name, i, len(c), utf8.ValidString(c))
+			}
+			if i < len(chunks)-1 && len(c) < textChunkBytes/2 {
+				t.Errorf("%s: chunk %d of %d has only %d bytes", name, i, len(chunks), len(c))
+			}
+		}
+		if most := 2*storage.TextBytesMax/textChunkBytes + 1; len(chunks) > most || len(chunks) > math.MaxInt16 {
+			t.Errorf("%s: %d chunks, more than %d", name, len(chunks), most)
+		}
+	}
+}
+
+// BenchmarkTextSearch: 10k documents of 50 words, two-term searches with
+// limit 10 (see storagetest.BenchmarkTextSearch).
+func BenchmarkTextSearch(b *testing.B) {
+	s := open(b, freshSchema(b))
+	defer s.Close()
+	storagetest.BenchmarkTextSearch(b, s)
+}
+
+// BenchmarkCommitText compares a one-key commit with and without a
+// 50-word document (see storagetest.BenchmarkCommitText).
+func BenchmarkCommitText(b *testing.B) {
+	s := open(b, freshSchema(b))
+	defer s.Close()
+	storagetest.BenchmarkCommitText(b, s)
 }

@@ -24,3 +24,9 @@ func WriterPragmas(s *Store) (journalMode string, synchronous int, err error) {
 
 // Path returns the absolute path of s's database file.
 func Path(s *Store) string { return s.path }
+
+// SchemaV1 is the statement list that created a version-1 file.
+var SchemaV1 = schemaV1
+
+// SchemaVersion is the version Open migrates files to.
+const SchemaVersion = schemaVersion

@@ -15,8 +15,9 @@ import (
 // Schema.
 const (
 	// schemaVersion is the PRAGMA user_version this package writes and
-	// reads. Bump it, and add a step to migrate, when the schema changes.
-	schemaVersion = 1
+	// reads. Bump it, and add a step to migrations, when the schema
+	// changes.
+	schemaVersion = 2
 	// applicationID marks the file as a Kelpie store (PRAGMA
 	// application_id, "KLP1").
 	applicationID = 0x4b4c5031
@@ -27,7 +28,8 @@ const (
 
 // schemaV1 creates the tables of schema version 1. STRICT keeps every key
 // and value a BLOB (a TEXT key would sort apart from the BLOBs); BLOBs
-// compare with memcmp, which is bytes.Compare's order.
+// compare with memcmp, which is bytes.Compare's order. It is frozen: a new
+// file is created at version 1 and then migrated, like an old file.
 var schemaV1 = []string{
 	`CREATE TABLE kv (
 		key     BLOB    NOT NULL PRIMARY KEY,
@@ -40,7 +42,34 @@ var schemaV1 = []string{
 	) STRICT, WITHOUT ROWID`,
 	`INSERT INTO meta (name, value) VALUES ('` + lastVersionName + `', 0)`,
 	fmt.Sprintf(`PRAGMA application_id = %d`, applicationID),
-	fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion),
+	`PRAGMA user_version = 1`,
+}
+
+// migrations[i] takes a file from schema version i+1 to i+2, inside the
+// migration transaction; migrate then records the new version. The array's
+// length makes a version bump without a migration a compile error.
+var migrations = [schemaVersion - 1][]string{
+	// 1 -> 2: the full-text index (see text.go). text_doc maps each
+	// indexed key to the rowid of its document in text_fts; deleting a
+	// mapping row deletes the document (trigger), so dropping the documents
+	// of a key or a key range is one DELETE on text_doc. text_fts is
+	// contentless (the text is not stored twice, only the index) with
+	// contentless_delete so documents can be deleted and replaced.
+	{
+		`CREATE TABLE ` + textDocTable + ` (
+			id  INTEGER PRIMARY KEY,
+			key BLOB    NOT NULL UNIQUE
+		) STRICT`,
+		`CREATE VIRTUAL TABLE ` + textFTSTable + ` USING fts5(
+			body,
+			content = '',
+			contentless_delete = 1,
+			tokenize = 'porter unicode61'
+		)`,
+		`CREATE TRIGGER ` + textDocTable + `_delete AFTER DELETE ON ` + textDocTable + ` BEGIN
+			DELETE FROM ` + textFTSTable + ` WHERE rowid = old.id;
+		END`,
+	},
 }
 
 // dsn returns the driver's data source name for the file at abs, with the
@@ -138,8 +167,22 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 			}
 		}
 	}
-	// The file is now at a schema version in 1..schemaVersion. Future
-	// migrations go here, one step per version, inside this transaction.
+	// The file is now at a schema version in 1..schemaVersion; bring it
+	// up one step at a time.
+	var version int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read user_version: %w", err)
+	}
+	for ; version < schemaVersion; version++ {
+		for _, stmt := range migrations[version-1] {
+			if _, err := conn.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migrate schema from version %d to %d: %w", version, version+1, err)
+			}
+		}
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version+1)); err != nil {
+			return fmt.Errorf("record schema version %d: %w", version+1, err)
+		}
+	}
 	var last int64
 	switch err := conn.QueryRowContext(ctx, "SELECT value FROM meta WHERE name = ?", lastVersionName).Scan(&last); {
 	case errors.Is(err, sql.ErrNoRows):

@@ -12,6 +12,15 @@
 // reopen (and across processes); PRAGMA user_version records the schema
 // version so later releases can migrate the file.
 //
+// # Full-text index
+//
+// Store implements storage.TextSearcher with SQLite's FTS5: a contentless
+// FTS5 table (tokenizer 'porter unicode61') holds the documents written
+// with Txn.SetWithText, and a table text_doc maps keys to their documents.
+// The writer maintains both in the same SAVEPOINT as the pairs, so a
+// document commits, rolls back and becomes durable with its key's value.
+// Searches run on the read pool, ranked by BM25 (see text.go).
+//
 // # Durability
 //
 // The database runs in WAL mode with synchronous=FULL: SQLite syncs the WAL
@@ -21,7 +30,7 @@
 //
 // # Concurrency and group commit
 //
-// Reads (Get, Scan) go to a pool of query-only connections; in WAL mode
+// Reads (Get, Scan, SearchText) go to a pool of query-only connections; in WAL mode
 // they read a consistent snapshot and never wait for the writer. All writes
 // go through one writer goroutine that owns the single read-write
 // connection. Commit hands its request to the writer over a channel and
@@ -64,9 +73,9 @@ const (
 	// batchRequestsMax bounds the commit requests one SQLite transaction
 	// (one fsync) carries.
 	batchRequestsMax = 256
-	// batchBytesMax bounds the keys and values one batch writes; the writer
-	// stops gathering requests once a batch reaches it (a single request
-	// may exceed it, up to storage.TxnBytesMax).
+	// batchBytesMax bounds the keys, values and texts one batch writes;
+	// the writer stops gathering requests once a batch reaches it (a
+	// single request may exceed it, up to storage.TxnBytesMax).
 	batchBytesMax = 64 << 20
 	// dirPerm is the mode of directories Open creates.
 	dirPerm = 0o750
@@ -78,9 +87,10 @@ const (
 type Store struct {
 	path string
 
-	readDB *sql.DB // query-only pool for Get and Scan
-	reads  queries // prepared on readDB
-	w      *writer // owned by the writer goroutine after Open
+	readDB *sql.DB     // query-only pool for Get, Scan and SearchText
+	reads  queries     // prepared on readDB
+	text   textQueries // prepared on readDB
+	w      *writer     // owned by the writer goroutine after Open
 	closed atomic.Bool
 
 	requests   chan *commitCall // unbuffered: a send is the hand-off
@@ -100,8 +110,9 @@ type Store struct {
 }
 
 var (
-	_ storage.Store   = (*Store)(nil)
-	_ storage.Backend = (*Store)(nil)
+	_ storage.Store        = (*Store)(nil)
+	_ storage.Backend      = (*Store)(nil)
+	_ storage.TextSearcher = (*Store)(nil)
 )
 
 // Open opens the SQLite store at path, creating the file, and any missing
@@ -145,10 +156,15 @@ func Open(path string) (*Store, error) {
 	readDB.SetMaxOpenConns(readConns)
 	readDB.SetMaxIdleConns(readConns)
 	reads, err := prepareQueries(ctx, readDB)
+	var text textQueries
+	if err == nil {
+		text, err = prepareTextQueries(ctx, readDB)
+	}
 	if err == nil {
 		err = readDB.PingContext(ctx)
 	}
 	if err != nil {
+		text.close()
 		reads.close()
 		readDB.Close()
 		w.close()
@@ -159,6 +175,7 @@ func Open(path string) (*Store, error) {
 		path:       abs,
 		readDB:     readDB,
 		reads:      reads,
+		text:       text,
 		w:          w,
 		requests:   make(chan *commitCall),
 		quit:       make(chan struct{}),
@@ -239,6 +256,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.quit)
 		<-s.writerDone
+		s.text.close()
 		s.reads.close()
 		errRead := s.readDB.Close()
 		errWrite := s.w.close()
@@ -324,6 +342,9 @@ func requestBytes(req *storage.CommitRequest) int {
 	n := 0
 	for _, w := range req.Writes {
 		n += len(w.Key) + len(w.Value)
+		if w.Text != nil {
+			n += len(*w.Text)
+		}
 	}
 	for _, r := range req.RangeDeletes {
 		n += len(r.Start) + len(r.End)

@@ -35,6 +35,7 @@ func TestConformance(t *testing.T) {
 			return func(t *testing.T) storage.Store { return open(t, path) }
 		},
 		Durable: true,
+		Text:    true,
 	})
 }
 

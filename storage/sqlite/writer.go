@@ -14,7 +14,7 @@ import (
 type commitCall struct {
 	ctx  context.Context
 	req  *storage.CommitRequest
-	size int        // bytes of keys and values written
+	size int        // bytes of keys, values and texts written
 	done chan error // buffered; receives the outcome once
 
 	// Set by the writer while it runs the batch.
@@ -35,6 +35,9 @@ type writer struct {
 	savepoint, release, rollbackTo   *sql.Stmt
 	lastVersion, setLastVersion      *sql.Stmt
 	upsert, del, delRange, delFromOn *sql.Stmt
+
+	// Full-text index maintenance (text.go).
+	textMap, textPut, textDrop, textDropRange, textDropFrom *sql.Stmt
 }
 
 // openWriter opens the write connection, sets its durability pragmas,
@@ -85,6 +88,11 @@ func openWriter(ctx context.Context, abs string) (w *writer, err error) {
 		{&w.del, "DELETE FROM kv WHERE key = ?"},
 		{&w.delRange, "DELETE FROM kv WHERE key >= ? AND key < ?"},
 		{&w.delFromOn, "DELETE FROM kv WHERE key >= ?"},
+		{&w.textMap, textMapSQL},
+		{&w.textPut, textPutSQL},
+		{&w.textDrop, textDropSQL},
+		{&w.textDropRange, textDropRangeSQL},
+		{&w.textDropFrom, textDropFromSQL},
 	} {
 		if *p.st, err = w.conn.PrepareContext(ctx, p.sql); err != nil {
 			return w, fmt.Errorf("prepare %q: %w", p.sql, err)
@@ -99,6 +107,7 @@ func (w *writer) close() error {
 	for _, st := range []*sql.Stmt{
 		w.begin, w.commit, w.rollback, w.savepoint, w.release, w.rollbackTo,
 		w.lastVersion, w.setLastVersion, w.upsert, w.del, w.delRange, w.delFromOn,
+		w.textMap, w.textPut, w.textDrop, w.textDropRange, w.textDropFrom,
 	} {
 		if st != nil {
 			st.Close()
@@ -131,7 +140,7 @@ func (w *writer) exec(st *sql.Stmt, args ...any) error {
 }
 
 // apply writes req under version: range deletes first, then sets and
-// deletes.
+// deletes, each with its full-text document (text.go).
 func (w *writer) apply(req *storage.CommitRequest, version storage.Version) error {
 	for _, r := range req.RangeDeletes {
 		start := r.Start
@@ -144,6 +153,9 @@ func (w *writer) apply(req *storage.CommitRequest, version storage.Version) erro
 		} else {
 			err = w.exec(w.delRange, start, r.End)
 		}
+		if err == nil {
+			err = w.dropTextRange(start, r.End)
+		}
 		if err != nil {
 			return fmt.Errorf("delete range [%q, %q): %w", r.Start, r.End, err)
 		}
@@ -153,14 +165,17 @@ func (w *writer) apply(req *storage.CommitRequest, version storage.Version) erro
 			if err := w.exec(w.del, wr.Key); err != nil {
 				return fmt.Errorf("delete %q: %w", wr.Key, err)
 			}
-			continue
+		} else {
+			value := wr.Value
+			if value == nil {
+				value = []byte{} // nil would bind as NULL
+			}
+			if err := w.exec(w.upsert, wr.Key, value, int64(version)); err != nil {
+				return fmt.Errorf("set %q: %w", wr.Key, err)
+			}
 		}
-		value := wr.Value
-		if value == nil {
-			value = []byte{} // nil would bind as NULL
-		}
-		if err := w.exec(w.upsert, wr.Key, value, int64(version)); err != nil {
-			return fmt.Errorf("set %q: %w", wr.Key, err)
+		if err := w.applyText(wr); err != nil {
+			return fmt.Errorf("full-text index of %q: %w", wr.Key, err)
 		}
 	}
 	return nil

@@ -1,8 +1,9 @@
 // Package storagetest is the conformance suite every storage backend
 // passes: ordering, range scans in both directions with limits, errors over
 // limits, read-your-writes, isolation, optimistic-concurrency conflicts
-// under concurrent transactions, fencing, and (for durable backends) data
-// that survives a reopen.
+// under concurrent transactions, fencing, (for durable backends) data
+// that survives a reopen, and either the full-text index (for backends
+// implementing storage.TextSearcher; see RunText) or its absence.
 package storagetest
 
 import (
@@ -28,6 +29,11 @@ type Backend struct {
 	New func(t *testing.T) Opener
 	// Durable backends keep committed data across Close and reopen.
 	Durable bool
+	// Text backends implement storage.TextSearcher, and Run runs the
+	// full-text suite (RunText), which fails if they do not. Without Text,
+	// Run checks that the backend ignores documents and that searches fail
+	// with errors.ErrUnsupported.
+	Text bool
 }
 
 // Run runs the whole suite against b.
@@ -56,8 +62,17 @@ func Run(t *testing.T, b Backend) {
 			fn   func(t *testing.T, open Opener)
 		}{"ReopenKeepsData", testReopen})
 	}
+	if !b.Text {
+		tests = append(tests, struct {
+			name string
+			fn   func(t *testing.T, open Opener)
+		}{"TextUnsupported", testTextUnsupported})
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.New(t)) })
+	}
+	if b.Text {
+		t.Run("Text", func(t *testing.T) { RunText(t, b) })
 	}
 }
 

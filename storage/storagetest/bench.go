@@ -1,0 +1,151 @@
+package storagetest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/kelpie-ai/kelpie/storage"
+)
+
+// Full-text benchmark corpus: textBenchDocs documents of textBenchWords
+// words each, drawn with a Zipf distribution from a vocabulary of
+// textBenchVocab words, under textBenchPrefixes key prefixes (think: one
+// per agent).
+const (
+	textBenchDocs     = 10_000
+	textBenchWords    = 50
+	textBenchVocab    = 20_000
+	textBenchPrefixes = 100
+	textBenchPerTxn   = 1000
+	textBenchLimit    = 10
+)
+
+// benchWord is the vocabulary's i-th word: letters only, so no engine
+// stems two of them together or drops one as a number.
+func benchWord(i uint64) string {
+	var b strings.Builder
+	b.WriteString("w")
+	for {
+		b.WriteByte(byte('a' + i%26))
+		i /= 26
+		if i == 0 {
+			return b.String() + "x"
+		}
+	}
+}
+
+// benchText returns a document of n words drawn from z.
+func benchText(z *rand.Zipf, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(benchWord(z.Uint64()))
+	}
+	return b.String()
+}
+
+func benchKey(prefix, doc int) []byte {
+	return fmt.Appendf(nil, "bench/%03d/%06d", prefix, doc)
+}
+
+// BenchmarkTextSearch loads the benchmark corpus into s, whose backend
+// must implement storage.TextSearcher, and measures two-term searches with
+// limit 10: over the whole corpus ("all") and within one key prefix, a
+// hundredth of it ("prefix"). It reports the hits the unlimited search
+// would return, as matches/op.
+func BenchmarkTextSearch(b *testing.B, s storage.Store) {
+	ctx := context.Background()
+	ts, ok := s.(storage.TextSearcher)
+	if !ok {
+		b.Fatalf("%T does not implement storage.TextSearcher", s)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	z := rand.NewZipf(r, 1.1, 1, textBenchVocab-1)
+	for start := 0; start < textBenchDocs; start += textBenchPerTxn {
+		tx, err := s.Begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for d := start; d < min(start+textBenchPerTxn, textBenchDocs); d++ {
+			if err := tx.SetWithText(benchKey(d%textBenchPrefixes, d), []byte("v"), benchText(z, textBenchWords)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// A common word (rank 20, in about a fifth of the documents) and a
+	// rarer one (rank 300, in about one in seventy).
+	terms := []string{benchWord(20), benchWord(300)}
+	prefix := []byte("bench/042/")
+	for _, c := range []struct {
+		name       string
+		start, end []byte
+	}{
+		{"all", nil, nil},
+		{"prefix", prefix, storage.PrefixEnd(prefix)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			opts := storage.TextSearchOptions{Start: c.start, End: c.end, Terms: terms, Limit: storage.TextHitsMax}
+			all, err := ts.SearchText(ctx, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			opts.Limit = textBenchLimit
+			b.ReportAllocs()
+			for b.Loop() {
+				hits, err := ts.SearchText(ctx, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(hits) != min(len(all), textBenchLimit) {
+					b.Fatalf("%d hits, want %d", len(hits), min(len(all), textBenchLimit))
+				}
+			}
+			b.ReportMetric(float64(len(all)), "matches/op")
+		})
+	}
+}
+
+// BenchmarkCommitText measures one-key commits to s with a 100-byte value:
+// a plain Set ("plain"), and a SetWithText of a 50-word document ("text").
+func BenchmarkCommitText(b *testing.B, s storage.Store) {
+	ctx := context.Background()
+	value := []byte(strings.Repeat("v", 100))
+	z := rand.NewZipf(rand.New(rand.NewPCG(7, 8)), 1.1, 1, textBenchVocab-1)
+	texts := make([]string, 1024)
+	for i := range texts {
+		texts[i] = benchText(z, textBenchWords)
+	}
+	for _, withText := range []bool{false, true} {
+		name := map[bool]string{false: "plain", true: "text"}[withText]
+		b.Run(name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				tx, err := s.Begin(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				key := fmt.Appendf(nil, "commit/%s/%09d", name, i)
+				if withText {
+					err = tx.SetWithText(key, value, texts[i%len(texts)])
+				} else {
+					err = tx.Set(key, value)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := tx.Commit(ctx); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
