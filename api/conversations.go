@@ -126,9 +126,13 @@ func (h *handler) runStream(w http.ResponseWriter, r *http.Request) {
 	h.follow(w, r, agentID, runID, req.StartingAfter)
 }
 
+// follow streams a run's messages after the seq_id after (0, the
+// default, and below: from the start), then its progress live.
 func (h *handler) follow(w http.ResponseWriter, r *http.Request, agentID, runID string, after int64) {
-	if after == 0 {
-		after = -1 // 0 is the default: from the start
+	if after <= 0 {
+		after = -1 // from the start
+	} else {
+		after-- // seq_ids are log sequence numbers plus one (wireSeq)
 	}
 	h.streamWith(w, r, false, func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
 		return h.svc.FollowRun(r.Context(), agentID, runID, after, onStep)

@@ -134,7 +134,7 @@ func (h *handler) viewAgent(ctx context.Context, ag *agent.Agent, rel relationsh
 		}
 		if m != nil {
 			a := &approvalRequestWire{ID: m.ID, Date: timeString(m.CreatedAt), MessageType: "approval_request_message",
-				OTID: optional(m.OTID), RunID: optional(m.RunID), SeqID: m.Seq}
+				OTID: optional(m.OTID), RunID: optional(m.RunID), SeqID: wireSeq(m.Seq)}
 			for _, c := range ag.PendingApproval.Calls {
 				a.ToolCalls = append(a.ToolCalls, toolCallWire{Name: c.Name, Arguments: c.Arguments, ToolCallID: c.ID})
 			}

@@ -181,7 +181,7 @@ func toLettaMessages(msgs []agent.Message) []lettaMessage {
 	out := make([]lettaMessage, 0, len(msgs))
 	for _, m := range msgs {
 		base := lettaMessage{ID: m.ID, Date: timeString(m.CreatedAt), OTID: optional(m.OTID), RunID: optional(m.RunID)}
-		seq := m.Seq
+		seq := wireSeq(m.Seq)
 		base.SeqID = &seq
 		switch m.Role {
 		case llm.RoleUser:
@@ -237,6 +237,12 @@ func toLettaMessages(msgs []agent.Message) []lettaMessage {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// wireSeq is a logged message's seq_id on the wire: its sequence number
+// in the agent's log plus one. Letta's seq_ids start at 1, so that the
+// default starting_after, 0, resumes a stream from its start; the log
+// numbers from 0.
+func wireSeq(seq uint64) uint64 { return seq + 1 }
 
 type stopReasonWire struct {
 	MessageType string `json:"message_type"`
