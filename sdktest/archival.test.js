@@ -2,7 +2,7 @@
 // agent's own archival tools reaching the same store.
 
 import assert from 'node:assert/strict';
-import { setup, conformance, unique } from './harness.js';
+import { setup, conformance, unique, rejects } from './harness.js';
 
 const k = setup();
 
@@ -76,4 +76,66 @@ conformance('the agent inserts with archival_memory_insert; the API finds it', k
   const found = await k.client.agents.passages.search(ag.id, { query: 'green tea' });
   assert.deepEqual(found.results.map((r) => r.content), ['Ada prefers green tea.']);
   assert.deepEqual(found.results[0].tags, ['food']);
+});
+
+// An agent with an embedding model (served here by the fake LLM's
+// /v1/embeddings, a hashed bag of words: texts sharing words are close):
+// passages carry vectors and their embedding_config, and search ranks by
+// cosine similarity, which the X-Kelpie-Search-Ranking header reports
+// (the SDK hides headers, so that request is a raw fetch, checked against
+// the schema like every other).
+conformance('an agent with an embedding model searches by embedding similarity', k, async () => {
+  const handle = 'openai/fake-embedding';
+  const ag = await k.client.agents.create({
+    name: unique('emb'),
+    model: 'openai/fake-model',
+    embedding: handle,
+    memory_blocks: [{ label: 'human', value: 'Name: Ada' }],
+  });
+  assert.equal(ag.embedding, handle);
+  assert.equal(ag.embedding_config?.handle, handle);
+  assert.equal(ag.embedding_config?.embedding_model, 'fake-embedding');
+
+  const texts = [
+    'Ada keeps a cat named Whiskers on the sofa.',
+    'The quarterly report is due on Friday.',
+    'Ada drinks green tea every morning.',
+  ];
+  const ids = [];
+  for (const text of texts) {
+    const [p] = await k.client.agents.passages.create(ag.id, { text });
+    assert.equal(p.embedding?.length, 64, 'the passage carries its vector');
+    assert.equal(p.embedding_config?.handle, handle);
+    assert.equal(p.embedding_config?.embedding_dim, 64);
+    ids.push(p.id);
+  }
+
+  const found = await k.client.agents.passages.search(ag.id, { query: 'where does Whiskers sleep' });
+  assert.equal(found.results[0]?.id, ids[0], `cosine ranks the cat first: ${JSON.stringify(found.results)}`);
+
+  const url = `${k.baseURL}/v1/agents/${ag.id}/archival-memory/search?query=${encodeURIComponent('green tea')}`;
+  const res = await k.rec.fetch(url);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-kelpie-search-ranking'), 'embedding-cosine');
+  assert.equal((await res.json()).results[0]?.id, ids[2]);
+
+  const again = await k.client.agents.retrieve(ag.id);
+  assert.equal(again.embedding_config?.embedding_dim, 64, 'the agent reports its model\'s dimension');
+
+  // The agent's own archival tools embed too, during the run.
+  const run = await k.client.agents.messages.create(ag.id, {
+    messages: [{ role: 'user', content: '@tool archival_memory_search {"query": "Whiskers on the sofa"}\nsearch' }],
+  });
+  const ret = run.messages.find((m) => m.message_type === 'tool_return_message');
+  assert.equal(ret?.status, 'success', `tool return: ${JSON.stringify(ret)}`);
+  assert.equal(JSON.parse(ret.tool_return)[0]?.content, texts[0]);
+});
+
+conformance('an embedding handle no provider serves is refused at create', k, async () => {
+  const err = await rejects(
+    k.client.agents.create({ name: unique('emb'), embedding: 'anthropic/claude-sonnet-4-5' }),
+    'create with an Anthropic embedding handle',
+  );
+  assert.equal(err.status, 400);
+  assert.match(String(err.error?.detail ?? err.message), /anthropic/);
 });

@@ -137,7 +137,7 @@ export async function startKelpie({ password } = {}) {
       };
       // The server must not pick up a provider or storage from the
       // environment the tests run in.
-      for (const k of ['ANTHROPIC_API_KEY', 'KELPIE_STORAGE', 'KELPIE_ADDR', 'KELPIE_DATA_DIR']) env[k] = '';
+      for (const k of ['ANTHROPIC_API_KEY', 'KELPIE_STORAGE', 'KELPIE_ADDR', 'KELPIE_DATA_DIR', 'KELPIE_EMBEDDING_MODEL']) env[k] = '';
       running.serve = new Child('kelpie serve', ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', dataDir], env);
       try {
         await waitFor(`${baseURL}/v1/health`, running.serve, deadline, async () => {
