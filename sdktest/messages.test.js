@@ -87,7 +87,7 @@ conformance('the model calls core_memory_append: tool call, tool return, and the
   const human = await k.client.agents.blocks.retrieve('human', { agent_id: ag.id });
   assert.match(human.value, /Name: Ada/);
   assert.match(human.value, /Likes tea\./, 'the block holds the appended text');
-  const agent = await k.client.agents.retrieve(ag.id);
+  const agent = await k.client.agents.retrieve(ag.id, { include: ['agent.blocks'] });
   assert.match(agent.memory.blocks.find((b) => b.label === 'human').value, /Likes tea\./);
 
   // The log keeps the call and its return.
