@@ -65,7 +65,7 @@ func (req *EmbedRequest) Check(provider string) error {
 	}
 	total := 0
 	for i, in := range req.Inputs {
-		if strings.TrimSpace(in) == "" {
+		if in == "" {
 			return invalid("embedding input %d is empty", i)
 		}
 		if len(in) > EmbedInputBytesMax {

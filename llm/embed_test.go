@@ -114,7 +114,7 @@ func TestEmbedRequestCheck(t *testing.T) {
 		{EmbedRequest{Inputs: []string{"a"}}, "no model"},
 		{EmbedRequest{Model: "m"}, "1..128 texts, got 0"},
 		{EmbedRequest{Model: "m", Inputs: many}, "got 129"},
-		{EmbedRequest{Model: "m", Inputs: []string{"a", " \n"}}, "input 1 is empty"},
+		{EmbedRequest{Model: "m", Inputs: []string{"a", ""}}, "input 1 is empty"},
 		{EmbedRequest{Model: "m", Inputs: []string{big + "x"}}, "over the limit of 262144"},
 		{EmbedRequest{Model: "m", Inputs: total}, "total"},
 	} {
