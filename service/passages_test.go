@@ -1,11 +1,13 @@
 package service_test
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/service"
 	"github.com/kelpie-ai/kelpie/storage"
 	"github.com/kelpie-ai/kelpie/storage/memory"
 	"github.com/kelpie-ai/kelpie/storage/sqlite"
@@ -81,5 +83,55 @@ func testSearchAllPassages(t *testing.T, store storage.Store) {
 	res, _ = e.svc.SearchAllPassages(ctx, "", agent.SearchRequest{Query: "the of", TopK: 2})
 	if res.Ranking != agent.RankingRecency || len(res.Results) != 2 || res.Results[0].Passage.ID != bobTea {
 		t.Fatalf("recency %+v", res)
+	}
+}
+
+// TestSearchAllPassagesByEmbedding: with a default embedding model, a
+// search across agents ranks the passages that model embedded by cosine
+// similarity; an agent with another model's vectors is not compared.
+func TestSearchAllPassagesByEmbedding(t *testing.T) {
+	e, emb := newEmbedEnv(t, nil, nil, service.WithDefaultEmbedding(conceptModel))
+	a, b := e.create(t, "a"), e.create(t, "b")
+	plain, err := e.svc.CreateAgent(ctx, agent.CreateRequest{Name: "plain", Embedding: "fake/other-model"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert := func(agentID, text string) string {
+		t.Helper()
+		p, err := e.svc.InsertPassage(ctx, agentID, agent.InsertPassageRequest{Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.ID
+	}
+	cat := insert(a.ID, catPassages[0])
+	dog := insert(b.ID, catPassages[1])
+	insert(b.ID, catPassages[2])
+	insert(plain.ID, "a kitten")
+	calls := len(emb.callLog())
+
+	res, err := e.svc.SearchAllPassages(ctx, "", agent.SearchRequest{Query: "feline", TopK: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ranking != agent.RankingCosine || len(res.Results) != 2 || res.Results[0].Passage.ID != cat || res.Results[0].AgentID != a.ID {
+		t.Fatalf("feline across agents = %+v", res)
+	}
+	for _, r := range res.Results {
+		if r.AgentID == plain.ID {
+			t.Fatalf("a passage of another embedding model was ranked: %+v", r)
+		}
+	}
+	res, _ = e.svc.SearchAllPassages(ctx, "", agent.SearchRequest{Query: "puppy", TopK: 1})
+	if len(res.Results) != 1 || res.Results[0].Passage.ID != dog {
+		t.Fatalf("puppy across agents = %+v", res)
+	}
+	if got := len(emb.callLog()) - calls; got != 2 {
+		t.Fatalf("%d embedding calls for two searches", got)
+	}
+
+	emb.setFail(errors.New("embedder down"))
+	if _, err := e.svc.SearchAllPassages(ctx, "", agent.SearchRequest{Query: "feline"}); err == nil {
+		t.Fatal("search with a failing embedder succeeded")
 	}
 }
