@@ -31,9 +31,14 @@ import (
 // passage, whose CreatedAt rebuilds its index key: O(log n). Deleting the
 // agent clears its whole KV space, passages and index alike.
 //
-// Search reads the ("p", …) range in pages of storage.ScanLimitMax, at most
-// PassagesMax passages, ranks them (search.go) keeping only small per-passage
-// statistics, then fetches the top_k winners by ID.
+// A passage's text is also its key's full-text document
+// (Context.SetWithText), so a store with a full-text engine (SQLite FTS5,
+// PostgreSQL tsvector) indexes it in the same transaction. A text query is
+// answered from that index when there is one (searchIndexed). Otherwise,
+// and for a query embedding, search reads the ("p", …) range in pages of
+// storage.ScanLimitMax, at most PassagesMax passages, ranks them
+// (search.go) keeping only small per-passage statistics, then fetches the
+// top_k winners by ID.
 
 // Archival operations; payloads and replies are JSON.
 const (

@@ -14,7 +14,8 @@ import (
 
 // Archival search: pure functions, no storage. A searcher is fed every
 // passage of an agent once (in any order) and then ranks the ones that pass
-// the filters:
+// the filters. (A text query on a store with a full-text engine does not
+// come here: the engine's index ranks it; see searchIndexed.)
 //
 //   - BM25 (k1 = 1.2, b = 0.75, Lucene's always-positive IDF) over the
 //     tokens of Tokenize. Corpus statistics (the passage count, document
@@ -24,7 +25,7 @@ import (
 //     one query term are results.
 //   - Cosine similarity, when the request carries a query embedding and at
 //     least one passage that passes the filters has an embedding of the same
-//     dimension. Passages without a comparable embedding are then not
+//     dimension by the same model. Passages without a comparable embedding are then not
 //     results (they cannot be scored on the same scale).
 //   - Recency, when the query has no searchable term (empty, or only
 //     stopwords) and no embedding: the newest passages that pass the
