@@ -1,11 +1,16 @@
 package service_test
 
 import (
+	"context"
+	"math/rand/v2"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/llm/llmtest"
+	"github.com/kelpie-ai/kelpie/storage"
 	"github.com/kelpie-ai/kelpie/storage/sqlite"
 )
 
@@ -61,5 +66,63 @@ func BenchmarkSendMessage(b *testing.B) {
 		if _, err := e.svc.SendMessage(ctx, ag.ID, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// scanOnly is a backend without a full-text engine: archival search over
+// it ranks every passage itself (the memory store's and simulator's path).
+type scanOnly struct{ b storage.Backend }
+
+func (s scanOnly) Begin(context.Context) (*storage.Txn, error) { return storage.NewTxn(s), nil }
+func (s scanOnly) Get(ctx context.Context, key []byte) ([]byte, storage.Version, bool, error) {
+	return s.b.Get(ctx, key)
+}
+func (s scanOnly) Scan(ctx context.Context, o storage.ScanOptions) ([]storage.VersionedKV, error) {
+	return s.b.Scan(ctx, o)
+}
+func (s scanOnly) Commit(ctx context.Context, req *storage.CommitRequest) error {
+	return s.b.Commit(ctx, req)
+}
+func (s scanOnly) Close() error { return nil }
+
+// BenchmarkArchivalSearch searches one agent's 5,000 passages (about 30
+// words each) on SQLite for two words, top 10: through the FTS5 index, and
+// by ranking every passage in Go (the path of stores without full text).
+func BenchmarkArchivalSearch(b *testing.B) {
+	const passages = 5000
+	store, err := sqlite.Open(filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	e := newEnv(b, store, llmtest.Echo())
+	ag := e.create(b, "archivist")
+	words := strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range passages {
+		text := make([]string, 30)
+		for j := range text {
+			text[j] = words[rng.IntN(len(words))] + strconv.Itoa(rng.IntN(200))
+		}
+		if _, err := e.svc.InsertPassage(ctx, ag.ID, agent.InsertPassageRequest{Text: strings.Join(text, " ")}); err != nil {
+			b.Fatalf("insert %d: %v", i, err)
+		}
+	}
+	scan := newEnv(b, scanOnly{store}, llmtest.Echo())
+	req := agent.SearchRequest{Query: "alpha7 zulu42", TopK: 10}
+	for _, c := range []struct {
+		name string
+		e    *env
+		want string
+	}{{"fts5", e, "sqlite-fts5-bm25"}, {"scan", scan, agent.RankingBM25}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := c.e.svc.SearchPassages(ctx, ag.ID, req)
+				if err != nil || res.Ranking != c.want || len(res.Results) == 0 {
+					b.Fatalf("search: %v ranking %q, %d results", err, res.Ranking, len(res.Results))
+				}
+			}
+		})
 	}
 }
