@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,9 @@ type counter struct {
 	deactivated atomic.Int32
 	// committedHooks counts AfterCommit hooks run.
 	committedHooks atomic.Int32
+	// rival, if set, runs inside "shared-incr" between its read and its
+	// commit.
+	rival func()
 }
 
 func newCounter() *counter {
@@ -112,6 +116,26 @@ func (a *counter) Invoke(ctx context.Context, c *actor.Context[counterState], op
 		c.State.Count += 10
 		time.Sleep(50 * time.Millisecond)
 		return nil, nil
+	case "shared-incr": // count in the state and in a shared key
+		c.State.Count++
+		n := 0
+		v, err := c.GetShared(ctx, actor.SharedKey("ctr", "x"))
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			n, _ = strconv.Atoi(string(v))
+		}
+		if a.rival != nil {
+			a.rival()
+		}
+		return nil, c.SetShared(actor.SharedKey("ctr", "x"), []byte(strconv.Itoa(n+1)))
+	case "shared-outside":
+		if _, err := c.GetShared(ctx, id("x").StateKey()); err == nil {
+			return nil, errors.New("read outside the shared space")
+		}
+		return nil, c.SetShared(actor.IndexKey("i"), nil)
 	case "clear":
 		return nil, c.Clear()
 	case "bye":
@@ -537,5 +561,60 @@ func TestAfterCommit(t *testing.T) {
 	}
 	if got := f.act.committedHooks.Load(); got != 3 {
 		t.Fatalf("after-commit hooks ran %d times, want 3", got)
+	}
+}
+
+// Shared keys are read and written in the invocation's transaction: a
+// rival write between the read and the commit fails the commit with a
+// conflict and rolls back everything, state included.
+func TestSharedKeysAreTransactional(t *testing.T) {
+	f := newFixture(t, actor.Config{})
+	f.invoke(t, "a", "shared-incr")
+	f.invoke(t, "b", "shared-incr")
+	shared := func() string {
+		tx, err := f.store.Begin(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		v, err := tx.Get(context.Background(), actor.SharedKey("ctr", "x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(v)
+	}
+	if got := shared(); got != "2" {
+		t.Fatalf("shared counter = %s, want 2", got)
+	}
+	f.act.rival = func() {
+		f.act.rival = nil
+		tx, err := f.store.Begin(context.Background())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer tx.Rollback()
+		if err := tx.Set(actor.SharedKey("ctr", "x"), []byte("10")); err != nil {
+			t.Error(err)
+		}
+		if err := tx.Commit(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := f.sys.Invoke(context.Background(), id("a"), "shared-incr", nil); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("racing invocation: %v, want a conflict", err)
+	}
+	if got := shared(); got != "10" {
+		t.Fatalf("shared counter = %s after the conflict, want the rival's 10", got)
+	}
+	if got := f.invoke(t, "a", "get"); got != "1" {
+		t.Fatalf("state after the conflict = %s, want 1 (rolled back)", got)
+	}
+	f.invoke(t, "a", "shared-incr")
+	if got := shared(); got != "11" {
+		t.Fatalf("shared counter = %s, want 11", got)
+	}
+	if _, err := f.sys.Invoke(context.Background(), id("a"), "shared-outside", nil); !errors.Is(err, storage.ErrInvalid) {
+		t.Fatalf("write outside the shared space: %v", err)
 	}
 }

@@ -114,6 +114,32 @@ func (c *Context[S]) DeleteIndex(key []byte) error {
 	return c.tx.Delete(key)
 }
 
+// GetShared reads a shared entity's key (from SharedKey), or
+// storage.ErrNotFound. The read belongs to the invocation's transaction:
+// if another transaction changes the key before this invocation commits,
+// the commit fails with storage.ErrConflict and nothing the invocation
+// wrote lands (the in-memory state rolls back too). A read-only
+// invocation does not commit, so its reads are not validated: they see
+// the value as it was when read. The invocation's own SetShared writes
+// are visible.
+func (c *Context[S]) GetShared(ctx context.Context, key []byte) ([]byte, error) {
+	if err := checkSharedKey(key); err != nil {
+		return nil, err
+	}
+	return c.tx.Get(ctx, key)
+}
+
+// SetShared buffers key=value for a shared entity's key (from
+// SharedKey); it commits with the state, in the same transaction.
+// Read the key with GetShared first to make the write conditional on it:
+// a read-modify-write then never overwrites a concurrent change.
+func (c *Context[S]) SetShared(key, value []byte) error {
+	if err := checkSharedKey(key); err != nil {
+		return err
+	}
+	return c.tx.Set(key, value)
+}
+
 // Clear removes the actor's state and its whole KV space. After the
 // invocation commits, the state is the zero value, as for an actor never
 // written. Index entries are the caller's to delete.
@@ -150,6 +176,14 @@ func (c *Context[S]) bounds(start, end []byte) ([]byte, []byte) {
 func checkIndexKey(key []byte) error {
 	if !bytes.HasPrefix(key, IndexPrefix()) {
 		return fmt.Errorf("%w: index key %q is outside the index space", storage.ErrInvalid, key)
+	}
+	return nil
+}
+
+func checkSharedKey(key []byte) error {
+	p := SharedPrefix()
+	if !bytes.HasPrefix(key, p) || len(key) == len(p) {
+		return fmt.Errorf("%w: key %q is outside the shared space", storage.ErrInvalid, key)
 	}
 	return nil
 }

@@ -59,7 +59,12 @@ func checkChars(s string, max int, ok func(byte) bool) error {
 // Storage layout. Everything an actor owns lives under ("a", ns, id):
 // its activation epoch (the fence), its state blob and its KV space.
 // Secondary indexes live under ("i", …) and are written in the same
-// transaction as the state they index.
+// transaction as the state they index. Shared entities, which no single
+// actor owns (standalone memory blocks that several agents attach), live
+// under ("s", kind, …): any invocation may read and write them inside its
+// transaction (Context.GetShared, Context.SetShared), and so may code
+// outside the actors, each change validated against the others by the
+// store's optimistic concurrency control.
 
 // prefix returns the root of id's keys.
 func (id ID) prefix() tuple.Key { return tuple.Pack("a", id.Namespace, id.ID) }
@@ -80,4 +85,14 @@ func IndexPrefix() tuple.Key { return tuple.Pack("i") }
 // IndexKey returns the key of an entry in the named secondary index.
 func IndexKey(index string, elems ...any) tuple.Key {
 	return append(tuple.Pack("i", index), tuple.Pack(elems...)...)
+}
+
+// SharedPrefix returns the root of the shared key space; SharedKey keys
+// always start with it.
+func SharedPrefix() tuple.Key { return tuple.Pack("s") }
+
+// SharedKey returns the key of a shared entity of the given kind (such as
+// "block") and identity.
+func SharedKey(kind string, elems ...any) tuple.Key {
+	return append(tuple.Pack("s", kind), tuple.Pack(elems...)...)
 }

@@ -77,13 +77,17 @@ type UpdateRequest struct {
 	AttachTools       []string     `json:"attach_tools,omitempty"`
 	AttachCustomTools []CustomTool `json:"attach_custom_tools,omitempty"`
 	DetachTools       []string     `json:"detach_tools,omitempty"`
-	// AttachBlocks adds copies of these blocks (standalone blocks, by ID).
-	AttachBlocks []Block `json:"attach_blocks,omitempty"`
-	// DetachBlocks removes the blocks with these IDs.
+	// DetachBlocks removes the blocks (private ones, or references to
+	// shared ones) with these IDs; then AttachBlocks attaches the
+	// standalone blocks with these IDs by reference (see SharedBlock).
+	// Attaching a block that is attached already changes nothing.
+	AttachBlocks []string `json:"attach_blocks,omitempty"`
 	DetachBlocks []string `json:"detach_blocks,omitempty"`
 }
 
-// BlockUpdate changes one existing block, found by label.
+// BlockUpdate changes one existing block, found by label. For a shared
+// block the change is to the block's record: every agent attached to it
+// sees it.
 type BlockUpdate struct {
 	Label       string  `json:"label"`
 	Value       *string `json:"value,omitempty"`
@@ -110,18 +114,18 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 		if err := decode(payload, &req); err != nil {
 			return nil, err
 		}
-		return encode(create(c, &req))
+		return encode(view(ctx, c)(create(c, &req)))
 	case OpGet:
 		if c.State.Agent == nil {
 			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
 		}
-		return encode(c.State.Agent, nil)
+		return encode(view(ctx, c)(c.State.Agent, nil))
 	case OpUpdate:
 		var req UpdateRequest
 		if err := decode(payload, &req); err != nil {
 			return nil, err
 		}
-		return encode(update(c, &req))
+		return encode(view(ctx, c)(update(ctx, c, &req)))
 	case OpDelete:
 		return nil, remove(c)
 	case OpSend:
@@ -131,7 +135,7 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 		}
 		return encode(a.start(ctx, c, &req))
 	case OpResetMessages:
-		return encode(resetMessages(c))
+		return encode(view(ctx, c)(resetMessages(c)))
 	case OpPrepare:
 		var req StepRequest
 		if err := decode(payload, &req); err != nil {
@@ -287,7 +291,7 @@ func create(c *actor.Context[State], req *CreateRequest) (*Agent, error) {
 	return ag, nil
 }
 
-func update(c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
+func update(ctx context.Context, c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
 	ag := c.State.Agent
 	if ag == nil {
 		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
@@ -328,55 +332,14 @@ func update(c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	blocks := slices.Clone(ag.Blocks)
-	for _, id := range req.DetachBlocks {
-		i := slices.IndexFunc(blocks, func(b Block) bool { return b.ID == id })
-		if i < 0 {
-			return nil, fmt.Errorf("%w: block %s is not attached to agent %s", ErrNotFound, id, ag.ID)
-		}
-		blocks = slices.Delete(blocks, i, i+1)
+	blocks, records, err := updateBlocks(ctx, c, ag, req)
+	if err != nil {
+		return nil, err
 	}
-	for _, b := range req.AttachBlocks {
-		if slices.ContainsFunc(blocks, func(x Block) bool { return x.ID == b.ID }) {
-			continue // attaching twice is a no-op
-		}
-		if slices.ContainsFunc(blocks, func(x Block) bool { return x.Label == b.Label }) {
-			return nil, invalidf("agent %s already has a memory block labelled %q", ag.ID, b.Label)
-		}
-		if b.Limit <= 0 || b.Limit > BlockLimitCharsMax {
-			return nil, invalidf("block %q limit %d outside 1..%d", b.Label, b.Limit, BlockLimitCharsMax)
-		}
-		if err := checkBlockValue(&b, b.Value); err != nil {
+	for _, rec := range records {
+		if err := saveSharedBlock(c, rec); err != nil {
 			return nil, err
 		}
-		blocks = append(blocks, b)
-	}
-	if len(blocks) > BlocksMax {
-		return nil, invalidf("%d memory blocks, over the limit of %d", len(blocks), BlocksMax)
-	}
-	for _, bu := range req.Blocks {
-		i := slices.IndexFunc(blocks, func(b Block) bool { return b.Label == bu.Label })
-		if i < 0 {
-			return nil, fmt.Errorf("%w: memory block %q", ErrNotFound, bu.Label)
-		}
-		b := &blocks[i]
-		if bu.Limit != nil {
-			if *bu.Limit <= 0 || *bu.Limit > BlockLimitCharsMax {
-				return nil, invalidf("block %q limit %d outside 1..%d", b.Label, *bu.Limit, BlockLimitCharsMax)
-			}
-			b.Limit = *bu.Limit
-		}
-		if bu.Description != nil {
-			b.Description = *bu.Description
-		}
-		value := b.Value
-		if bu.Value != nil {
-			value = *bu.Value
-		}
-		if err := checkBlockValue(b, value); err != nil {
-			return nil, err
-		}
-		b.Value = value
 	}
 	if req.Name != nil {
 		ag.Name = *req.Name
@@ -406,6 +369,102 @@ func update(c *actor.Context[State], req *UpdateRequest) (*Agent, error) {
 	ag.Blocks = blocks
 	ag.UpdatedAt = c.Now().UTC()
 	return ag, nil
+}
+
+// updateBlocks returns the agent's blocks after req's detaches, attaches
+// and block updates, and the shared block records the updates changed,
+// without changing ag or writing anything. References to deleted shared
+// blocks are dropped; the others get their block's current label.
+func updateBlocks(ctx context.Context, c *actor.Context[State], ag *Agent, req *UpdateRequest) ([]Block, []*SharedBlock, error) {
+	if len(req.DetachBlocks)+len(req.AttachBlocks)+len(req.Blocks) == 0 {
+		return ag.Blocks, nil, nil
+	}
+	cur, missing, err := ResolveBlocks(ctx, c.GetShared, ag)
+	if err != nil {
+		return nil, nil, err
+	}
+	// blocks is the state to store (private blocks and references) and
+	// views what each looks like now, index for index.
+	blocks := make([]Block, 0, len(ag.Blocks))
+	views := make([]Block, 0, len(ag.Blocks))
+	for _, b := range ag.Blocks {
+		if slices.Contains(missing, b.ID) {
+			continue
+		}
+		if b.Shared {
+			views = append(views, *cur.blockByID(b.ID))
+			blocks = append(blocks, Block{ID: b.ID, Label: cur.blockByID(b.ID).Label, Shared: true})
+		} else {
+			views = append(views, b)
+			blocks = append(blocks, b)
+		}
+	}
+	for _, id := range req.DetachBlocks {
+		i := slices.IndexFunc(blocks, func(b Block) bool { return b.ID == id })
+		if i < 0 {
+			return nil, nil, fmt.Errorf("%w: block %s is not attached to agent %s", ErrNotFound, id, ag.ID)
+		}
+		blocks, views = slices.Delete(blocks, i, i+1), slices.Delete(views, i, i+1)
+	}
+	for _, id := range req.AttachBlocks {
+		if slices.ContainsFunc(blocks, func(x Block) bool { return x.ID == id }) {
+			continue // attaching twice is a no-op
+		}
+		rec, err := LoadSharedBlock(ctx, c.GetShared, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if slices.ContainsFunc(views, func(x Block) bool { return x.Label == rec.Label }) {
+			return nil, nil, invalidf("agent %s already has a memory block labelled %q", ag.ID, rec.Label)
+		}
+		v := rec.Block
+		v.Shared = true
+		blocks = append(blocks, Block{ID: id, Label: rec.Label, Shared: true})
+		views = append(views, v)
+	}
+	if len(blocks) > BlocksMax {
+		return nil, nil, invalidf("%d memory blocks, over the limit of %d", len(blocks), BlocksMax)
+	}
+	var records []*SharedBlock
+	for _, bu := range req.Blocks {
+		i := slices.IndexFunc(views, func(b Block) bool { return b.Label == bu.Label })
+		if i < 0 {
+			return nil, nil, fmt.Errorf("%w: memory block %q", ErrNotFound, bu.Label)
+		}
+		b := &views[i]
+		if bu.Limit != nil {
+			if *bu.Limit <= 0 || *bu.Limit > BlockLimitCharsMax {
+				return nil, nil, invalidf("block %q limit %d outside 1..%d", b.Label, *bu.Limit, BlockLimitCharsMax)
+			}
+			b.Limit = *bu.Limit
+		}
+		if bu.Description != nil {
+			b.Description = *bu.Description
+		}
+		value := b.Value
+		if bu.Value != nil {
+			value = *bu.Value
+		}
+		if err := checkBlockValue(b, value); err != nil {
+			return nil, nil, err
+		}
+		b.Value = value
+		if !b.Shared {
+			blocks[i] = *b
+			continue
+		}
+		rec, err := LoadSharedBlock(ctx, c.GetShared, b.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		rec.Value, rec.Limit, rec.Description = b.Value, b.Limit, b.Description
+		if j := slices.IndexFunc(records, func(r *SharedBlock) bool { return r.ID == rec.ID }); j >= 0 {
+			records[j] = rec
+		} else {
+			records = append(records, rec)
+		}
+	}
+	return blocks, records, nil
 }
 
 // updateTools returns the agent's tools and custom tool copies after req,

@@ -70,13 +70,17 @@ func contextWindow(ctx context.Context, c *actor.Context[State]) (*ContextWindow
 	if err != nil {
 		return nil, err
 	}
+	v, _, err := ResolveBlocks(ctx, c.GetShared, ag)
+	if err != nil {
+		return nil, err
+	}
 	tools := agentTools(ag)
 	if tools == nil {
 		tools = []llm.Tool{}
 	}
 	return &ContextWindow{
 		System:     ag.System,
-		CoreMemory: strings.TrimPrefix(CompileSystemPrompt(ag), ag.System),
+		CoreMemory: strings.TrimPrefix(CompileSystemPrompt(v), ag.System),
 		Messages:   msgs, Tools: tools, RecallCount: recall, ArchivalCount: ag.PassageCount,
 	}, nil
 }

@@ -85,6 +85,8 @@ type turn struct {
 	// tool calls, and callID the call being run (see turn.embedding).
 	embeds *ToolEmbeddings
 	callID string
+	// fatal is a tool failure that fails the invocation (see fatalError).
+	fatal error
 }
 
 // append logs m as the next message.
@@ -116,7 +118,11 @@ func (t *turn) history(ctx context.Context) ([]llm.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []llm.Message{{Role: llm.RoleSystem, Content: CompileSystemPrompt(t.ag)}}
+	v, _, err := ResolveBlocks(ctx, t.c.GetShared, t.ag)
+	if err != nil {
+		return nil, err
+	}
+	out := []llm.Message{{Role: llm.RoleSystem, Content: CompileSystemPrompt(v)}}
 	for _, m := range msgs {
 		lm := llm.Message{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Name: m.ToolName}
 		for _, tc := range m.ToolCalls {
@@ -128,7 +134,7 @@ func (t *turn) history(ctx context.Context) ([]llm.Message, error) {
 }
 
 // CompileSystemPrompt renders the system prompt with the memory blocks,
-// in Letta's layout.
+// in Letta's layout. ag's shared blocks must be resolved (ResolveBlocks).
 func CompileSystemPrompt(ag *Agent) string {
 	var b strings.Builder
 	b.WriteString(ag.System)

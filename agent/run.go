@@ -466,6 +466,9 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 			continue // waits for the client
 		}
 		result, status, terminal := t.runTool(ctx, tc)
+		if t.fatal != nil {
+			return nil, t.fatal
+		}
 		if err := t.append(Message{Role: llm.RoleTool, Content: result, ToolCallID: tc.ID, ToolName: tc.Name, ToolStatus: status}); err != nil {
 			return nil, err
 		}
@@ -669,6 +672,9 @@ func (t *turn) answer(ctx context.Context, p *PendingApproval, approvals []Appro
 			result, status = "Error: "+call.Name+" is a custom tool, which this server cannot run (no sandbox): the client must run it and return its result", ToolError
 		case a.Approve:
 			result, status, _ = t.runTool(ctx, call)
+			if t.fatal != nil {
+				return t.fatal
+			}
 		default:
 			result, status = "Error: the user denied this tool call", ToolError
 			if a.Reason != "" {

@@ -161,6 +161,11 @@ type Block struct {
 	Limit       int    `json:"limit"`
 	Description string `json:"description,omitempty"`
 	ReadOnly    bool   `json:"read_only,omitempty"`
+	// Shared marks a standalone block attached to the agent (see
+	// SharedBlock). In the agent's state such a block is a reference:
+	// only ID and Label (as at the last update) mean anything, and reads
+	// take the rest from the block's record (ResolveBlocks).
+	Shared bool `json:"shared,omitempty"`
 }
 
 // State is the agent actor's state. Agent is nil until the agent is

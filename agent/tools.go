@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -46,8 +47,8 @@ var builtins = map[string]builtin{
 	ToolMemoryInsert: {
 		description: "Insert text at a specific line in a memory block.",
 		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited, identified by its label."},"new_str":{"type":"string","description":"The text to insert. Do not include line number prefixes."},"insert_line":{"type":"integer","description":"The line number after which to insert the text (0 for beginning of file). Defaults to -1 (end of the file)."}},"required":["label","new_str"]}`,
-		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
-			b, err := t.writableBlock(args)
+		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
+			b, err := t.writableBlock(ctx, args)
 			if err != nil {
 				return "", err
 			}
@@ -70,14 +71,14 @@ var builtins = map[string]builtin{
 				line = len(lines)
 			}
 			lines = slices.Insert(lines, line, strings.Split(text, "\n")...)
-			return "", t.setBlock(b, strings.Join(lines, "\n"))
+			return "", t.setBlock(ctx, b, strings.Join(lines, "\n"))
 		},
 	},
 	ToolMemoryReplace: {
 		description: "Replace a specific string in a memory block with a new string. old_str must appear exactly once in the block.",
 		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited, identified by its label."},"old_str":{"type":"string","description":"The text to replace (must match exactly, including whitespace and indentation)."},"new_str":{"type":"string","description":"The new text to insert in place of the old text. Omit to delete the old text."}},"required":["label","old_str"]}`,
-		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
-			b, err := t.writableBlock(args)
+		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
+			b, err := t.writableBlock(ctx, args)
 			if err != nil {
 				return "", err
 			}
@@ -92,14 +93,14 @@ var builtins = map[string]builtin{
 			case n > 1:
 				return "", fmt.Errorf("no replacement was performed: old_str %q appears %d times in memory block %q; make it unique", oldStr, n, b.Label)
 			}
-			return "", t.setBlock(b, strings.Replace(b.Value, oldStr, newStr, 1))
+			return "", t.setBlock(ctx, b, strings.Replace(b.Value, oldStr, newStr, 1))
 		},
 	},
 	ToolMemoryRethink: {
 		description: "Rewrite a memory block entirely, replacing its current value.",
 		params:      `{"type":"object","properties":{"label":{"type":"string","description":"The memory block to be rewritten, identified by its label."},"new_memory":{"type":"string","description":"The new memory contents with information integrated from existing memory blocks and the conversation context."}},"required":["label","new_memory"]}`,
-		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
-			b, err := t.writableBlock(args)
+		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
+			b, err := t.writableBlock(ctx, args)
 			if err != nil {
 				return "", err
 			}
@@ -107,7 +108,7 @@ var builtins = map[string]builtin{
 			if err != nil {
 				return "", err
 			}
-			return "", t.setBlock(b, value)
+			return "", t.setBlock(ctx, b, value)
 		},
 	},
 	ToolSendMessage: {
@@ -124,8 +125,8 @@ var builtins = map[string]builtin{
 	ToolCoreMemoryAppend: {
 		description: "Append to the contents of core memory.",
 		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited."},"content":{"type":"string","description":"Content to write to the memory."}},"required":["label","content"]}`,
-		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
-			b, err := t.writableBlock(args)
+		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
+			b, err := t.writableBlock(ctx, args)
 			if err != nil {
 				return "", err
 			}
@@ -137,14 +138,14 @@ var builtins = map[string]builtin{
 			if b.Value == "" {
 				value = content
 			}
-			return "", t.setBlock(b, value)
+			return "", t.setBlock(ctx, b, value)
 		},
 	},
 	ToolCoreMemoryReplace: {
 		description: "Replace the contents of core memory. To delete memories, use an empty string for new_content.",
 		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited."},"old_content":{"type":"string","description":"String to replace. Must be an exact match."},"new_content":{"type":"string","description":"Content to write to the memory."}},"required":["label","old_content","new_content"]}`,
-		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
-			b, err := t.writableBlock(args)
+		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
+			b, err := t.writableBlock(ctx, args)
 			if err != nil {
 				return "", err
 			}
@@ -159,7 +160,7 @@ var builtins = map[string]builtin{
 			if oldContent == "" || !strings.Contains(b.Value, oldContent) {
 				return "", fmt.Errorf("old_content %q not found in memory block %q", oldContent, b.Label)
 			}
-			return "", t.setBlock(b, strings.ReplaceAll(b.Value, oldContent, newContent))
+			return "", t.setBlock(ctx, b, strings.ReplaceAll(b.Value, oldContent, newContent))
 		},
 	},
 	ToolArchivalMemoryInsert: {
@@ -346,6 +347,9 @@ func (t *turn) runTool(ctx context.Context, tc ToolCall) (result, status string,
 	}
 	t.callID = tc.ID
 	out, err := b.run(t, ctx, args)
+	if fatal := (*fatalError)(nil); errors.As(err, &fatal) && t.fatal == nil {
+		t.fatal = fatal.err // the caller fails the invocation
+	}
 	status, terminal = ToolSuccess, b.terminal
 	if err != nil {
 		out, status = "Error: "+err.Error(), ToolError
@@ -378,26 +382,51 @@ func agentTools(ag *Agent) []llm.Tool {
 	return tools
 }
 
-func (t *turn) writableBlock(args map[string]any) (*Block, error) {
+// writableBlock returns the block the call's label names, as the agent
+// sees it now: a private block in the agent's state, or the current value
+// of an attached shared block (read in the invocation's transaction).
+func (t *turn) writableBlock(ctx context.Context, args map[string]any) (*Block, error) {
 	label, err := stringArg(args, "label")
 	if err != nil {
 		return nil, err
 	}
-	b := t.ag.Block(label)
+	v, _, err := ResolveBlocks(ctx, t.c.GetShared, t.ag)
+	if err != nil {
+		return nil, &fatalError{err}
+	}
+	b := v.Block(label)
 	if b == nil {
 		return nil, fmt.Errorf("no memory block labelled %q", label)
 	}
 	if b.ReadOnly {
 		return nil, fmt.Errorf("memory block %q is read-only", label)
 	}
+	if !b.Shared {
+		return t.ag.blockByID(b.ID), nil
+	}
 	return b, nil
 }
 
-func (t *turn) setBlock(b *Block, value string) error {
+// setBlock gives b a new value within its limit: in the agent's state for
+// a private block, in the block's record for a shared one (read again
+// here, so the write carries the record's other fields as this
+// transaction sees them).
+func (t *turn) setBlock(ctx context.Context, b *Block, value string) error {
 	if err := checkBlockValue(b, value); err != nil {
 		return err
 	}
-	b.Value = value
+	if b.Shared {
+		rec, err := LoadSharedBlock(ctx, t.c.GetShared, b.ID)
+		if err != nil {
+			return &fatalError{err}
+		}
+		rec.Value = value
+		if err := saveSharedBlock(t.c, rec); err != nil {
+			return &fatalError{err}
+		}
+	} else {
+		b.Value = value
+	}
 	t.ag.UpdatedAt = t.c.Now().UTC()
 	return nil
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // blockRoutes registers the standalone block endpoints and attaching
-// blocks to agents. Attaching copies the block into the agent (see
-// service/blocks.go).
+// blocks to agents. Attaching shares the block: the agent holds a
+// reference, and every attached agent sees and edits the one block (see
+// service/blocks.go and agent/shared.go).
 func (h *handler) blockRoutes() {
 	h.route("GET /v1/blocks", h.listStandaloneBlocks)
 	h.route("POST /v1/blocks", h.createStandaloneBlock)

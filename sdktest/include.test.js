@@ -97,3 +97,32 @@ conformance('blocks attach and detach through the SDK', k, async () => {
   const err = await rejects(k.client.agents.blocks.detach(block.id, { agent_id: ag.id }), 'detaching a detached block');
   assert.ok(err instanceof Letta.NotFoundError, `NotFoundError, got ${err}`);
 });
+
+conformance('a block attached to two agents is shared: an edit through client.blocks.update is seen by both', k, async () => {
+  const [a, b] = [await createAgent(), await createAgent()];
+  const block = await k.client.blocks.create({ label: unique('team'), value: 'Team: Ada', limit: 200 });
+  await k.client.agents.blocks.attach(block.id, { agent_id: a.id });
+  await k.client.agents.blocks.attach(block.id, { agent_id: b.id });
+
+  const updated = await k.client.blocks.update(block.id, { value: 'Team: Ada, Grace' });
+  assert.equal(updated.value, 'Team: Ada, Grace');
+  assert.equal((await k.client.blocks.retrieve(block.id)).value, 'Team: Ada, Grace');
+  for (const ag of [a, b]) {
+    const got = await k.client.agents.retrieve(ag.id, { include: ['agent.blocks'] });
+    assert.equal(got.memory.blocks.find((x) => x.id === block.id)?.value, 'Team: Ada, Grace', `agent ${ag.name} sees the edit`);
+    assert.equal((await k.client.agents.blocks.retrieve(block.label, { agent_id: ag.id })).value, 'Team: Ada, Grace');
+  }
+
+  // An edit through one agent's core memory is the block's, for both.
+  await k.client.agents.blocks.update(block.label, { agent_id: a.id, value: 'Team: Ada, Grace, Linus' });
+  assert.equal((await k.client.blocks.retrieve(block.id)).value, 'Team: Ada, Grace, Linus');
+  assert.equal((await k.client.agents.blocks.retrieve(block.label, { agent_id: b.id })).value, 'Team: Ada, Grace, Linus');
+
+  // Detaching from one leaves the other attached; deleting the block
+  // detaches it from the other.
+  await k.client.agents.blocks.detach(block.id, { agent_id: a.id });
+  assert.equal((await k.client.agents.blocks.retrieve(block.label, { agent_id: b.id })).value, 'Team: Ada, Grace, Linus');
+  await k.client.blocks.delete(block.id);
+  const left = await k.client.agents.retrieve(b.id, { include: ['agent.blocks'] });
+  assert.deepEqual(left.memory.blocks.map((x) => x.label), ['human', 'persona']);
+});

@@ -2,9 +2,9 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/agent"
@@ -13,22 +13,47 @@ import (
 	"github.com/kelpie-ai/kelpie/storage/tuple"
 )
 
-// Standalone blocks are memory blocks created through /v1/blocks, kept in
-// a global registry (not in any agent). Attaching one to an agent copies
-// it into the agent's state, so the agent loop never reads across actors;
-// later edits to the standalone block do not reach agents that attached it
-// before (attach again to refresh), and edits an agent makes stay its own.
+// Standalone blocks are memory blocks created through /v1/blocks. Each is
+// a record in the shared key space (agent.SharedBlock at
+// agent.SharedBlockKey), the single source of truth for the block: agents
+// attach it by reference, read its current value at every step, and their
+// memory tools write the record in the same transaction as the step (see
+// agent/shared.go). Every change here is a read-modify-write in one
+// transaction, so it and the agents' edits never overwrite each other:
+// the later commit fails with storage.ErrConflict and is retried against
+// the new value. Deleting a block detaches it from every agent (they
+// treat a reference to a missing block as detached); deleting an agent
+// leaves the blocks it attached.
 
-// StandaloneBlock is a registry block and when it was created.
-type StandaloneBlock struct {
-	agent.Block
-	CreatedNanos uint64 `json:"created_nanos"`
-}
+// StandaloneBlock is a standalone block's record: the block and when it
+// was created.
+type StandaloneBlock = agent.SharedBlock
 
-func blockKey(id string) []byte { return tuple.Pack("blk", id) }
+// Bounds of the retries of a block change that raced with another.
+const (
+	// conflictAttemptsMax bounds the attempts of one change.
+	conflictAttemptsMax = 5
+	// conflictRetryDelay is the wait before the second attempt; it
+	// doubles for each further one.
+	conflictRetryDelay = 5 * time.Millisecond
+)
 
-func blockIndexKey(b *StandaloneBlock) []byte {
-	return actor.IndexKey("blocks_by_created", b.CreatedNanos, b.ID)
+// retryConflicts runs fn until it succeeds, fails with an error other
+// than storage.ErrConflict, or has failed conflictAttemptsMax times,
+// backing off between attempts. fn must have no effect when it fails
+// with a conflict (a transaction that did not commit).
+func (s *Service) retryConflicts(ctx context.Context, fn func() error) error {
+	delay := conflictRetryDelay
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == conflictAttemptsMax || !errors.Is(err, storage.ErrConflict) {
+			return err
+		}
+		if serr := s.rt.Sleep(ctx, delay); serr != nil {
+			return err
+		}
+		delay *= 2
+	}
 }
 
 // CreateBlock adds a standalone block.
@@ -36,63 +61,65 @@ func (s *Service) CreateBlock(ctx context.Context, b agent.Block) (*StandaloneBl
 	if b.Label == "" {
 		return nil, fmt.Errorf("%w: a block needs a label", agent.ErrInvalid)
 	}
+	b.Shared = false
 	if err := agent.CheckBlock(&b); err != nil {
 		return nil, err
 	}
 	sb := &StandaloneBlock{Block: b, CreatedNanos: uint64(s.rt.Now().UnixNano())}
 	sb.ID = rt.NewID(s.ids, "block")
-	return sb, s.putBlock(ctx, sb, true)
-}
-
-func (s *Service) putBlock(ctx context.Context, b *StandaloneBlock, create bool) error {
 	tx, err := s.store.Begin(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback()
-	if create {
-		if err := tx.Set(blockIndexKey(b), nil); err != nil {
-			return err
-		}
+	if err := tx.Set(agent.SharedBlockIndexKey(sb), nil); err != nil {
+		return nil, err
 	}
-	v, err := json.Marshal(b)
+	if err := putBlock(tx, sb); err != nil {
+		return nil, err
+	}
+	return sb, tx.Commit(ctx)
+}
+
+func putBlock(tx *storage.Txn, b *StandaloneBlock) error {
+	v, err := agent.EncodeSharedBlock(b)
 	if err != nil {
 		return err
 	}
-	if err := tx.Set(blockKey(b.ID), v); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return tx.Set(agent.SharedBlockKey(b.ID), v)
 }
 
-// GetBlock returns a standalone block.
+// GetBlock returns a standalone block's current record.
 func (s *Service) GetBlock(ctx context.Context, id string) (*StandaloneBlock, error) {
 	tx, err := s.store.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	return loadBlock(ctx, tx, id)
+	return agent.LoadSharedBlock(ctx, tx.Get, id)
 }
 
-func loadBlock(ctx context.Context, tx *storage.Txn, id string) (*StandaloneBlock, error) {
-	v, err := tx.Get(ctx, blockKey(id))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: block %s", agent.ErrNotFound, id)
-	}
+// UpdateBlock changes a standalone block; every agent attached to it sees
+// the change from its next step on. The read and the write are one
+// transaction, retried if an agent's edit (or another update) lands in
+// between, so neither overwrites the other.
+func (s *Service) UpdateBlock(ctx context.Context, id string, up agent.BlockUpdate, label *string) (*StandaloneBlock, error) {
+	var out *StandaloneBlock
+	err := s.retryConflicts(ctx, func() error {
+		var err error
+		out, err = s.updateBlockOnce(ctx, id, up, label)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) updateBlockOnce(ctx context.Context, id string, up agent.BlockUpdate, label *string) (*StandaloneBlock, error) {
+	tx, err := s.store.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var b StandaloneBlock
-	if err := json.Unmarshal(v, &b); err != nil {
-		return nil, fmt.Errorf("%w: block %s: %v", storage.ErrCorrupt, id, err)
-	}
-	return &b, nil
-}
-
-// UpdateBlock changes a standalone block.
-func (s *Service) UpdateBlock(ctx context.Context, id string, up agent.BlockUpdate, label *string) (*StandaloneBlock, error) {
-	b, err := s.GetBlock(ctx, id)
+	defer tx.Rollback()
+	b, err := agent.LoadSharedBlock(ctx, tx.Get, id)
 	if err != nil {
 		return nil, err
 	}
@@ -111,27 +138,33 @@ func (s *Service) UpdateBlock(ctx context.Context, id string, up agent.BlockUpda
 	if err := agent.CheckBlock(&b.Block); err != nil {
 		return nil, err
 	}
-	return b, s.putBlock(ctx, b, false)
+	if err := putBlock(tx, b); err != nil {
+		return nil, err
+	}
+	return b, tx.Commit(ctx)
 }
 
-// DeleteBlock removes a standalone block (agents keep their copies).
+// DeleteBlock removes a standalone block, which detaches it from every
+// agent attached to it.
 func (s *Service) DeleteBlock(ctx context.Context, id string) error {
-	tx, err := s.store.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	b, err := loadBlock(ctx, tx, id)
-	if err != nil {
-		return err
-	}
-	if err := tx.Delete(blockKey(id)); err != nil {
-		return err
-	}
-	if err := tx.Delete(blockIndexKey(b)); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return s.retryConflicts(ctx, func() error {
+		tx, err := s.store.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		b, err := agent.LoadSharedBlock(ctx, tx.Get, id)
+		if err != nil {
+			return err
+		}
+		if err := tx.Delete(agent.SharedBlockKey(id)); err != nil {
+			return err
+		}
+		if err := tx.Delete(agent.SharedBlockIndexKey(b)); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
 }
 
 // ListBlocks returns standalone blocks, newest first, filtered by label
@@ -145,7 +178,7 @@ func (s *Service) ListBlocks(ctx context.Context, label string, limit int) ([]*S
 		return nil, err
 	}
 	defer tx.Rollback()
-	prefix := actor.IndexKey("blocks_by_created")
+	prefix := actor.IndexKey(agent.SharedBlocksIndex)
 	kvs, err := tx.Scan(ctx, storage.ScanOptions{Start: prefix, End: prefix.End(), Reverse: true, Limit: storage.ScanLimitMax})
 	if err != nil {
 		return nil, err
@@ -160,7 +193,7 @@ func (s *Service) ListBlocks(ctx context.Context, label string, limit int) ([]*S
 			return nil, fmt.Errorf("%w: block index key %q", storage.ErrCorrupt, kv.Key)
 		}
 		id, _ := elems[1].(string)
-		b, err := loadBlock(ctx, tx, id)
+		b, err := agent.LoadSharedBlock(ctx, tx.Get, id)
 		if err != nil {
 			return nil, err
 		}
@@ -171,16 +204,15 @@ func (s *Service) ListBlocks(ctx context.Context, label string, limit int) ([]*S
 	return out, nil
 }
 
-// AttachBlock copies a standalone block into the agent.
+// AttachBlock attaches a standalone block to the agent by reference: the
+// agent sees the block's current value at every step, and its memory
+// tools edit the block itself.
 func (s *Service) AttachBlock(ctx context.Context, agentID, blockID string) (*agent.Agent, error) {
-	b, err := s.GetBlock(ctx, blockID)
-	if err != nil {
-		return nil, err
-	}
-	return s.UpdateAgent(ctx, agentID, agent.UpdateRequest{AttachBlocks: []agent.Block{b.Block}})
+	return s.UpdateAgent(ctx, agentID, agent.UpdateRequest{AttachBlocks: []string{blockID}})
 }
 
-// DetachBlock removes a block from the agent.
+// DetachBlock removes a block from the agent; a standalone block itself
+// stays as it is.
 func (s *Service) DetachBlock(ctx context.Context, agentID, blockID string) (*agent.Agent, error) {
 	return s.UpdateAgent(ctx, agentID, agent.UpdateRequest{DetachBlocks: []string{blockID}})
 }

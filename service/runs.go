@@ -209,7 +209,12 @@ func (s *Service) driveRun(agentID, runID string) {
 			apply.Embeddings = s.toolEmbeddings(ctx, prep.Embedding, resp.Message.ToolCalls)
 		}
 		var applied agent.Applied
-		if err := s.call(ctx, agentID, agent.OpApply, apply, &applied); err != nil {
+		// An apply whose memory tools edit a shared block conflicts when
+		// another agent or a client changed the block since the apply read
+		// it; nothing of it landed, so the same answer is applied again,
+		// its tool calls running against the block's new value (as they
+		// would had the other change landed before the model call).
+		if err := s.retryConflicts(ctx, func() error { return s.call(ctx, agentID, agent.OpApply, apply, &applied) }); err != nil {
 			failures++
 			s.rt.Sleep(ctx, driveRetryDelay)
 			continue

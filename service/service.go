@@ -117,7 +117,8 @@ func (s *Service) GetAgent(ctx context.Context, id string) (*agent.Agent, error)
 }
 
 // UpdateAgent applies req and returns the state that update committed. A
-// new embedding model is checked as CreateAgent checks it.
+// new embedding model is checked as CreateAgent checks it. An update that
+// raced with a change to a shared block it edits is retried (bounded).
 func (s *Service) UpdateAgent(ctx context.Context, id string, req agent.UpdateRequest) (*agent.Agent, error) {
 	if req.Embedding != nil {
 		if err := s.checkAgentEmbedding(ctx, *req.Embedding); err != nil {
@@ -125,7 +126,10 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req agent.UpdateRe
 		}
 	}
 	var out agent.Agent
-	if err := s.call(ctx, id, agent.OpUpdate, req, &out); err != nil {
+	// An update that changes a shared block conflicts with a concurrent
+	// change to it (another agent's edit, PATCH /v1/blocks): nothing of
+	// it lands, and it is tried again against the new value.
+	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, id, agent.OpUpdate, req, &out) }); err != nil {
 		return nil, err
 	}
 	s.noteEmbedding(id, out.Embedding)
@@ -229,6 +233,11 @@ func (s *Service) listOnce(ctx context.Context, opts ListOptions, limit int) ([]
 		}
 		if err != nil {
 			return nil, fmt.Errorf("index entry %s: %w", id, err)
+		}
+		// Shared blocks are read in this transaction too: the page shows
+		// each block's value as of the validated snapshot.
+		if ag, _, err = agent.ResolveBlocks(ctx, tx.Get, ag); err != nil {
+			return nil, err
 		}
 		out = append(out, ag)
 	}
