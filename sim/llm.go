@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kelpie-ai/kelpie/agent"
@@ -16,21 +17,36 @@ import (
 var ErrLLM = errors.New("sim: model failure")
 
 // LLM is a deterministic simulated model. It answers a user message
-// either with a memory tool call (with probability ToolProbability) or by
-// sending a message, and answers a tool result by ending the turn. Its
-// latency and faults (LlmTimeout, LlmFailure, LlmRateLimited) come from the
-// simulation.
+// either with a tool call (with probability ToolProbability: a memory
+// tool, an append to the shared block (memory_insert at the end, or
+// core_memory_append), the request's client-side
+// tool, conversation_search) or by sending a message, and answers a tool
+// result by ending the turn. Its latency and faults (LlmTimeout,
+// LlmFailure, LlmRateLimited) come from the simulation.
 type LLM struct {
 	r   rt.Runtime
 	inj *Injector
-	// ToolProbability is the chance that a turn starts with a memory tool.
+	// ToolProbability is the chance that a turn starts with a tool call.
 	ToolProbability float64
-	calls           uint64
+	// Issued, if set, is told of every append to the shared block the
+	// model answers with: its token and the agent (from the user message).
+	Issued func(token, agentID string)
+	calls  uint64
 }
+
+// The workload's shared block and client-side tool.
+const (
+	// SharedLabel labels the standalone block attached to the agents.
+	SharedLabel = "team"
+	// ClientToolName is the client-side tool some sends offer.
+	ClientToolName = "client_lookup"
+	// agentMarker precedes the agent's ID in the workload's user messages.
+	agentMarker = " @agent="
+)
 
 // NewLLM returns a simulated model running on r.
 func NewLLM(r rt.Runtime, inj *Injector) *LLM {
-	return &LLM{r: r, inj: inj, ToolProbability: 0.5}
+	return &LLM{r: r, inj: inj, ToolProbability: 0.6}
 }
 
 // Complete implements llm.Client.
@@ -72,7 +88,22 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 		return false
 	}
 	if float64(rnd.Uint64()>>11)/(1<<53) < m.ToolProbability {
-		switch n := rt.Intn(rnd, 3); {
+		switch n := rt.Intn(rnd, 6); {
+		case n >= 4 && (has(agent.ToolMemoryInsert) || has(agent.ToolCoreMemoryAppend)) && sharedAttached(req):
+			agentID := ""
+			if i := strings.LastIndex(last.Content, agentMarker); i >= 0 {
+				agentID = last.Content[i+len(agentMarker):]
+			}
+			token := fmt.Sprintf("t/%s/%016x", agentID, rnd.Uint64())
+			if m.Issued != nil {
+				m.Issued(token, agentID)
+			}
+			if has(agent.ToolMemoryInsert) { // at the end: an append
+				return call(agent.ToolMemoryInsert, fmt.Sprintf(`{"label":%q,"new_str":%q}`, SharedLabel, token)), nil
+			}
+			return call(agent.ToolCoreMemoryAppend, fmt.Sprintf(`{"label":%q,"content":%q}`, SharedLabel, token)), nil
+		case n == 3 && has(ClientToolName):
+			return call(ClientToolName, `{"q":"weather"}`), nil
 		case n == 0 && has(agent.ToolMemoryInsert):
 			return call(agent.ToolMemoryInsert, fmt.Sprintf(`{"label":"human","new_str":"fact %d"}`, m.calls)), nil
 		case n == 0 && has(agent.ToolCoreMemoryAppend):
@@ -87,4 +118,11 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 		return call(agent.ToolSendMessage, fmt.Sprintf(`{"message":"reply %d"}`, m.calls)), nil
 	}
 	return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Content: fmt.Sprintf("reply %d", m.calls)}, Usage: usage}, nil
+}
+
+// sharedAttached reports whether the request's system prompt shows the
+// shared block.
+func sharedAttached(req llm.Request) bool {
+	return len(req.Messages) > 0 && req.Messages[0].Role == llm.RoleSystem &&
+		strings.Contains(req.Messages[0].Content, "\n<"+SharedLabel+">\n")
 }

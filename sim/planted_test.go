@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/agent"
@@ -181,4 +182,97 @@ func TestPlantedTwoActivationsWithoutEpochCheck(t *testing.T) {
 	}
 	control(t, 20, configure)
 	hunt(t, configure)
+}
+
+// blindSharedReads drops the reads of shared blocks from every commit's
+// read set: an edit of a shared block no longer conflicts with one that
+// landed since it read the block, so the later commit writes its value
+// (built on the old one) over the other's — a lost update.
+type blindSharedReads struct{ *Store }
+
+func (b blindSharedReads) Begin(ctx context.Context) (*storage.Txn, error) {
+	return storage.NewTxn(b), nil
+}
+
+func (b blindSharedReads) Commit(ctx context.Context, req *storage.CommitRequest) error {
+	blocks := actor.SharedKey("block")
+	stripped := *req
+	stripped.Reads = nil
+	for _, rd := range req.Reads {
+		if !bytes.HasPrefix(rd.Key, blocks) {
+			stripped.Reads = append(stripped.Reads, rd)
+		}
+	}
+	return b.Store.Commit(ctx, &stripped)
+}
+
+// sharedBlockConfig is a workload where many agents append to the shared
+// block at once: twelve clients sending with short pauses, slow storage
+// (every read and commit waits 1–50 ms, so edits overlap between their
+// read of the block and their commit), the other standard faults, and no
+// whole-value writes (each would excuse the appends before it).
+func sharedBlockConfig(seed uint64) Config {
+	cfg := StandardConfig(seed)
+	cfg.Clients, cfg.OpsPerClient, cfg.ThinkTimeMax = 12, 12, 200*time.Millisecond
+	cfg.Mix = Mix{Create: 2, Get: 1, Send: 8}
+	for i := range cfg.Rules {
+		if cfg.Rules[i].Fault == StorageLatency {
+			cfg.Rules[i].Probability = 1
+		}
+	}
+	return cfg
+}
+
+// (e) Shared-block edits committed without their read in the read set.
+func TestPlantedSharedBlockLostUpdate(t *testing.T) {
+	configure := func(seed uint64) Config {
+		cfg := sharedBlockConfig(seed)
+		cfg.WrapStore = func(s *Store, _ rt.Runtime) storage.Store { return blindSharedReads{s} }
+		return cfg
+	}
+	control(t, 5, configure) // TestSharedBlockContention runs more
+
+	hunt(t, configure)
+}
+
+// sharedWriteFirst commits a transaction's shared-block writes on their
+// own, before the rest of it: a step's edit of the block lands even when
+// the step itself then fails (a write fault, a crash, a fence), and the
+// driver's retry of the step applies it again.
+type sharedWriteFirst struct{ *Store }
+
+func (s sharedWriteFirst) Begin(ctx context.Context) (*storage.Txn, error) {
+	return storage.NewTxn(s), nil
+}
+
+func (s sharedWriteFirst) Commit(ctx context.Context, req *storage.CommitRequest) error {
+	blocks := actor.SharedKey("block")
+	first := &storage.CommitRequest{}
+	rest := *req
+	rest.Writes = nil
+	for _, w := range req.Writes {
+		if bytes.HasPrefix(w.Key, blocks) {
+			first.Writes = append(first.Writes, w)
+		} else {
+			rest.Writes = append(rest.Writes, w)
+		}
+	}
+	if len(first.Writes) > 0 && len(rest.Writes) > 0 {
+		if err := s.Store.Commit(ctx, first); err != nil {
+			return err
+		}
+	} else {
+		rest.Writes = req.Writes
+	}
+	return s.Store.Commit(ctx, &rest)
+}
+
+// (f) A shared-block edit committed outside its step's transaction.
+func TestPlantedSharedBlockEditOutsideTransaction(t *testing.T) {
+	configure := func(seed uint64) Config {
+		cfg := StandardConfig(seed)
+		cfg.WrapStore = func(s *Store, _ rt.Runtime) storage.Store { return sharedWriteFirst{s} }
+		return cfg
+	}
+	hunt(t, configure) // its control is the standard sweep
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/service"
 	"github.com/kelpie-ai/kelpie/sim/check"
@@ -41,15 +43,36 @@ type Config struct {
 	WrapActor func(*agent.Actor) actor.Actor[agent.State]
 	// Record keeps the decision log in the result.
 	Record bool
+	// ThinkTimeMax bounds a client's pause between operations (zero:
+	// 2 s); shorter pauses make more operations overlap.
+	ThinkTimeMax time.Duration
 }
 
 // Mix weighs client operations.
 type Mix struct {
 	Create, Get, Update, Delete, Send, List int
+	// PatchBlock replaces the shared block's whole value (UpdateBlock).
+	PatchBlock int
 }
 
 // DefaultMix is the workload's operation mix.
-var DefaultMix = Mix{Create: 3, Get: 4, Update: 3, Delete: 1, Send: 4, List: 1}
+var DefaultMix = Mix{Create: 3, Get: 4, Update: 3, Delete: 1, Send: 4, List: 1, PatchBlock: 1}
+
+// The shared block and approvals in the workload. Before the clients
+// start, one standalone block (labelled SharedLabel) is created; a new
+// agent is attached to it with probability 1-1/attachOneIn and made to
+// need approval for conversation_search with probability
+// 1/approvalOneIn. A send offers the client-side tool with probability
+// 1/clientToolsOneIn. A send that ends with requires_approval is answered
+// at once with probability 1/2; otherwise the next send to the agent is
+// refused (ErrApprovalPending) and its client answers instead.
+const (
+	attachOneIn      = 4
+	approvalOneIn    = 3
+	clientToolsOneIn = 3
+	// sharedBlockLimit is the shared block's character limit.
+	sharedBlockLimit = 200000
+)
 
 // Result summarizes a run.
 type Result struct {
@@ -61,7 +84,12 @@ type Result struct {
 	Failed  int
 	Unknown int
 	Crashes int
-	Faults  map[Fault]FaultStats
+	// Shared-block and approval figures: appends to the shared block
+	// known to have committed, whole-value writes acknowledged, sends that
+	// stopped for approval, sends refused while approval was pending,
+	// and approval answers acknowledged.
+	SharedAppends, SharedWrites, ApprovalStops, ApprovalRefused, ApprovalAnswers int
+	Faults                                                                     map[Fault]FaultStats
 	// Virtual is the virtual time the run took.
 	Virtual time.Duration
 	// Err is the first failure: an invariant violation, a non-linearizable
@@ -86,8 +114,9 @@ func (r *Result) Summary() string {
 	if r.Err != nil {
 		status = "FAIL"
 	}
-	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d steps=%d virtual=%v trace=%016x",
-		status, r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, r.Crashes, r.Fired(), r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
+	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d shared=%d/%d approvals=%d/%d/%d steps=%d virtual=%v trace=%016x",
+		status, r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, r.Crashes, r.Fired(), r.SharedAppends, r.SharedWrites,
+		r.ApprovalStops, r.ApprovalRefused, r.ApprovalAnswers, r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
 }
 
 // world is the state of one run.
@@ -104,6 +133,10 @@ type world struct {
 	crashes int
 	epochs  map[string]uint64
 	res     *Result
+	// team is the shared block's history (nil if its create failed);
+	// appends indexes team.Appends by token.
+	team    *check.SharedBlock
+	appends map[string]int
 }
 
 // finalReadAttempts bounds the final read of one agent, which waits for
@@ -124,6 +157,9 @@ func Run(cfg Config) Result {
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 1
 	}
+	if cfg.ThinkTimeMax <= 0 {
+		cfg.ThinkTimeMax = 2 * time.Second
+	}
 	if cfg.Mix == (Mix{}) {
 		cfg.Mix = DefaultMix
 	}
@@ -132,7 +168,7 @@ func Run(cfg Config) Result {
 		s.Record()
 	}
 	res := Result{Seed: cfg.Seed}
-	w := &world{cfg: cfg, sim: s, inj: NewInjector(s), epochs: make(map[string]uint64), res: &res}
+	w := &world{cfg: cfg, sim: s, inj: NewInjector(s), epochs: make(map[string]uint64), res: &res, appends: make(map[string]int)}
 	for _, r := range cfg.Rules {
 		if err := w.inj.Add(r); err != nil {
 			res.Err = err
@@ -173,6 +209,7 @@ func (w *world) main(r rt.Runtime) {
 		}
 		w.servers = append(w.servers, n)
 	}
+	w.createTeam(r)
 	ctx := context.Background()
 	stop := rt.NewEvent(r)
 	r.Go("supervisor", func() { w.supervise(r, stop) })
@@ -273,7 +310,8 @@ func outcome(err error) (check.Outcome, bool) {
 	case errors.Is(err, agent.ErrNotFound):
 		return check.OK, false
 	case errors.Is(err, agent.ErrInvalid), errors.Is(err, actor.ErrBusy), errors.Is(err, actor.ErrStopped),
-		errors.Is(err, errNodeDown), errors.Is(err, ErrLLM) && !errors.Is(err, actor.ErrTimeout):
+		errors.Is(err, errNodeDown), errors.Is(err, ErrLLM) && !errors.Is(err, actor.ErrTimeout),
+		errors.Is(err, agent.ErrApprovalPending):
 		return check.Failed, false
 	default:
 		return check.Unknown, false
@@ -284,6 +322,20 @@ var errNodeDown = errors.New("sim: node is down (connection refused)")
 
 // call runs fn against a server as one client operation and records it.
 func (w *world) call(r rt.Runtime, client int, op check.Op, fn func(ctx context.Context, svc *service.Service, op *check.Op) error) check.Op {
+	op, _ = w.callErr(r, client, op, fn)
+	return op
+}
+
+// invoke runs fn against a server as one client operation that is not
+// part of the agents' history (shared block calls, attaches), and
+// returns its call/return times, outcome and error.
+func (w *world) invoke(r rt.Runtime, client int, fn func(ctx context.Context, svc *service.Service) error) (check.Op, error) {
+	return w.callErr(r, client, check.Op{}, func(ctx context.Context, svc *service.Service, _ *check.Op) error { return fn(ctx, svc) })
+}
+
+// callErr is call that also returns the error the client saw. An op of
+// no Kind is counted but not recorded in the history.
+func (w *world) callErr(r rt.Runtime, client int, op check.Op, fn func(ctx context.Context, svc *service.Service, op *check.Op) error) (check.Op, error) {
 	n := w.pick()
 	op.Client = client
 	op.Call = r.Now().Sub(Epoch).Nanoseconds()
@@ -312,16 +364,16 @@ func (w *world) call(r rt.Runtime, client int, op check.Op, fn func(ctx context.
 	default:
 		w.res.Unknown++
 	}
-	if op.Kind != check.KindCreate || op.Outcome == check.OK {
+	if op.Kind != "" && (op.Kind != check.KindCreate || op.Outcome == check.OK) {
 		w.hist.Add(op)
 	}
-	return op
+	return op, err
 }
 
 func (w *world) client(r rt.Runtime, c int) {
 	ctx := context.Background()
 	mix := w.cfg.Mix
-	total := mix.Create + mix.Get + mix.Update + mix.Delete + mix.Send + mix.List
+	total := mix.Create + mix.Get + mix.Update + mix.Delete + mix.Send + mix.List + mix.PatchBlock
 	for i := range w.cfg.OpsPerClient {
 		roll := rt.Intn(w.rng, total)
 		target := ""
@@ -350,14 +402,34 @@ func (w *world) client(r rt.Runtime, c int) {
 				return svc.DeleteAgent(ctx, target)
 			})
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send:
-			w.call(r, c, check.Op{Kind: check.KindSend, Agent: target}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
-				resp, err := svc.SendMessage(ctx, target, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: fmt.Sprintf("hello from %d/%d", c, i)}}})
-				if err == nil {
-					op.Messages = uint64(len(resp.Messages))
-					op.FirstSeq = resp.Messages[0].Seq
-				}
+			req := agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: fmt.Sprintf("hello from %d/%d%s%s", c, i, agentMarker, target)}}}
+			if rt.Intn(w.rng, clientToolsOneIn) == 0 {
+				req.ClientTools = []llm.Tool{{Name: ClientToolName, Description: "Looks something up on the client.", Parameters: json.RawMessage(`{"type":"object","properties":{"q":{"type":"string"}}}`)}}
+			}
+			resp, err := w.send(r, c, target, req)
+			switch {
+			case resp != nil && resp.StopReason == agent.StopApproval && rt.Intn(w.rng, 2) == 0:
+				w.answer(r, c, target)
+			case errors.Is(err, agent.ErrApprovalPending):
+				w.answer(r, c, target)
+			}
+		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send+mix.PatchBlock:
+			if w.team == nil {
+				break
+			}
+			value := fmt.Sprintf("P%d-%d", c, i)
+			op, _ := w.invoke(r, c, func(ctx context.Context, svc *service.Service) error {
+				_, err := svc.UpdateBlock(ctx, w.team.ID, agent.BlockUpdate{Value: &value}, nil)
 				return err
 			})
+			if op.Outcome == check.OK && !op.Found {
+				w.sim.Fail(fmt.Errorf("update of shared block %s: not found, but it is never deleted", w.team.ID))
+				return
+			}
+			if op.Outcome == check.OK {
+				w.res.SharedWrites++
+			}
+			w.team.Writes = append(w.team.Writes, check.BlockWrite{Value: value, Call: op.Call, Return: op.Return, Outcome: op.Outcome})
 		default:
 			w.call(r, c, check.Op{Kind: check.KindList}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 				list, err := svc.ListAgents(ctx, service.ListOptions{Limit: service.ListLimitMax})
@@ -367,7 +439,7 @@ func (w *world) client(r rt.Runtime, c int) {
 				return err
 			})
 		}
-		r.Sleep(ctx, time.Duration(rt.Intn(w.rng, 2000))*time.Millisecond)
+		r.Sleep(ctx, time.Duration(rt.Intn(w.rng, int(w.cfg.ThinkTimeMax/time.Millisecond)))*time.Millisecond)
 	}
 }
 
@@ -390,6 +462,19 @@ func (w *world) create(r rt.Runtime, c, i int) {
 		return
 	}
 	w.known = append(w.known, op.Agent)
+	var up agent.UpdateRequest
+	if w.team != nil && rt.Intn(w.rng, attachOneIn) != 0 {
+		up.AttachBlocks = []string{w.team.ID}
+	}
+	if rt.Intn(w.rng, approvalOneIn) == 0 {
+		up.ApprovalRequired = &[]string{agent.ToolConversationSearch}
+	}
+	if up.AttachBlocks != nil || up.ApprovalRequired != nil {
+		w.invoke(r, c, func(ctx context.Context, svc *service.Service) error {
+			_, err := svc.UpdateAgent(ctx, op.Agent, up)
+			return err
+		})
+	}
 	if w.cfg.ForceDeactivate {
 		w.deactivate(n, op.Agent)
 	}
@@ -433,28 +518,42 @@ func (w *world) readFinal(r rt.Runtime) error {
 	sort.Strings(ids)
 	for _, id := range ids {
 		var got check.Op
+		var running, pending bool
 		for attempt := 0; attempt < finalReadAttempts; attempt++ {
-			var running bool
+			running, pending = false, false
 			got = w.call(r, -1, check.Op{Kind: check.KindGet, Agent: id}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 				ag, err := svc.GetAgent(ctx, id)
 				if err == nil {
 					op.Name, op.Messages = ag.Name, ag.MessageCount
 					running = ag.ActiveRun != nil
+					pending = ag.PendingApproval != nil
 				}
 				return err
 			})
-			if got.Outcome == check.OK && !running {
+			if got.Outcome == check.OK && !running && !pending {
 				break
+			}
+			if got.Outcome == check.OK && !running {
+				// Calls wait for approval (perhaps since before a crash):
+				// answer them, as a client would, so the run resumes.
+				w.answer(r, -1, id)
+				continue
 			}
 			r.Sleep(context.Background(), time.Second) // let a resumed run finish
 		}
 		if got.Outcome != check.OK {
 			return fmt.Errorf("final read of %s failed with faults off: outcome %v", id, got.Outcome)
 		}
+		if got.Found && (running || pending) {
+			return fmt.Errorf("final read of %s: still running (%v) or waiting for approval (%v) after %d attempts with faults off", id, running, pending, finalReadAttempts)
+		}
 		if !got.Found {
 			continue
 		}
 		f := check.Final{Name: got.Name}
+		if w.team != nil {
+			w.team.Present[id] = true
+		}
 		n := w.servers[0]
 		for start := uint64(0); ; {
 			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
@@ -463,6 +562,7 @@ func (w *world) readFinal(r rt.Runtime) error {
 			if err != nil {
 				return fmt.Errorf("final message list of %s: %w", id, err)
 			}
+			w.noteAppends(page, 0)
 			for _, m := range page {
 				rec := check.MessageRecord{Seq: m.Seq, Role: m.Role, ToolCallID: m.ToolCallID}
 				for _, tc := range m.ToolCalls {
@@ -477,7 +577,7 @@ func (w *world) readFinal(r rt.Runtime) error {
 		}
 		final[id] = f
 	}
-	return nil
+	return w.readTeam(r)
 }
 
 // verify runs the checkers over the recorded history and final state.
@@ -491,6 +591,13 @@ func (w *world) verify() error {
 		func() error { return check.AcknowledgedDurable(&w.hist, final) },
 		func() error { return check.MessagesIntact(&w.hist, final) },
 		func() error { return check.ToolCallsAnswered(final) },
+		func() error { return check.CallsAnsweredBeforeNextMessage(final) },
+		func() error {
+			if w.team == nil {
+				return nil
+			}
+			return check.SharedBlockConsistent(w.team)
+		},
 		func() error { return check.ListsConsistent(&w.hist) },
 	} {
 		if err := inv(); err != nil {

@@ -48,7 +48,9 @@ func (n *server) boot() error {
 		Runtime: nr, Store: st, InvokeTimeout: simInvokeTimeout, IdleTimeout: simIdleTimeout,
 		MailboxDepthMax: simMailboxDepth, Logger: slog.New(slog.DiscardHandler),
 	})
-	svc, err := service.NewWithActor(nr, st, n.sys, NewLLM(nr, w.inj), w.cfg.WrapActor)
+	model := NewLLM(nr, w.inj)
+	model.Issued = w.issued
+	svc, err := service.NewWithActor(nr, st, n.sys, model, w.cfg.WrapActor)
 	if err != nil {
 		return err
 	}

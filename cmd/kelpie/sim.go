@@ -99,6 +99,7 @@ func sweep(stdout, stderr io.Writer, start uint64, count, workers int, configure
 		failed  []sim.Result
 		ops     int
 		crashes int
+		extra   sim.Result // shared-block and approval figures, summed
 		faults  = map[sim.Fault]sim.FaultStats{}
 		wg      sync.WaitGroup
 	)
@@ -113,6 +114,11 @@ func sweep(stdout, stderr io.Writer, start uint64, count, workers int, configure
 				mu.Lock()
 				ops += res.Ops
 				crashes += res.Crashes
+				extra.SharedAppends += res.SharedAppends
+				extra.SharedWrites += res.SharedWrites
+				extra.ApprovalStops += res.ApprovalStops
+				extra.ApprovalRefused += res.ApprovalRefused
+				extra.ApprovalAnswers += res.ApprovalAnswers
 				for f, st := range res.Faults {
 					t := faults[f]
 					t.Checked += st.Checked
@@ -146,6 +152,8 @@ func sweep(stdout, stderr io.Writer, start uint64, count, workers int, configure
 	fmt.Fprintf(stdout, "seeds=%d failed=%d ops=%d crashes=%d elapsed=%.1fs seeds/s=%.1f ops/s=%.0f\n",
 		count, len(failed), ops, crashes, elapsed, float64(count)/elapsed, float64(ops)/elapsed)
 	fmt.Fprintln(stdout, "faults (fired/checked):", sim.FormatStats(faults))
+	fmt.Fprintf(stdout, "shared block: appends=%d writes=%d; approvals: stops=%d refused=%d answers=%d\n",
+		extra.SharedAppends, extra.SharedWrites, extra.ApprovalStops, extra.ApprovalRefused, extra.ApprovalAnswers)
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d seeds failed", len(failed), count)
 	}
