@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -32,13 +33,14 @@ type CreateRequest struct {
 	System      string         `json:"system,omitempty"`
 	Model       string         `json:"model,omitempty"`
 	Embedding   string         `json:"embedding,omitempty"`
-	Tools       []string       `json:"tools,omitempty"`
+	Tools       []string       `json:"tools"`
 	Tags        []string       `json:"tags,omitempty"`
 	Metadata    map[string]any `json:"metadata,omitempty"`
 	Blocks      []BlockCreate  `json:"blocks,omitempty"`
-	// CustomTools are copies of custom tools to attach; each is also
-	// named in Tools.
-	CustomTools []CustomTool `json:"custom_tools,omitempty"`
+	// Tools (above) names built-in tools: nil for the agent type's
+	// defaults, empty for none. CustomToolIDs are the IDs of custom tools
+	// (records of the tools registry) to attach by reference.
+	CustomToolIDs []string `json:"custom_tool_ids,omitempty"`
 }
 
 // BlockCreate is a core memory block to create with an agent.
@@ -66,17 +68,19 @@ type UpdateRequest struct {
 	Embedding *string `json:"embedding,omitempty"`
 	// ApprovalRequired replaces the set of tools whose calls need approval.
 	ApprovalRequired *[]string `json:"approval_required,omitempty"`
-	// CustomTools, with Tools, replaces the custom tool copies; with Tools
-	// alone, the copies of tools Tools no longer names are dropped.
-	CustomTools *[]CustomTool `json:"custom_tools,omitempty"`
+	// Tools (above) replaces the built-in tools, by name, and
+	// CustomToolIDs the references to custom tools, by ID; either may
+	// come without the other. A custom tool ID that the agent references
+	// but that was deleted is dropped; any other unknown ID is ErrNotFound.
+	CustomToolIDs *[]string `json:"custom_tool_ids,omitempty"`
 	// AttachTools adds built-in tools by name, and AttachCustomTools
-	// custom tools (replacing an attached copy of the same name); then
-	// DetachTools removes tools named by name, or custom tools by ID.
+	// references to custom tools by ID; then DetachTools removes tools:
+	// built-in ones by name, custom ones by ID or current name.
 	// Attaching a tool that is attached already, or detaching one that is
 	// not, changes nothing.
-	AttachTools       []string     `json:"attach_tools,omitempty"`
-	AttachCustomTools []CustomTool `json:"attach_custom_tools,omitempty"`
-	DetachTools       []string     `json:"detach_tools,omitempty"`
+	AttachTools       []string `json:"attach_tools,omitempty"`
+	AttachCustomTools []string `json:"attach_custom_tools,omitempty"`
+	DetachTools       []string `json:"detach_tools,omitempty"`
 	// DetachBlocks removes the blocks (private ones, or references to
 	// shared ones) with these IDs; then AttachBlocks attaches the
 	// standalone blocks with these IDs by reference (see SharedBlock).
@@ -114,7 +118,7 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 		if err := decode(payload, &req); err != nil {
 			return nil, err
 		}
-		return encode(view(ctx, c)(create(c, &req)))
+		return encode(view(ctx, c)(create(ctx, c, &req)))
 	case OpGet:
 		if c.State.Agent == nil {
 			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
@@ -205,7 +209,7 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 	return nil, invalidf("unknown operation %q", op)
 }
 
-func create(c *actor.Context[State], req *CreateRequest) (*Agent, error) {
+func create(ctx context.Context, c *actor.Context[State], req *CreateRequest) (*Agent, error) {
 	if c.State.Agent != nil {
 		return nil, fmt.Errorf("%w: agent %s", ErrAlreadyExists, c.ID.ID)
 	}
@@ -246,7 +250,7 @@ func create(c *actor.Context[State], req *CreateRequest) (*Agent, error) {
 		ID: req.ID, Name: req.Name, AgentType: agentType, Description: req.Description,
 		System: req.System, Model: req.Model, Embedding: req.Embedding,
 		Tags: nonNil(slices.Clone(req.Tags)), Metadata: req.Metadata,
-		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now, CustomTools: req.CustomTools,
+		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now,
 	}
 	if ag.Name == "" {
 		ag.Name = req.ID
@@ -257,8 +261,15 @@ func create(c *actor.Context[State], req *CreateRequest) (*Agent, error) {
 	if ag.Tools == nil {
 		ag.Tools = DefaultTools(agentType)
 	}
-	if err := checkTools(ag.Tools, ag.CustomTools); err != nil {
+	if err := checkTools(ag.Tools); err != nil {
 		return nil, err
+	}
+	if len(req.CustomToolIDs) > 0 {
+		refs, err := changeCustomTools(ctx, c, nil, &UpdateRequest{CustomToolIDs: &req.CustomToolIDs})
+		if err != nil {
+			return nil, err
+		}
+		ag.CustomToolIDs = refs
 	}
 	ids := c.Runtime().Rand("ids")
 	for _, bc := range req.Blocks {
@@ -328,7 +339,7 @@ func update(ctx context.Context, c *actor.Context[State], req *UpdateRequest) (*
 			return nil, err
 		}
 	}
-	toolNames, customTools, err := updateTools(ag, req)
+	toolNames, customTools, err := updateTools(ctx, c, ag, req)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +373,7 @@ func update(ctx context.Context, c *actor.Context[State], req *UpdateRequest) (*
 	if req.Metadata != nil {
 		ag.Metadata = *req.Metadata
 	}
-	ag.Tools, ag.CustomTools = toolNames, customTools
+	ag.Tools, ag.CustomToolIDs = toolNames, customTools
 	if req.ApprovalRequired != nil {
 		ag.ApprovalRequired = slices.Clone(*req.ApprovalRequired)
 	}
@@ -467,46 +478,96 @@ func updateBlocks(ctx context.Context, c *actor.Context[State], ag *Agent, req *
 	return blocks, records, nil
 }
 
-// updateTools returns the agent's tools and custom tool copies after req,
-// without changing ag.
-func updateTools(ag *Agent, req *UpdateRequest) ([]string, []CustomTool, error) {
-	if req.Tools == nil && req.CustomTools == nil && len(req.AttachTools)+len(req.AttachCustomTools)+len(req.DetachTools) == 0 {
-		return ag.Tools, ag.CustomTools, nil
+// updateTools returns the agent's built-in tool names and custom tool
+// references after req, without changing ag or writing anything.
+// References to deleted custom tools are dropped.
+func updateTools(ctx context.Context, c *actor.Context[State], ag *Agent, req *UpdateRequest) ([]string, []string, error) {
+	if req.Tools == nil && req.CustomToolIDs == nil && len(req.AttachTools)+len(req.AttachCustomTools)+len(req.DetachTools) == 0 {
+		return ag.Tools, ag.CustomToolIDs, nil
 	}
-	names, custom := slices.Clone(ag.Tools), slices.Clone(ag.CustomTools)
-	if req.CustomTools != nil {
-		custom = slices.Clone(*req.CustomTools)
-	}
+	names := slices.Clone(ag.Tools)
 	if req.Tools != nil {
 		names = nonNil(slices.Clone(*req.Tools))
-		custom = slices.DeleteFunc(custom, func(ct CustomTool) bool { return !slices.Contains(names, ct.Name) })
 	}
 	for _, n := range req.AttachTools {
 		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
-	for _, ct := range req.AttachCustomTools {
-		custom = slices.DeleteFunc(custom, func(o CustomTool) bool { return o.Name == ct.Name })
-		custom = append(custom, ct)
-		if !slices.Contains(names, ct.Name) {
-			names = append(names, ct.Name)
-		}
-	}
-	for _, d := range req.DetachTools {
-		if i := slices.IndexFunc(custom, func(ct CustomTool) bool { return ct.ID == d }); i >= 0 {
-			d = custom[i].Name
-		}
-		names = slices.DeleteFunc(names, func(n string) bool { return n == d })
-		custom = slices.DeleteFunc(custom, func(ct CustomTool) bool { return ct.Name == d })
-	}
-	if err := checkTools(names, custom); err != nil {
+	names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(req.DetachTools, n) })
+	if err := checkTools(names); err != nil {
 		return nil, nil, err
 	}
-	if len(custom) == 0 {
-		custom = nil
+	refs, err := changeCustomTools(ctx, c, ag.CustomToolIDs, req)
+	if err != nil {
+		return nil, nil, err
 	}
-	return names, custom, nil
+	return names, refs, nil
+}
+
+// changeCustomTools returns the custom tool references that follow from
+// refs (the agent's) and req's CustomToolIDs, AttachCustomTools and
+// DetachTools, checked against the tools' current definitions
+// (checkCustomTools). It reads the tools' records in the invocation's
+// transaction, so the result holds against a concurrent change to them
+// (which makes the commit conflict); it writes nothing.
+func changeCustomTools(ctx context.Context, c *actor.Context[State], refs []string, req *UpdateRequest) ([]string, error) {
+	defs, missing, err := loadCustomTools(ctx, c.GetShared, refs)
+	if err != nil {
+		return nil, err
+	}
+	wasBytes := CustomToolsBytes(defs)
+	// add appends the tool with the given ID unless it is there already.
+	// A deleted tool is ErrNotFound, unless it is one of the agent's own
+	// dangling references (detached by its deletion).
+	add := func(id string) error {
+		if slices.ContainsFunc(defs, func(d CustomTool) bool { return d.ID == id }) {
+			return nil
+		}
+		t, err := LoadCustomTool(ctx, c.GetShared, id)
+		if errors.Is(err, ErrNotFound) && slices.Contains(missing, id) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defs = append(defs, *t)
+		return nil
+	}
+	if req.CustomToolIDs != nil {
+		keep := defs
+		defs = nil
+		for _, id := range *req.CustomToolIDs {
+			if i := slices.IndexFunc(keep, func(d CustomTool) bool { return d.ID == id }); i >= 0 {
+				if !slices.ContainsFunc(defs, func(d CustomTool) bool { return d.ID == id }) {
+					defs = append(defs, keep[i])
+				}
+				continue
+			}
+			if err := add(id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, id := range req.AttachCustomTools {
+		if err := add(id); err != nil {
+			return nil, err
+		}
+	}
+	defs = slices.DeleteFunc(defs, func(d CustomTool) bool {
+		return slices.Contains(req.DetachTools, d.ID) || slices.Contains(req.DetachTools, d.Name)
+	})
+	if err := checkCustomTools(defs, wasBytes); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(defs))
+	for _, d := range defs {
+		out = append(out, d.ID)
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, nil
 }
 
 // remove deletes the agent's state, messages, passages and index entry in

@@ -74,7 +74,11 @@ func contextWindow(ctx context.Context, c *actor.Context[State]) (*ContextWindow
 	if err != nil {
 		return nil, err
 	}
-	tools := agentTools(ag)
+	defs, _, err := loadCustomTools(ctx, c.GetShared, ag.CustomToolIDs)
+	if err != nil {
+		return nil, err
+	}
+	tools := agentTools(ag, defs)
 	if tools == nil {
 		tools = []llm.Tool{}
 	}

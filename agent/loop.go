@@ -87,6 +87,9 @@ type turn struct {
 	callID string
 	// fatal is a tool failure that fails the invocation (see fatalError).
 	fatal error
+	// custom holds the current definitions of the agent's custom tools
+	// once read in this invocation (see turn.customTools).
+	custom *[]CustomTool
 }
 
 // append logs m as the next message.

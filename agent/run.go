@@ -414,7 +414,19 @@ func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepR
 	if err != nil {
 		return nil, err
 	}
-	tools := append(agentTools(ag), run.ClientTools...)
+	// The custom tools' current definitions, read here: an update to a
+	// tool reaches the model at the agent's next step.
+	tools, err := t.stepTools(ctx)
+	if errors.Is(err, ErrToolsTooLarge) {
+		// Not transient: the run fails with the reason, and the driver,
+		// told the step is done, stops.
+		a.finish(c, t, run, RunFailed, StopError, err)
+		return &Prepared{Done: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	tools = append(tools, run.ClientTools...)
 	return &Prepared{Step: run.Steps, Request: llm.Request{Model: ag.Model, Messages: history, Tools: tools}, Embedding: ag.Embedding}, nil
 }
 
@@ -451,7 +463,14 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 	am := Message{Role: llm.RoleAssistant, Content: out.Message.Content}
 	var pending []ToolCall
 	for _, tc := range out.Message.ToolCalls {
-		call := ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments, Approval: t.needsApproval(tc.Name)}
+		// Calls resolve against the tools' definitions as this
+		// invocation reads them: a custom tool renamed or deleted since
+		// prepare is not found, and its call gets a tool error (runTool).
+		approval, err := t.needsApproval(ctx, tc.Name)
+		if err != nil {
+			return nil, err
+		}
+		call := ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments, Approval: approval}
 		am.ToolCalls = append(am.ToolCalls, call)
 		if call.Approval {
 			pending = append(pending, call)
@@ -603,13 +622,22 @@ func runMessages(ctx context.Context, c *actor.Context[State], id string) ([]Mes
 }
 
 // needsApproval reports whether a call to the named tool waits for the
-// client: tools marked as requiring approval, client-side tools, and
-// custom tools (no sandbox yet: the client runs them).
-func (t *turn) needsApproval(name string) bool {
-	if slices.Contains(t.ag.ApprovalRequired, name) || t.ag.customTool(name) != nil {
-		return true
+// client: client-side tools, the agent's custom tools (no sandbox yet: the
+// client runs them), and its built-in tools marked as requiring approval.
+// A call to a tool the agent does not have (any more) waits for nothing:
+// it gets a tool error.
+func (t *turn) needsApproval(ctx context.Context, name string) (bool, error) {
+	if t.isClientTool(name) {
+		return true, nil
 	}
-	return t.run != nil && slices.ContainsFunc(t.run.ClientTools, func(ct llm.Tool) bool { return ct.Name == name })
+	ct, err := t.customTool(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	if ct != nil {
+		return true, nil
+	}
+	return slices.Contains(t.ag.ApprovalRequired, name) && slices.Contains(t.ag.Tools, name), nil
 }
 
 // checkApprovals checks that a send answers exactly the pending calls.
@@ -656,6 +684,12 @@ func (t *turn) answer(ctx context.Context, p *PendingApproval, approvals []Appro
 	for _, call := range p.Calls {
 		i := slices.IndexFunc(approvals, func(a Approval) bool { return a.ToolCallID == call.ID })
 		a := approvals[i]
+		// The tool as it is now: a custom tool edited since the call
+		// answers with its current return_char_limit.
+		ct, err := t.customTool(ctx, call.Name)
+		if err != nil {
+			return err
+		}
 		var result, status string
 		switch {
 		case a.Return != nil:
@@ -663,12 +697,12 @@ func (t *turn) answer(ctx context.Context, p *PendingApproval, approvals []Appro
 			if a.Status == ToolError {
 				status = ToolError
 			}
-			if ct := t.ag.customTool(call.Name); ct != nil && ct.ReturnCharLimit > 0 {
+			if ct != nil && ct.ReturnCharLimit > 0 {
 				result = truncateChars(result, ct.ReturnCharLimit)
 			}
 		case a.Approve && t.isClientTool(call.Name):
 			result, status = "Error: "+call.Name+" is a client-side tool: the client must return its result", ToolError
-		case a.Approve && t.ag.customTool(call.Name) != nil:
+		case a.Approve && ct != nil:
 			result, status = "Error: "+call.Name+" is a custom tool, which this server cannot run (no sandbox): the client must run it and return its result", ToolError
 		case a.Approve:
 			result, status, _ = t.runTool(ctx, call)

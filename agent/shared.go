@@ -105,14 +105,14 @@ func ResolveBlocks(ctx context.Context, get Getter, ag *Agent) (view *Agent, mis
 }
 
 // view returns a function that passes an operation's result through with
-// the agent's shared blocks resolved, as replies carry it.
+// the agent's shared blocks and custom tools resolved, as replies carry
+// it (Resolve).
 func view(ctx context.Context, c *actor.Context[State]) func(*Agent, error) (*Agent, error) {
 	return func(ag *Agent, err error) (*Agent, error) {
 		if err != nil || ag == nil {
 			return ag, err
 		}
-		v, _, err := ResolveBlocks(ctx, c.GetShared, ag)
-		return v, err
+		return Resolve(ctx, c.GetShared, ag)
 	}
 }
 

@@ -60,8 +60,10 @@ const (
 	PassageBytesMax = 64 << 10
 	// CustomToolsMax bounds the custom tools attached to one agent.
 	CustomToolsMax = 64
-	// CustomToolsBytesMax bounds the serialized copies of an agent's
-	// custom tools, which live in its state blob.
+	// CustomToolsBytesMax bounds the definitions of an agent's custom
+	// tools as the model is offered them (CustomToolsBytes): checked when
+	// tools are attached, and again at each step, which fails the run
+	// (ErrToolsTooLarge) if the tools have since grown past it.
 	CustomToolsBytesMax = 2 << 20
 )
 
@@ -85,6 +87,10 @@ var (
 
 // Agent is an agent's configuration and core memory: the actor's state
 // blob. Messages and passages live in separate keys.
+//
+// Tools names the agent's tools: in the state, the built-in tools only
+// (custom tools are referenced by CustomToolIDs); in replies (Resolve),
+// the built-in tools followed by the custom tools' current names.
 type Agent struct {
 	ID          string         `json:"id"`
 	Name        string         `json:"name"`
@@ -123,16 +129,22 @@ type Agent struct {
 	// passages and queries; "" for none: full-text search) returned for
 	// the last passage embedded; 0 until then.
 	EmbeddingDim int `json:"embedding_dim,omitempty"`
-	// CustomTools are copies of the custom tools attached to the agent
-	// (each also named in Tools), taken when they were attached: the
-	// agent loop reads them without asking the tools registry.
+	// CustomToolIDs are the agent's references to the custom tools
+	// attached to it, in attach order: the IDs of tool records in the
+	// shared key space (CustomToolKey), read whenever the agent uses its
+	// tools (see ResolveTools). Deleted tools' IDs linger until the next
+	// change to the agent's tools.
+	CustomToolIDs []string `json:"custom_tool_ids,omitempty"`
+	// CustomTools are the current definitions of the custom tools, in
+	// replies only (ResolveTools); the state holds references alone.
 	CustomTools []CustomTool `json:"custom_tools,omitempty"`
 }
 
 // CustomTool is a user-defined tool: a record of the tools registry
-// (package tools) and, once attached, the agent's copy of it. The server
-// has no sandbox yet, so it never runs one: a call pauses the run for the
-// client to run it and return the result, as for a client-side tool.
+// (package tools), which agents attach by reference (Agent.CustomToolIDs).
+// The server has no sandbox yet, so it never runs one: a call pauses the
+// run for the client to run it and return the result, as for a
+// client-side tool.
 type CustomTool struct {
 	ID          string   `json:"id"`
 	Name        string   `json:"name"`

@@ -271,28 +271,13 @@ func withHeartbeat(params json.RawMessage) json.RawMessage {
 	return out
 }
 
-// checkTools checks that every named tool is a built-in or one of the
-// attached custom tools, and that each custom tool is named in names once,
-// with no built-in's name, within the bounds.
-func checkTools(names []string, custom []CustomTool) error {
+// checkTools checks that every named tool is a built-in one (custom
+// tools are referenced by ID, see checkCustomTools).
+func checkTools(names []string) error {
 	for _, n := range names {
-		if _, ok := builtins[n]; !ok && !slices.ContainsFunc(custom, func(ct CustomTool) bool { return ct.Name == n }) {
+		if _, ok := builtins[n]; !ok {
 			return invalidf("unknown tool %q", n)
 		}
-	}
-	if len(custom) > CustomToolsMax {
-		return invalidf("%d custom tools, over the limit of %d", len(custom), CustomToolsMax)
-	}
-	for i, ct := range custom {
-		if _, ok := builtins[ct.Name]; ok || ct.Name == "" || !slices.Contains(names, ct.Name) {
-			return invalidf("custom tool %q is unnamed, shadows a built-in, or is not among the agent's tools", ct.Name)
-		}
-		if slices.ContainsFunc(custom[:i], func(o CustomTool) bool { return o.Name == ct.Name }) {
-			return invalidf("two custom tools named %q", ct.Name)
-		}
-	}
-	if b, err := json.Marshal(custom); err != nil || len(b) > CustomToolsBytesMax {
-		return invalidf("the custom tools' definitions take %d bytes, over the limit of %d", len(b), CustomToolsBytesMax)
 	}
 	return nil
 }
@@ -308,19 +293,6 @@ func (ct *CustomTool) LLMTool() llm.Tool {
 		params = []byte(`{"type":"object","properties":{}}`)
 	}
 	return llm.Tool{Name: ct.Name, Description: desc, Parameters: params}
-}
-
-// customTool returns the attached custom tool named name, or nil.
-func (a *Agent) customTool(name string) *CustomTool {
-	if !slices.Contains(a.Tools, name) {
-		return nil
-	}
-	for i := range a.CustomTools {
-		if a.CustomTools[i].Name == name {
-			return &a.CustomTools[i]
-		}
-	}
-	return nil
 }
 
 // ToolSchemas describes the named tools for the model, in the given order.
@@ -366,13 +338,13 @@ func (t *turn) runTool(ctx context.Context, tc ToolCall) (result, status string,
 	return out, status, terminal
 }
 
-// agentTools describes the agent's tools for the model.
-func agentTools(ag *Agent) []llm.Tool {
+// agentTools describes the agent's tools for the model: its built-in
+// tools, then its custom tools as custom defines them (their current
+// definitions, read in the invocation).
+func agentTools(ag *Agent, custom []CustomTool) []llm.Tool {
 	tools := ToolSchemas(ag.Tools)
-	for i := range ag.CustomTools {
-		if slices.Contains(ag.Tools, ag.CustomTools[i].Name) {
-			tools = append(tools, ag.CustomTools[i].LLMTool())
-		}
+	for i := range custom {
+		tools = append(tools, custom[i].LLMTool())
 	}
 	if ag.AgentType == TypeMemGPT {
 		for i := range tools {

@@ -174,7 +174,7 @@ func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Tool names and IDs may name built-in or custom tools (see tools.go).
-	tools, customTools, err := h.svc.ResolveTools(r.Context(), "", req.Tools, req.ToolIDs)
+	tools, customTools, err := h.svc.ResolveTools(r.Context(), req.Tools, req.ToolIDs)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -204,7 +204,7 @@ func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 	cr := agent.CreateRequest{
 		Name: req.Name, AgentType: agentType, Description: req.Description, System: req.System,
 		Model: model, Embedding: embedding, Tools: nonNilStrings(tools), Tags: req.Tags, Metadata: req.Metadata,
-		CustomTools: customTools,
+		CustomToolIDs: customTools,
 	}
 	for _, b := range req.MemoryBlocks {
 		cr.Blocks = append(cr.Blocks, agent.BlockCreate{Label: b.Label, Value: b.Value, Limit: b.Limit, Description: b.Description, ReadOnly: b.ReadOnly})
@@ -265,13 +265,13 @@ func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
 		up.Embedding = &e
 	}
 	if req.ToolIDs != nil {
-		tools, customTools, err := h.svc.ResolveTools(r.Context(), id, nil, *req.ToolIDs)
+		tools, customTools, err := h.svc.ResolveTools(r.Context(), nil, *req.ToolIDs)
 		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		tools = nonNilStrings(tools)
-		up.Tools, up.CustomTools = &tools, &customTools
+		tools, customTools = nonNilStrings(tools), nonNilStrings(customTools)
+		up.Tools, up.CustomToolIDs = &tools, &customTools
 	}
 	ag, err := h.svc.UpdateAgent(r.Context(), id, up)
 	if err != nil {

@@ -29,10 +29,11 @@ import (
 // then agree with the schema. Lists are ordered by creation, built-in
 // tools first (in name order), newest first by default.
 //
-// Attaching a custom tool copies it into the agent: editing the tool
-// later does not change agents that attached it before (attach it again
-// to refresh the copy), and deleting it leaves their copies in place.
-// There is no sandbox yet, so a call to a custom tool pauses the run
+// Agents attach custom tools by reference: every agent that has a tool
+// uses its current definition (name, description, json_schema, …) from
+// its next step on, and lists it (agent tools, the agent's tools
+// relationship, the context window) as it is now; deleting a tool
+// detaches it from every agent. There is no sandbox yet, so a call to a custom tool pauses the run
 // (stop_reason requires_approval, an approval_request_message) until the
 // client runs the tool and sends its result as a tool_return message.
 // Attaching an attached tool or detaching one that is not attached
@@ -69,7 +70,8 @@ func toTool(t toolreg.Tool) toolWire {
 	}
 }
 
-// agentTools returns the agent's tools: built-in, then custom.
+// agentTools returns the agent's tools: built-in, then custom (a's
+// current definitions, as the service's replies carry them).
 func agentTools(a *agent.Agent) []toolreg.Tool {
 	var out []toolreg.Tool
 	for _, t := range agent.ToolSchemas(a.Tools) {

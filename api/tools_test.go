@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -234,14 +235,21 @@ func TestAttachDetachTools(t *testing.T) {
 	if got := names(body); got != "memory_insert,lookup" {
 		t.Fatalf("PATCH tool_ids: %s", got)
 	}
-	// Deleting the tool leaves the agent's copy, which its tool_ids still name.
+	// Deleting the tool detaches it: the agent lists it no more, tool_ids
+	// naming it (a client's stale view) drop it, detaching it is a no-op,
+	// and a new agent cannot have it.
 	ok(t, srv, "DELETE", "/v1/tools/"+custom.ID, nil)
-	if got := names(ok(t, srv, "PATCH", "/v1/agents/"+a.ID, map[string]any{"tool_ids": []string{custom.ID}})); got != "lookup" {
+	if got := names(ok(t, srv, "GET", "/v1/agents/"+a.ID, nil)); got != "memory_insert" {
+		t.Fatalf("after deleting lookup: %s", got)
+	}
+	if got := names(ok(t, srv, "PATCH", "/v1/agents/"+a.ID, map[string]any{"tool_ids": []string{insertID, custom.ID}})); got != "memory_insert" {
 		t.Fatalf("PATCH tool_ids naming a deleted, attached tool: %s", got)
 	}
-	if got := names(ok(t, srv, "PATCH", base+"/detach/"+custom.ID, nil)); got != "" {
+	if got := names(ok(t, srv, "PATCH", base+"/detach/"+custom.ID, nil)); got != "memory_insert" {
 		t.Fatalf("after detaching the deleted tool: %s", got)
 	}
+	fails(t, srv, "PATCH", "/v1/agents/"+a.ID, map[string]any{"tool_ids": []string{custom.ID}}, 404, "not found")
+	fails(t, srv, "POST", "/v1/agents", map[string]any{"name": "e", "tool_ids": []string{custom.ID}}, 404, "not found")
 }
 
 func TestCustomToolRun(t *testing.T) {
@@ -268,5 +276,95 @@ func TestCustomToolRun(t *testing.T) {
 	conform(t, body, "LettaMessageUnion", true)
 	if !strings.Contains(string(body), `"tool_return":"709,000"`) {
 		t.Fatalf("log = %s", body)
+	}
+}
+
+// Agents use a custom tool by reference: PATCH and PUT of the tool reach
+// every agent that has it — its tools list, its tools relationship, its
+// context window — and DELETE detaches it from all of them.
+func TestToolEditsReachAgents(t *testing.T) {
+	srv := server(t, llmtest.Echo())
+	custom := tool(t, srv, "POST", "/v1/tools", map[string]any{"source_code": lookupTool})
+	var agents []agentJSON
+	for _, name := range []string{"first", "second"} {
+		a := createAgent(t, srv, name)
+		conform(t, ok(t, srv, "PATCH", "/v1/agents/"+a.ID+"/tools/attach/"+custom.ID, nil), "AgentState", false)
+		agents = append(agents, a)
+	}
+	// seen returns what agent a shows of its custom tool, from each of the
+	// three places; all three must agree.
+	seen := func(a agentJSON) (name, description string, params string) {
+		t.Helper()
+		out := ok(t, srv, "GET", "/v1/agents/"+a.ID+"/tools?exclude_letta_tools=true", nil)
+		conform(t, out, "Tool", true)
+		listed := decodeAs[[]toolJSON](t, out)
+		out = ok(t, srv, "GET", "/v1/agents/"+a.ID, nil)
+		conform(t, out, "AgentState", false)
+		var rel []toolJSON
+		for _, tl := range decodeAs[struct {
+			Tools []toolJSON `json:"tools"`
+		}](t, out).Tools {
+			if tl.ToolType == "custom" {
+				rel = append(rel, tl)
+			}
+		}
+		out = ok(t, srv, "GET", "/v1/agents/"+a.ID+"/context", nil)
+		conform(t, out, "ContextWindowOverview", false)
+		var offered []map[string]any
+		for _, fd := range decodeAs[struct {
+			Defs []struct {
+				Function map[string]any `json:"function"`
+			} `json:"functions_definitions"`
+		}](t, out).Defs {
+			if n, _ := fd.Function["name"].(string); n != "" && !strings.Contains(n, "memory") && n != "conversation_search" && n != "send_message" {
+				offered = append(offered, fd.Function)
+			}
+		}
+		if len(listed) != len(rel) || len(listed) != len(offered) || len(listed) > 1 {
+			t.Fatalf("agent %s shows %d listed, %d in its relationship, %d offered", a.ID, len(listed), len(rel), len(offered))
+		}
+		if len(listed) == 0 {
+			return "", "", ""
+		}
+		p, _ := json.Marshal(offered[0]["parameters"])
+		if listed[0].ID != custom.ID || rel[0].ID != custom.ID || listed[0].Name != rel[0].Name || listed[0].Name != offered[0]["name"] ||
+			listed[0].Description != rel[0].Description || listed[0].Description != offered[0]["description"] {
+			t.Fatalf("agent %s: listed %+v, relationship %+v, offered %v", a.ID, listed[0], rel[0], offered[0])
+		}
+		return listed[0].Name, listed[0].Description, string(p)
+	}
+	for _, a := range agents {
+		if name, desc, _ := seen(a); name != "lookup" || desc != "Look up a city's population." {
+			t.Fatalf("before edits: %s %q", name, desc)
+		}
+	}
+	tool(t, srv, "PATCH", "/v1/tools/"+custom.ID, map[string]any{"description": "Population, newest census."})
+	for _, a := range agents {
+		if name, desc, _ := seen(a); name != "lookup" || desc != "Population, newest census." {
+			t.Fatalf("after PATCH: %s %q", name, desc)
+		}
+	}
+	// PUT by name: a new schema (and so a new name would be a new tool;
+	// the same name replaces this one's definition).
+	v2 := strings.Replace(lookupTool, "year: int = 2024", "year: int = 2025, exact: bool = False", 1)
+	tool(t, srv, "PUT", "/v1/tools", map[string]any{"source_code": v2})
+	for _, a := range agents {
+		if _, _, params := seen(a); !strings.Contains(params, `"exact"`) {
+			t.Fatalf("after PUT: parameters %s", params)
+		}
+	}
+	// A new json_schema renames the tool for every agent.
+	tool(t, srv, "PATCH", "/v1/tools/"+custom.ID, map[string]any{"json_schema": map[string]any{
+		"name": "census", "description": "Census figures.", "parameters": map[string]any{"type": "object", "properties": map[string]any{}}}})
+	for _, a := range agents {
+		if name, desc, _ := seen(a); name != "census" || desc != "Census figures." {
+			t.Fatalf("after the rename: %s %q", name, desc)
+		}
+	}
+	ok(t, srv, "DELETE", "/v1/tools/"+custom.ID, nil)
+	for _, a := range agents {
+		if name, _, _ := seen(a); name != "" {
+			t.Fatalf("after DELETE, agent %s still has %s", a.ID, name)
+		}
 	}
 }

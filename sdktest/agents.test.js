@@ -1,5 +1,5 @@
 // Agents: CRUD, list pagination and filters, core-memory blocks by label,
-// models and health; tools CRUD (not implemented yet: skipped).
+// models and health; tools CRUD, and tools shared by reference among agents.
 
 import assert from 'node:assert/strict';
 import Letta from '@letta-ai/letta-client';
@@ -197,7 +197,7 @@ conformance(
   assert.equal(human.value, 'Name: Ada', 'the block is unchanged');
 });
 
-// ---- tools (not implemented yet) ----
+// ---- tools ----
 
 conformance('tools CRUD: create, retrieve, list, update, delete', k, async () => {
   const name = `sdktest_tool_${process.pid}`;
@@ -223,4 +223,41 @@ conformance('tools CRUD: create, retrieve, list, update, delete', k, async () =>
   await k.client.tools.delete(tool.id);
   const err = await rejects(k.client.tools.retrieve(tool.id), 'retrieve after delete');
   assert.ok(err instanceof Letta.NotFoundError, `NotFoundError, got ${err}`);
+});
+
+conformance('tools.update reaches every agent that has the tool; tools.delete detaches it', k, async () => {
+  const name = `sdktest_shared_tool_${process.pid}`;
+  const source = `def ${name}(city: str) -> str:\n    """Look up a city's population.\n\n    Args:\n        city: the city\n    """\n    raise NotImplementedError\n`;
+  const tool = await k.client.tools.create({ source_code: source });
+  const agents = [await createAgent(), await createAgent()];
+  for (const ag of agents) {
+    await k.client.agents.tools.attach(tool.id, { agent_id: ag.id });
+  }
+
+  // What an agent shows of the tool: its tools list, and its tools
+  // relationship (a 1.x SDK client must ask for it with include).
+  async function shown(ag) {
+    const listed = (await k.client.agents.tools.list(ag.id)).items.filter((t) => t.id === tool.id);
+    const retrieved = await k.client.agents.retrieve(ag.id, { include: ['agent.tools'] });
+    const related = retrieved.tools.filter((t) => t.id === tool.id);
+    assert.equal(listed.length, related.length, 'the tools list and the relationship agree');
+    return related.map((t) => ({ description: t.description, params: Object.keys(t.json_schema.parameters.properties) }));
+  }
+
+  await k.client.tools.update(tool.id, {
+    description: 'Population, newest census.',
+    json_schema: {
+      name,
+      description: 'Population, newest census.',
+      parameters: { type: 'object', properties: { city: { type: 'string' }, year: { type: 'integer' } }, required: ['city'] },
+    },
+  });
+  for (const ag of agents) {
+    assert.deepEqual(await shown(ag), [{ description: 'Population, newest census.', params: ['city', 'year'] }], `agent ${ag.id}`);
+  }
+
+  await k.client.tools.delete(tool.id);
+  for (const ag of agents) {
+    assert.deepEqual(await shown(ag), [], `agent ${ag.id} after the delete`);
+  }
 });

@@ -247,7 +247,7 @@ func (s *Service) StartRun(ctx context.Context, id string, req agent.SendRequest
 	req.RunID = rt.NewID(s.ids, "run")
 	req.Embeddings = s.approvalEmbeddings(ctx, id, req.Approvals)
 	var out agent.SendResult
-	if err := s.call(ctx, id, agent.OpSend, req, &out); err != nil {
+	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, id, agent.OpSend, req, &out) }); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -273,7 +273,11 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 	w, stop := s.hub.watch(req.RunID)
 	defer stop()
 	var started agent.SendResult
-	if err := s.call(ctx, id, agent.OpSend, req, &started); err != nil {
+	// A send that answers pending tool calls reads the agent's custom
+	// tools (and an approved memory tool may edit a shared block): a
+	// concurrent change to them makes it conflict and write nothing, and
+	// it goes again.
+	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, id, agent.OpSend, req, &started) }); err != nil {
 		return nil, err
 	}
 	if started.Deduplicated {

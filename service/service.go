@@ -99,7 +99,9 @@ func (s *Service) CreateAgent(ctx context.Context, req agent.CreateRequest) (*ag
 	}
 	req.ID = rt.NewID(s.ids, "agent")
 	var out agent.Agent
-	if err := s.call(ctx, req.ID, agent.OpCreate, req, &out); err != nil {
+	// A create that attaches custom tools reads their records; an edit of
+	// one meanwhile makes it conflict, write nothing, and go again.
+	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, req.ID, agent.OpCreate, req, &out) }); err != nil {
 		return nil, err
 	}
 	s.noteEmbedding(out.ID, out.Embedding)
@@ -234,9 +236,9 @@ func (s *Service) listOnce(ctx context.Context, opts ListOptions, limit int) ([]
 		if err != nil {
 			return nil, fmt.Errorf("index entry %s: %w", id, err)
 		}
-		// Shared blocks are read in this transaction too: the page shows
-		// each block's value as of the validated snapshot.
-		if ag, _, err = agent.ResolveBlocks(ctx, tx.Get, ag); err != nil {
+		// Shared blocks and custom tools are read in this transaction
+		// too: the page shows them as of the validated snapshot.
+		if ag, err = agent.Resolve(ctx, tx.Get, ag); err != nil {
 			return nil, err
 		}
 		out = append(out, ag)

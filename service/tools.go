@@ -12,29 +12,26 @@ import (
 func (s *Service) Tools() *tools.Registry { return s.tools }
 
 // AttachTool attaches a tool to an agent and returns the state that
-// update committed. A custom tool's definition is copied into the agent:
-// later edits to the tool reach the agent only when it is attached again.
-// Attaching a tool that is attached already changes nothing (for a custom
-// tool it refreshes the copy).
+// update committed. A custom tool is attached by reference: the agent
+// reads the tool's record whenever it uses its tools, so later edits to
+// the tool reach it (see agent.ResolveTools). Attaching a tool that is
+// attached already changes nothing; an unknown tool is agent.ErrNotFound.
 func (s *Service) AttachTool(ctx context.Context, agentID, toolID string) (*agent.Agent, error) {
-	t, err := s.Tools().Get(ctx, toolID)
-	if err != nil {
-		return nil, err
-	}
 	var req agent.UpdateRequest
-	if t.Builtin() {
-		req.AttachTools = []string{t.Name}
+	if name, ok := tools.BuiltinName(toolID); ok {
+		req.AttachTools = []string{name}
 	} else {
-		req.AttachCustomTools = []agent.CustomTool{t.CustomTool}
+		req.AttachCustomTools = []string{toolID}
 	}
 	return s.UpdateAgent(ctx, agentID, req)
 }
 
-// DetachTool detaches a tool from an agent, by ID: a built-in tool, or an
-// attached copy of a custom tool (even one since deleted from the
-// registry). Detaching a tool that is not attached changes nothing.
+// DetachTool detaches a tool from an agent, by ID: a built-in tool, or a
+// custom tool (even one since deleted from the registry, whose dangling
+// reference the update drops anyway). Detaching a tool that is not
+// attached changes nothing.
 func (s *Service) DetachTool(ctx context.Context, agentID, toolID string) (*agent.Agent, error) {
-	name := toolID // custom copies are matched by ID
+	name := toolID // custom tools are detached by ID
 	if n, ok := tools.BuiltinName(toolID); ok {
 		name = n
 	}
@@ -42,28 +39,9 @@ func (s *Service) DetachTool(ctx context.Context, agentID, toolID string) (*agen
 }
 
 // ResolveTools maps the tool names and IDs of an agent's create or update
-// request to tool names and copies of the custom tools among them (see
-// tools.Registry.Resolve). For an update, agentID names the agent, whose
-// attached copies stand in for custom tools since deleted from the
-// registry; for a create it is empty.
-func (s *Service) ResolveTools(ctx context.Context, agentID string, names, ids []string) ([]string, []agent.CustomTool, error) {
-	reg := s.Tools()
-	var attached []agent.CustomTool
-	if agentID != "" {
-		for _, id := range ids {
-			if _, ok := tools.BuiltinName(id); ok {
-				continue
-			}
-			if _, err := reg.Get(ctx, id); err != nil {
-				// Not in the registry: maybe still attached to the agent.
-				ag, err := s.GetAgent(ctx, agentID)
-				if err != nil {
-					return nil, nil, err
-				}
-				attached = ag.CustomTools
-				break
-			}
-		}
-	}
-	return reg.Resolve(ctx, names, ids, attached)
+// request to the names of its built-in tools and the IDs of its custom
+// tools (see tools.Registry.Resolve); the agent checks the custom tools'
+// records itself, in its invocation.
+func (s *Service) ResolveTools(ctx context.Context, names, ids []string) (builtinNames, customIDs []string, err error) {
+	return s.Tools().Resolve(ctx, names, ids)
 }

@@ -18,8 +18,9 @@ import (
 
 // Keys.
 
-// ToolKey is the key of a custom tool.
-func ToolKey(id string) []byte { return tuple.Pack("tools", "t", id) }
+// ToolKey is the key of a custom tool: its record in the shared key
+// space, which the agents that attach it read (agent.CustomToolKey).
+func ToolKey(id string) []byte { return agent.CustomToolKey(id) }
 
 // CountKey holds the number of custom tools.
 func CountKey() []byte { return tuple.Pack("tools", "count") }
@@ -296,7 +297,9 @@ func (r *Registry) Update(ctx context.Context, id string, p Patch) (*Tool, error
 	return custom(out), nil
 }
 
-// Delete removes a custom tool. Agents that attached it keep their copies.
+// Delete removes a custom tool, which detaches it from every agent: they
+// read their tools from the registry, skip the missing one from then on,
+// and drop their reference to it at their next change of tools.
 func (r *Registry) Delete(ctx context.Context, id string) error {
 	if name, ok := BuiltinName(id); ok {
 		return fmt.Errorf("%w: %s is the built-in tool %s", ErrReadOnly, id, name)
@@ -532,53 +535,44 @@ func (r *Registry) Count(ctx context.Context, q Query) (int, error) {
 }
 
 // Resolve maps Letta tool names and IDs, as a create or an update of an
-// agent names its tools, to tool names and copies of the custom tools
-// among them. A name that is neither built-in nor registered is passed
-// on (the agent rejects it as unknown); an unknown ID is
-// agent.ErrNotFound unless attached supplies the copy (a custom tool
-// deleted from the registry but still attached to the agent).
-func (r *Registry) Resolve(ctx context.Context, names, ids []string, attached []agent.CustomTool) ([]string, []agent.CustomTool, error) {
-	var outNames []string
-	var copies []agent.CustomTool
-	add := func(name string, ct *agent.CustomTool) {
-		if !slices.Contains(outNames, name) {
-			outNames = append(outNames, name)
+// agent names its tools, to the names of the built-in tools and the IDs
+// of the custom tools among them (agent.CreateRequest.Tools and
+// CustomToolIDs), each once. A name that is neither built-in nor
+// registered is passed on with the built-in names (the agent rejects it
+// as unknown); custom tool IDs are passed on unchecked (the agent reads
+// each tool's record in its own transaction, and rejects an unknown one).
+func (r *Registry) Resolve(ctx context.Context, names, ids []string) (builtinNames, customIDs []string, err error) {
+	addName := func(n string) {
+		if !slices.Contains(builtinNames, n) {
+			builtinNames = append(builtinNames, n)
 		}
-		if ct != nil && !slices.ContainsFunc(copies, func(o agent.CustomTool) bool { return o.Name == ct.Name }) {
-			copies = append(copies, *ct)
+	}
+	addID := func(id string) {
+		if !slices.Contains(customIDs, id) {
+			customIDs = append(customIDs, id)
 		}
 	}
 	for _, n := range names {
 		if IsBuiltinName(n) {
-			add(n, nil)
+			addName(n)
 			continue
 		}
 		t, err := r.GetByName(ctx, n)
 		switch {
 		case errors.Is(err, agent.ErrNotFound):
-			add(n, nil)
+			addName(n)
 		case err != nil:
 			return nil, nil, err
 		default:
-			add(n, &t.CustomTool)
+			addID(t.ID)
 		}
 	}
 	for _, id := range ids {
 		if n, ok := BuiltinName(id); ok {
-			add(n, nil)
-			continue
+			addName(n)
+		} else {
+			addID(id)
 		}
-		t, err := r.Get(ctx, id)
-		if errors.Is(err, agent.ErrNotFound) {
-			if i := slices.IndexFunc(attached, func(ct agent.CustomTool) bool { return ct.ID == id }); i >= 0 {
-				add(attached[i].Name, &attached[i])
-				continue
-			}
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		add(t.Name, &t.CustomTool)
 	}
-	return outNames, copies, nil
+	return builtinNames, customIDs, nil
 }

@@ -10,7 +10,7 @@
 //
 // Storage layout (keys are storage/tuple tuples):
 //
-//	("tools", "t", id)                           the tool, JSON (agent.CustomTool)
+//	("s", "tool", id)                            the tool, JSON (agent.CustomTool), in the shared key space
 //	("tools", "count")                           the number of custom tools (8 bytes, big-endian)
 //	("i", "tools_by_name", name)                 id
 //	("i", "tools_by_created", createdNanos, id)  name
@@ -19,11 +19,13 @@
 // storage transaction, retried on conflict, so names stay unique and the
 // lists never disagree with the gets.
 //
-// Agents hold copies: attaching a custom tool copies its definition into
-// the agent's state (agent.Agent.CustomTools), so the agent loop reads no
-// other object. Later edits to the tool do not reach agents that attached
-// it before (attach it again to update the copy), and deleting the tool
-// leaves attached copies in place, still callable until detached.
+// Agents hold references: attaching a custom tool records its ID in the
+// agent's state (agent.Agent.CustomToolIDs), and the agent reads the
+// tool's record whenever it uses its tools, in its invocation's
+// transaction (agent.ResolveTools). The record is the single source of
+// truth: an edit (Update, Upsert) reaches every agent that has the tool
+// at its next step, and deleting the tool detaches it from all of them.
+// Agents never write tool records.
 package tools
 
 import (
