@@ -47,21 +47,30 @@ func (c *Context[S]) Get(ctx context.Context, key []byte) ([]byte, error) {
 func (c *Context[S]) Set(key, value []byte) error { return c.tx.Set(c.kvKey(key), value) }
 
 // SetWithText buffers key=value in the actor's KV space and indexes text
-// as the key's full-text document (see storage.Txn.SetWithText); a later
-// Set, Delete, DeleteRange or Clear of the key drops the document. A
-// store without a full-text engine keeps the value and ignores the text.
+// as the key's full-text document (see storage.Txn.SetWithText), in the
+// scope of the actor's KV space (its KV prefix; see
+// storage.Txn.SetWithTextScoped), so SearchText finds it through the
+// index of that scope. A later Set, Delete, DeleteRange or Clear of the
+// key drops the document. A store without a full-text engine keeps the
+// value and ignores the text.
 func (c *Context[S]) SetWithText(key, value []byte, text string) error {
-	return c.tx.SetWithText(c.kvKey(key), value, text)
+	return c.tx.SetWithTextScoped(c.kvKey(key), value, len(c.kvPrefix), text)
 }
 
 // SearchText runs a full-text query over the documents in the actor's KV
 // space and returns the matching keys, best first, with the store's
-// ranking name (see storage.Txn.SearchText). opts.Start and opts.End are
-// relative to the space, nil meaning its start or end, and so are the
-// returned keys. The search sees committed data only: not this
-// invocation's own writes, and not as a read the commit validates. A store
-// without a full-text engine returns errors.ErrUnsupported.
+// ranking name (see storage.Txn.SearchText). The search is scoped to the
+// space (opts.Scope is set to the actor's KV prefix, whatever the caller
+// gave), so it finds the documents written with SetWithText, and costs
+// what the actor's own documents cost rather than the whole store's; a
+// document indexed in the space without that scope (e.g. before scopes
+// existed) is not found. opts.Start and opts.End are relative to the
+// space, nil meaning its start or end, and so are the returned keys. The
+// search sees committed data only: not this invocation's own writes, and
+// not as a read the commit validates. A store without a full-text engine
+// returns errors.ErrUnsupported.
 func (c *Context[S]) SearchText(ctx context.Context, opts storage.TextSearchOptions) ([]storage.TextHit, string, error) {
+	opts.Scope = c.kvPrefix
 	opts.Start, opts.End = c.bounds(opts.Start, opts.End)
 	hits, ranking, err := c.tx.SearchText(ctx, opts)
 	if err != nil {

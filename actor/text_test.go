@@ -197,3 +197,71 @@ func TestContextTextUnsupported(t *testing.T) {
 		t.Fatalf("search on memory: err = %v, want ErrUnsupported", err)
 	}
 }
+
+// TestContextTextScoped: each actor's documents are indexed in the scope
+// of its KV space and its searches look in that scope only, so two
+// actors whose documents all match never see each other's, whatever
+// bounds they pass.
+func TestContextTextScoped(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "kelpie.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	sys := notesSystem(t, s)
+	// "a" and "ab": IDs where one is a prefix of the other.
+	actors := []string{"a", "ab", "b"}
+	for _, who := range actors {
+		for i := range 3 {
+			notesDo(t, sys, who, "put", notesOp{Key: fmt.Sprintf("%s/%d", who, i), Text: "a zebra note"})
+		}
+	}
+	for _, who := range actors {
+		want := []string{who + "/0", who + "/1", who + "/2"}
+		for _, in := range []notesOp{
+			{Terms: []string{"zebra"}},
+			{Terms: []string{"zebra", "note"}},
+			{Terms: []string{"zebra"}, Start: new(""), End: new("\xff\xff\xff")},
+		} {
+			if got := notesSearch(t, sys, who, "search", in).Keys; !slices.Equal(got, want) {
+				t.Errorf("search %+v by %q = %q, want %q", in, who, got, want)
+			}
+		}
+	}
+	// In the store, each actor's documents are in the scope of its KV
+	// prefix, and an unscoped search finds them all.
+	for _, who := range actors {
+		prefix := actor.ID{Namespace: "notes", ID: who}.KVPrefix()
+		hits, err := s.SearchText(ctx, storage.TextSearchOptions{Scope: prefix, Terms: []string{"zebra"}, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) != 3 {
+			t.Errorf("scope of %q holds %d documents, want 3", who, len(hits))
+		}
+		for _, h := range hits {
+			if string(h.Key[:len(prefix)]) != string(prefix) {
+				t.Errorf("scope of %q holds %q", who, h.Key)
+			}
+		}
+	}
+	if hits, err := s.SearchText(ctx, storage.TextSearchOptions{Terms: []string{"zebra"}, Limit: 100}); err != nil || len(hits) != 3*len(actors) {
+		t.Fatalf("unscoped search: %d hits, %v; want %d", len(hits), err, 3*len(actors))
+	}
+	// A document in an actor's space without the scope is not the
+	// actor's to find.
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SetWithText(append(actor.ID{Namespace: "notes", ID: "a"}.KVPrefix(), "raw"...), nil, "zebra"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := notesSearch(t, sys, "a", "search", notesOp{Terms: []string{"zebra"}}).Keys; !slices.Equal(got, []string{"a/0", "a/1", "a/2"}) {
+		t.Fatalf("search by a after an unscoped document in its space = %q", got)
+	}
+}

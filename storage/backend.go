@@ -87,6 +87,10 @@ type Write struct {
 	// Text, on a set, is the key's full-text document (Txn.SetWithText);
 	// nil drops any document the key had. See text.go.
 	Text *string
+	// TextScope, with Text, is the length of the document's scope, the
+	// prefix Key[:TextScope] (Txn.SetWithTextScoped); 0 means no scope.
+	// 0 <= TextScope <= len(Key). See text.go.
+	TextScope int
 }
 
 // HasWrites reports whether applying req would change anything.

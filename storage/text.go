@@ -21,6 +21,21 @@ import (
 // nothing. A backend without a full-text engine ignores Write.Text; callers
 // detect that through errors.ErrUnsupported from Txn.SearchText and fall
 // back to ranking the values themselves.
+//
+// Scopes. A document may belong to a scope, a prefix of its key given by
+// its length (Txn.SetWithTextScoped; Txn.SetWithText writes no scope). A
+// search with TextSearchOptions.Scope set looks only at the documents whose
+// scope equals it, and a backend finds them through an index of the scope,
+// so the search matches, ranks and sorts the scope's documents only, where
+// a search restricted by Start and End alone may match the terms across the
+// whole index and filter by key afterwards. (Corpus-wide ranking
+// statistics, such as BM25's document frequencies, may still cost a pass
+// over each term's postings.) Scopes partition the documents; they do not
+// nest: a document in scope "a/b/" is not in scope "a/", and a document
+// without a scope is in none, so only unscoped searches find it. Rewriting
+// a key with another scope (or none) moves its document. Think of a scope
+// as the tenant or owner of the documents under it, e.g. one actor's key
+// space. Documents indexed before a backend supported scopes have none.
 
 // Full-text limits.
 const (
@@ -37,8 +52,10 @@ const (
 // TextSearcher is implemented by backends with a full-text engine.
 type TextSearcher interface {
 	// SearchText returns the keys in [opts.Start, opts.End) whose
-	// committed document matches any of opts.Terms, best first (ties by
-	// key, ascending), at most opts.Limit of them. Terms are words; the
+	// committed document matches any of opts.Terms, and is in scope
+	// opts.Scope if that is set, best first (ties by key, ascending), at
+	// most opts.Limit of them. A document's score does not depend on
+	// opts.Scope, Start or End. Terms are words; the
 	// backend applies its own tokenizer, stemming and stopwords to them and
 	// to the documents, so a term that is a stopword to the backend may
 	// match nothing.
@@ -49,7 +66,11 @@ type TextSearcher interface {
 
 // TextSearchOptions is one full-text query.
 type TextSearchOptions struct {
-	// Start and End bound the keys searched, as in ScanOptions.
+	// Scope, if not empty, restricts the search to the documents whose
+	// scope equals it (see the top of text.go); at most KeyBytesMax bytes.
+	Scope []byte
+	// Start and End bound the keys searched, as in ScanOptions; with a
+	// Scope they apply within it.
 	Start, End []byte
 	// Terms are OR'ed: a document matching any one is a hit.
 	// 1..TextTermsMax terms, each 1..TextTermBytesMax bytes of UTF-8.
@@ -62,6 +83,9 @@ type TextSearchOptions struct {
 func (o TextSearchOptions) Validate() error {
 	if o.Start != nil && o.End != nil && bytes.Compare(o.Start, o.End) >= 0 {
 		return fmt.Errorf("%w: empty or inverted range", ErrInvalid)
+	}
+	if len(o.Scope) > KeyBytesMax {
+		return fmt.Errorf("%w: text search scope of %d bytes exceeds %d", ErrInvalid, len(o.Scope), KeyBytesMax)
 	}
 	if o.Limit < 1 || o.Limit > TextHitsMax {
 		return fmt.Errorf("%w: text search limit %d outside 1..%d", ErrInvalid, o.Limit, TextHitsMax)
@@ -83,11 +107,22 @@ type TextHit struct {
 	Score float64
 }
 
-// SetWithText buffers key=value and indexes text as the key's document
-// (see the top of text.go). text counts toward TxnBytesMax.
+// SetWithText buffers key=value and indexes text as the key's document,
+// without a scope (see the top of text.go). text counts toward
+// TxnBytesMax.
 func (t *Txn) SetWithText(key, value []byte, text string) error {
+	return t.SetWithTextScoped(key, value, 0, text)
+}
+
+// SetWithTextScoped is SetWithText with the document in scope
+// key[:scopeLen]; scopeLen 0 means no scope, and scopeLen must be in
+// 0..len(key) (else ErrInvalid).
+func (t *Txn) SetWithTextScoped(key, value []byte, scopeLen int, text string) error {
 	if err := checkKey(key); err != nil {
 		return err
+	}
+	if scopeLen < 0 || scopeLen > len(key) {
+		return fmt.Errorf("%w: text scope length %d for key %q of %d bytes", ErrInvalid, scopeLen, key, len(key))
 	}
 	if len(value) > ValueBytesMax {
 		return fmt.Errorf("%w: value of %d bytes for key %q exceeds %d", ErrTooLarge, len(value), key, ValueBytesMax)
@@ -101,7 +136,7 @@ func (t *Txn) SetWithText(key, value []byte, text string) error {
 	if value == nil {
 		value = []byte{}
 	}
-	return t.buffer(&Write{Key: bytes.Clone(key), Value: bytes.Clone(value), Text: &text})
+	return t.buffer(&Write{Key: bytes.Clone(key), Value: bytes.Clone(value), Text: &text, TextScope: scopeLen})
 }
 
 // SearchText runs a full-text query against the committed index of the

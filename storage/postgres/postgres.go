@@ -43,8 +43,8 @@ import (
 // SchemaVersion is the version of the table layout this package creates
 // and understands. Open refuses a database whose recorded schema version is
 // newer, and migrates one that is older. Version 2 added the full-text
-// table.
-const SchemaVersion = 2
+// table, version 3 document scopes.
+const SchemaVersion = 3
 
 // Object names. They are unqualified, so a search_path in the connection
 // URL selects the schema they live in.
@@ -185,6 +185,12 @@ var migrations = [SchemaVersion - 1][]string{
 		`CREATE TRIGGER ` + textDropFunc + `_on_delete AFTER DELETE ON ` + kvTable + `
 			FOR EACH ROW WHEN (OLD.has_text) EXECUTE FUNCTION ` + textDropFunc + `()`,
 	},
+	// 2 -> 3: document scopes (text.go). Existing documents get none
+	// (NULL), and the partial index leaves them out.
+	{
+		`ALTER TABLE ` + textTable + ` ADD COLUMN scope BYTEA`,
+		`CREATE INDEX ` + textTable + `_scope ON ` + textTable + ` (scope) WHERE scope IS NOT NULL`,
+	},
 }
 
 // Begin implements storage.Store.
@@ -303,7 +309,10 @@ func apply(ctx context.Context, tx pgx.Tx, req *storage.CommitRequest) error {
 		}
 		setKeys, setVals, setText = append(setKeys, w.Key), append(setVals, value), append(setText, w.Text != nil)
 		if w.Text != nil {
-			docs.add(w.Key, *w.Text)
+			if w.TextScope < 0 || w.TextScope > len(w.Key) {
+				return fmt.Errorf("%w: text scope length %d for a key of %d bytes", storage.ErrInvalid, w.TextScope, len(w.Key))
+			}
+			docs.add(w.Key, w.TextScope, *w.Text)
 		}
 	}
 	if len(delKeys) > 0 {
@@ -316,7 +325,7 @@ func apply(ctx context.Context, tx pgx.Tx, req *storage.CommitRequest) error {
 			setKeys, setVals, setText)
 	}
 	if len(docs.keys) > 0 {
-		b.Queue(textInsertSQL, docs.keys, docs.chunks, docs.texts)
+		b.Queue(textInsertSQL, docs.keys, docs.chunks, docs.texts, docs.scopes)
 	}
 	return tx.SendBatch(ctx, b).Close()
 }

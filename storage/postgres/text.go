@@ -9,10 +9,15 @@ import (
 	"github.com/kelpie-ai/kelpie/storage"
 )
 
-// Full-text index (storage.TextSearcher), schema version 2.
+// Full-text index (storage.TextSearcher), schema version 3.
 //
 // kelpie_text holds each indexed key's document as to_tsvector('english',
-// text) rows under a GIN index: English stemming and stopwords. A tsvector
+// text) rows under a GIN index: English stemming and stopwords. Each row
+// also holds the document's scope (NULL for none), under a partial btree
+// index of the scoped rows, so a scoped search finds the scope's rows
+// through that index and tests only them against the query (or, when the
+// planner prefers, ANDs the two indexes' bitmaps); documents written
+// before version 3 have no scope. A tsvector
 // is limited to 1 MiB, which a storage.TextBytesMax document of distinct
 // words can exceed, so a document longer than textChunkBytes is split at
 // whitespace into several rows (chunk 0, 1, ...), each far below the limit;
@@ -32,7 +37,9 @@ import (
 // matches them as a phrase (as an FTS5 string does). A term that is all
 // stopwords or punctuation contributes nothing and matches nothing. A
 // document's score is the sum over its chunks of ts_rank_cd with
-// normalization 1 (divided by 1 + the log of the chunk's length).
+// normalization 1 (divided by 1 + the log of the chunk's length), which
+// has no corpus statistics, so scoped and unscoped searches score a
+// document alike.
 
 // Full-text objects, configuration and bounds.
 const (
@@ -48,10 +55,10 @@ const (
 	// input), far below PostgreSQL's 1 MiB tsvector limit.
 	textChunkBytes = 64 << 10
 	// textInsertSQL inserts documents' rows: $1 keys, $2 chunk numbers,
-	// $3 texts, in parallel arrays.
-	textInsertSQL = `INSERT INTO ` + textTable + ` (key, chunk, doc)
-		SELECT k, c, to_tsvector('english', t)
-		FROM unnest($1::bytea[], $2::smallint[], $3::text[]) AS d(k, c, t)`
+	// $3 texts, $4 scopes (NULL for none), in parallel arrays.
+	textInsertSQL = `INSERT INTO ` + textTable + ` (key, chunk, doc, scope)
+		SELECT k, c, to_tsvector('english', t), s
+		FROM unnest($1::bytea[], $2::smallint[], $3::text[], $4::bytea[]) AS d(k, c, t, s)`
 )
 
 // textRows are the rows of the documents one commit writes, as parallel
@@ -60,14 +67,21 @@ type textRows struct {
 	keys   [][]byte
 	chunks []int16
 	texts  []string
+	scopes [][]byte // nil elements are NULL
 }
 
-// add appends the rows of key's document.
-func (r *textRows) add(key []byte, text string) {
+// add appends the rows of key's document, in scope key[:scopeLen] (none
+// if scopeLen is 0).
+func (r *textRows) add(key []byte, scopeLen int, text string) {
+	var scope []byte
+	if scopeLen > 0 {
+		scope = key[:scopeLen:scopeLen]
+	}
 	for i, c := range chunkText(noNUL(text)) {
 		r.keys = append(r.keys, key)
 		r.chunks = append(r.chunks, int16(i))
 		r.texts = append(r.texts, c)
+		r.scopes = append(r.scopes, scope)
 	}
 }
 
@@ -113,6 +127,10 @@ func searchSQL(opts storage.TextSearchOptions) (string, []any) {
 	var b strings.Builder
 	b.WriteString(`SELECT key, sum(ts_rank_cd(doc, query.q, 1))::float8 AS score FROM ` + textTable +
 		`, (SELECT ` + q.String() + ` AS q) AS query WHERE doc @@ query.q`)
+	if len(opts.Scope) > 0 {
+		args = append(args, opts.Scope)
+		fmt.Fprintf(&b, " AND scope = $%d", len(args))
+	}
 	if opts.Start != nil {
 		args = append(args, opts.Start)
 		fmt.Fprintf(&b, " AND key >= $%d", len(args))
@@ -128,7 +146,8 @@ func searchSQL(opts storage.TextSearchOptions) (string, []any) {
 
 // SearchText implements storage.TextSearcher: it returns the keys in
 // [opts.Start, opts.End) whose committed document matches any of
-// opts.Terms, by descending ts_rank_cd score and then by key.
+// opts.Terms, and is in scope opts.Scope if set, by descending ts_rank_cd
+// score and then by key.
 func (s *Store) SearchText(ctx context.Context, opts storage.TextSearchOptions) ([]storage.TextHit, error) {
 	if s.closed.Load() {
 		return nil, storage.ErrClosed

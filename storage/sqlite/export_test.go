@@ -1,5 +1,13 @@
 package sqlite
 
+import "strconv"
+
+func init() {
+	if textScopeShiftSQL != strconv.Itoa(textScopeShift) {
+		panic("textScopeShiftSQL is not textScopeShift")
+	}
+}
+
 // Batches reports how many batches (SQLite transactions, so fsyncs) s has
 // committed.
 func Batches(s *Store) uint64 { return s.batches.Load() }
@@ -30,3 +38,7 @@ var SchemaV1 = schemaV1
 
 // SchemaVersion is the version Open migrates files to.
 const SchemaVersion = schemaVersion
+
+// MigrationV1To2 is the statement list that took a file from version 1 to
+// version 2.
+var MigrationV1To2 = migrations[0]

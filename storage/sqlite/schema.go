@@ -17,7 +17,7 @@ const (
 	// schemaVersion is the PRAGMA user_version this package writes and
 	// reads. Bump it, and add a step to migrations, when the schema
 	// changes.
-	schemaVersion = 2
+	schemaVersion = 3
 	// applicationID marks the file as a Kelpie store (PRAGMA
 	// application_id, "KLP1").
 	applicationID = 0x4b4c5031
@@ -69,6 +69,20 @@ var migrations = [schemaVersion - 1][]string{
 		`CREATE TRIGGER ` + textDocTable + `_delete AFTER DELETE ON ` + textDocTable + ` BEGIN
 			DELETE FROM ` + textFTSTable + ` WHERE rowid = old.id;
 		END`,
+	},
+	// 2 -> 3: document scopes (see text.go). text_scope numbers the
+	// scopes; a document's rowid is its scope's number << 32 plus a
+	// number within the scope. The empty scope (documents without one)
+	// gets a number at least as high as every version-2 rowid >> 32, so
+	// the version-2 documents, whose rowids were numbered from 1, are
+	// all out of every real scope's range (in practice: the empty scope
+	// is 0 and they are in its range).
+	{
+		`CREATE TABLE ` + textScopeTable + ` (
+			id    INTEGER PRIMARY KEY,
+			scope BLOB    NOT NULL UNIQUE
+		) STRICT`,
+		`INSERT INTO ` + textScopeTable + ` (id, scope) SELECT coalesce(max(id), 0) >> ` + textScopeShiftSQL + `, x'' FROM ` + textDocTable,
 	},
 }
 

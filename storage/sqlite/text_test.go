@@ -127,6 +127,160 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 }
 
+func scopedKeys(t *testing.T, s *sqlite.Store, scope string, terms ...string) []string {
+	t.Helper()
+	hits, err := s.SearchText(context.Background(), storage.TextSearchOptions{Scope: []byte(scope), Terms: terms, Limit: 100})
+	if err != nil {
+		t.Fatalf("search %q in scope %q: %v", terms, scope, err)
+	}
+	keys := make([]string, len(hits))
+	for i, h := range hits {
+		keys[i] = string(h.Key)
+	}
+	return keys
+}
+
+func setScoped(t *testing.T, s *sqlite.Store, key string, scopeLen int, text string) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SetWithTextScoped([]byte(key), []byte("v"), scopeLen, text); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawExec runs statements on the file at path, outside any Store.
+func rawExec(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, st := range stmts {
+		if _, err := db.Exec(st); err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
+}
+
+// TestMigrateFromV2 opens a file written with schema version 2 (documents
+// without scopes): its documents stay searchable, by unscoped searches
+// only, until rewritten with a scope, and its schema ends up identical to
+// a new file's.
+func TestMigrateFromV2(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "v2.db")
+	stmts := append(slices.Clone(sqlite.SchemaV1), sqlite.MigrationV1To2...)
+	stmts = append(stmts,
+		`PRAGMA user_version = 2`,
+		// a/1, a/2, and a/9 with a rowid past 1<<32 (beyond any real
+		// file's, but possible): in no real scope's range after the
+		// migration either.
+		`INSERT INTO kv (key, value, version) VALUES (x'612f31', x'76', 1), (x'612f32', x'76', 1), (x'612f39', x'76', 1)`,
+		`INSERT INTO text_doc (id, key) VALUES (1, x'612f31'), (2, x'612f32'), ((1 << 32) + 7, x'612f39')`,
+		`INSERT INTO text_fts (rowid, body) VALUES (1, 'zebra old one'), (2, 'zebra old two'), ((1 << 32) + 7, 'zebra old nine')`,
+		`UPDATE meta SET value = 1 WHERE name = 'last_version'`,
+	)
+	rawExec(t, old, stmts...)
+
+	s := open(t, old)
+	if got := searchKeys(t, s, "zebra"); !slices.Equal(sorted(got), []string{"a/1", "a/2", "a/9"}) {
+		t.Fatalf("unscoped search after migration = %q", got)
+	}
+	if got := scopedKeys(t, s, "a/", "zebra"); len(got) != 0 {
+		t.Fatalf("scoped search finds version-2 documents: %q", got)
+	}
+	setScoped(t, s, "a/2", 2, "zebra new two")
+	setScoped(t, s, "a/3", 2, "zebra new three")
+	setScoped(t, s, "b/1", 0, "zebra unscoped")
+	if got := scopedKeys(t, s, "a/", "zebra"); !slices.Equal(sorted(got), []string{"a/2", "a/3"}) {
+		t.Fatalf("scoped search after rewriting = %q", got)
+	}
+	if got := searchKeys(t, s, "zebra"); !slices.Equal(sorted(got), []string{"a/1", "a/2", "a/3", "a/9", "b/1"}) {
+		t.Fatalf("unscoped search after rewriting = %q", got)
+	}
+	if got := sorted(searchKeys(t, s, "old")); !slices.Equal(got, []string{"a/1", "a/9"}) {
+		t.Fatalf("old text after rewriting = %q", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(dir, "fresh.db")
+	if err := open(t, fresh).Close(); err != nil {
+		t.Fatal(err)
+	}
+	oldVersion, oldSchema := rawSchema(t, old)
+	freshVersion, freshSchema := rawSchema(t, fresh)
+	if oldVersion != sqlite.SchemaVersion || freshVersion != sqlite.SchemaVersion {
+		t.Fatalf("user_version: migrated %d, fresh %d; want %d", oldVersion, freshVersion, sqlite.SchemaVersion)
+	}
+	if !slices.Equal(oldSchema, freshSchema) {
+		t.Fatalf("migrated schema differs from a fresh one:\nmigrated: %q\nfresh:    %q", oldSchema, freshSchema)
+	}
+}
+
+// TestScopeFull fills the last rowid of a scope's range by hand: new
+// documents in the scope then take the rowids freed below it.
+func TestScopeFull(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kelpie.db")
+	s := open(t, path)
+	setScoped(t, s, "a/1", 2, "zebra one")
+	setScoped(t, s, "b/1", 2, "zebra other scope")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Scope a/ is numbered 1: its range ends at 1<<32 | (1<<32 - 1).
+	rawExec(t, path, `INSERT INTO text_doc (id, key) VALUES ((1 << 32) | 4294967295, x'612f6c617374')`) // a/last
+	s = open(t, path)
+	defer s.Close()
+	setScoped(t, s, "a/2", 2, "zebra two")   // a gap after a/1's rowid
+	setScoped(t, s, "a/1", 0, "zebra moved") // frees the first rowid
+	setScoped(t, s, "a/3", 2, "zebra three") // takes it
+	setScoped(t, s, "a/4", 2, "zebra four")  // the next gap
+	if got := scopedKeys(t, s, "a/", "zebra"); !slices.Equal(sorted(got), []string{"a/2", "a/3", "a/4"}) {
+		t.Fatalf("scope a/ = %q", got)
+	}
+	if got := scopedKeys(t, s, "b/", "zebra"); !slices.Equal(got, []string{"b/1"}) {
+		t.Fatalf("scope b/ = %q", got)
+	}
+	db, err := sql.Open("sqlite", path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT key, id >> 32, id & 4294967295 FROM text_doc ORDER BY key`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var key []byte
+		var scope, n int64
+		if err := rows.Scan(&key, &scope, &n); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s=%d:%d", key, scope, n))
+	}
+	want := []string{"a/1=0:1", "a/2=1:2", "a/3=1:1", "a/4=1:3", "a/last=1:4294967295", "b/1=2:1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rowids %q, want %q", got, want)
+	}
+}
+
+func sorted(keys []string) []string {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	return keys
+}
+
 // TestTextConflictsWithinBatch commits many transactions that read the
 // same key and then write it, each with a document; group commit puts them
 // in the same batch, where the savepoints must index only the winner's.
@@ -182,8 +336,8 @@ func TestTextConflictsWithinBatch(t *testing.T) {
 	t.Logf("%d batches", sqlite.Batches(s))
 }
 
-// BenchmarkTextSearch: 10k documents of 50 words, two-term searches with
-// limit 10 (see storagetest.BenchmarkTextSearch).
+// BenchmarkTextSearch: 10k and then 50k documents of 50 words, two-term
+// searches with limit 10 (see storagetest.BenchmarkTextSearch).
 func BenchmarkTextSearch(b *testing.B) {
 	s := open(b, filepath.Join(b.TempDir(), "kelpie.db"))
 	defer s.Close()

@@ -37,7 +37,8 @@ type writer struct {
 	upsert, del, delRange, delFromOn *sql.Stmt
 
 	// Full-text index maintenance (text.go).
-	textMap, textPut, textDrop, textDropRange, textDropFrom *sql.Stmt
+	textScopeGet, textScopeAdd, textDocGet, textLast, textGap *sql.Stmt
+	textMap, textPut, textDrop, textDropRange, textDropFrom   *sql.Stmt
 }
 
 // openWriter opens the write connection, sets its durability pragmas,
@@ -88,6 +89,11 @@ func openWriter(ctx context.Context, abs string) (w *writer, err error) {
 		{&w.del, "DELETE FROM kv WHERE key = ?"},
 		{&w.delRange, "DELETE FROM kv WHERE key >= ? AND key < ?"},
 		{&w.delFromOn, "DELETE FROM kv WHERE key >= ?"},
+		{&w.textScopeGet, textScopeGetSQL},
+		{&w.textScopeAdd, textScopeAddSQL},
+		{&w.textDocGet, textDocGetSQL},
+		{&w.textLast, textLastSQL},
+		{&w.textGap, textGapSQL},
 		{&w.textMap, textMapSQL},
 		{&w.textPut, textPutSQL},
 		{&w.textDrop, textDropSQL},
@@ -107,6 +113,7 @@ func (w *writer) close() error {
 	for _, st := range []*sql.Stmt{
 		w.begin, w.commit, w.rollback, w.savepoint, w.release, w.rollbackTo,
 		w.lastVersion, w.setLastVersion, w.upsert, w.del, w.delRange, w.delFromOn,
+		w.textScopeGet, w.textScopeAdd, w.textDocGet, w.textLast, w.textGap,
 		w.textMap, w.textPut, w.textDrop, w.textDropRange, w.textDropFrom,
 	} {
 		if st != nil {

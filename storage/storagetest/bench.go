@@ -10,15 +10,18 @@ import (
 	"github.com/kelpie-ai/kelpie/storage"
 )
 
-// Full-text benchmark corpus: textBenchDocs documents of textBenchWords
-// words each, drawn with a Zipf distribution from a vocabulary of
-// textBenchVocab words, under textBenchPrefixes key prefixes (think: one
-// per agent).
+// Full-text benchmark corpus: documents of textBenchWords words each,
+// drawn with a Zipf distribution from a vocabulary of textBenchVocab
+// words, textBenchPerScope of them under each key prefix (think: one
+// agent's passages), which is also their scope. BenchmarkTextSearch
+// loads textBenchDocs documents (textBenchDocs/textBenchPerScope scopes),
+// then grows the corpus to textBenchDocsMore with new scopes.
 const (
 	textBenchDocs     = 10_000
+	textBenchDocsMore = 50_000
+	textBenchPerScope = 100
 	textBenchWords    = 50
 	textBenchVocab    = 20_000
-	textBenchPrefixes = 100
 	textBenchPerTxn   = 1000
 	textBenchLimit    = 10
 )
@@ -49,15 +52,33 @@ func benchText(z *rand.Zipf, n int) string {
 	return b.String()
 }
 
-func benchKey(prefix, doc int) []byte {
-	return fmt.Appendf(nil, "bench/%03d/%06d", prefix, doc)
+// benchKey is document doc's key; its scope is the key's first
+// benchScopeLen bytes, "bench/NNN/".
+func benchKey(doc int) []byte {
+	const scopes = textBenchDocs / textBenchPerScope
+	scope := doc % scopes // the first textBenchDocs documents: round robin
+	if doc >= textBenchDocs {
+		scope = scopes + (doc-textBenchDocs)/textBenchPerScope
+	}
+	return fmt.Appendf(nil, "bench/%03d/%06d", scope, doc)
 }
+
+const benchScopeLen = len("bench/000/")
 
 // BenchmarkTextSearch loads the benchmark corpus into s, whose backend
 // must implement storage.TextSearcher, and measures two-term searches with
-// limit 10: over the whole corpus ("all") and within one key prefix, a
-// hundredth of it ("prefix"). It reports the hits the unlimited search
-// would return, as matches/op.
+// limit 10 at two corpus sizes, 10k documents in 100 scopes and 50k in
+// 500: over the whole corpus ("all"), within one key prefix of 100
+// documents by key range ("prefix"), by scope ("scope"), and by scope and
+// half its key range ("scope+range"). The prefix searched is the same 100
+// documents at both sizes, so "prefix" and "scope" show how a search
+// confined to them grows with the rest of the corpus. It reports the hits
+// the unlimited search would return (at most storage.TextHitsMax), as
+// matches/op.
+//
+// If s has a method Settle(context.Context) error, it is called after each
+// load, before measuring: e.g. a PostgreSQL test store gathers planner
+// statistics, as autovacuum does soon after a bulk load in production.
 func BenchmarkTextSearch(b *testing.B, s storage.Store) {
 	ctx := context.Background()
 	ts, ok := s.(storage.TextSearcher)
@@ -66,50 +87,68 @@ func BenchmarkTextSearch(b *testing.B, s storage.Store) {
 	}
 	r := rand.New(rand.NewPCG(5, 6))
 	z := rand.NewZipf(r, 1.1, 1, textBenchVocab-1)
-	for start := 0; start < textBenchDocs; start += textBenchPerTxn {
-		tx, err := s.Begin(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for d := start; d < min(start+textBenchPerTxn, textBenchDocs); d++ {
-			if err := tx.SetWithText(benchKey(d%textBenchPrefixes, d), []byte("v"), benchText(z, textBenchWords)); err != nil {
+	load := func(from, to int) {
+		for start := from; start < to; start += textBenchPerTxn {
+			tx, err := s.Begin(ctx)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		if err := tx.Commit(ctx); err != nil {
-			b.Fatal(err)
+			for d := start; d < min(start+textBenchPerTxn, to); d++ {
+				if err := tx.SetWithTextScoped(benchKey(d), []byte("v"), benchScopeLen, benchText(z, textBenchWords)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := tx.Commit(ctx); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	// A common word (rank 20, in about a fifth of the documents) and a
 	// rarer one (rank 300, in about one in seventy).
 	terms := []string{benchWord(20), benchWord(300)}
 	prefix := []byte("bench/042/")
-	for _, c := range []struct {
-		name       string
-		start, end []byte
-	}{
-		{"all", nil, nil},
-		{"prefix", prefix, storage.PrefixEnd(prefix)},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			opts := storage.TextSearchOptions{Start: c.start, End: c.end, Terms: terms, Limit: storage.TextHitsMax}
-			all, err := ts.SearchText(ctx, opts)
-			if err != nil {
+	half := []byte("bench/042/005000") // about half the prefix's keys
+	loaded := 0
+	for _, size := range []struct {
+		name string
+		docs int
+	}{{"10k", textBenchDocs}, {"50k", textBenchDocsMore}} {
+		load(loaded, size.docs)
+		loaded = size.docs
+		if st, ok := s.(interface{ Settle(context.Context) error }); ok {
+			if err := st.Settle(ctx); err != nil {
 				b.Fatal(err)
 			}
-			opts.Limit = textBenchLimit
-			b.ReportAllocs()
-			for b.Loop() {
-				hits, err := ts.SearchText(ctx, opts)
+		}
+		for _, c := range []struct {
+			name              string
+			scope, start, end []byte
+		}{
+			{"all", nil, nil, nil},
+			{"prefix", nil, prefix, storage.PrefixEnd(prefix)},
+			{"scope", prefix, nil, nil},
+			{"scope+range", prefix, half, storage.PrefixEnd(prefix)},
+		} {
+			b.Run(size.name+"/"+c.name, func(b *testing.B) {
+				opts := storage.TextSearchOptions{Scope: c.scope, Start: c.start, End: c.end, Terms: terms, Limit: storage.TextHitsMax}
+				all, err := ts.SearchText(ctx, opts)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if len(hits) != min(len(all), textBenchLimit) {
-					b.Fatalf("%d hits, want %d", len(hits), min(len(all), textBenchLimit))
+				opts.Limit = textBenchLimit
+				b.ReportAllocs()
+				for b.Loop() {
+					hits, err := ts.SearchText(ctx, opts)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(hits) != min(len(all), textBenchLimit) {
+						b.Fatalf("%d hits, want %d", len(hits), min(len(all), textBenchLimit))
+					}
 				}
-			}
-			b.ReportMetric(float64(len(all)), "matches/op")
-		})
+				b.ReportMetric(float64(len(all)), "matches/op")
+			})
+		}
 	}
 }
 

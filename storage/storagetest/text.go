@@ -42,6 +42,9 @@ func RunText(t *testing.T, b Backend) {
 		{"Unicode", testTextUnicode},
 		{"LargeDocument", testTextLarge},
 		{"Churn", testTextChurn},
+		{"Scopes", testTextScopes},
+		{"ScopeMoves", testTextScopeMoves},
+		{"ScopeDrops", testTextScopeDrops},
 	}
 	if b.Durable {
 		tests = append(tests, struct {
@@ -88,6 +91,21 @@ func mustSetText(t *testing.T, tx *storage.Txn, k, text string) {
 	}
 }
 
+// mustSetScoped is mustSetText with the document in scope k[:scopeLen].
+func mustSetScoped(t *testing.T, tx *storage.Txn, k string, scopeLen int, text string) {
+	t.Helper()
+	if err := tx.SetWithTextScoped([]byte(k), []byte("v:"+k), scopeLen, text); err != nil {
+		t.Fatalf("set %q with text in scope %q: %v", k, k[:scopeLen], err)
+	}
+}
+
+// scopedKeys returns the keys a search for terms in scope finds, best
+// first.
+func scopedKeys(t *testing.T, s storage.Store, scope string, terms ...string) []string {
+	t.Helper()
+	return hitKeys(search(t, s, storage.TextSearchOptions{Scope: []byte(scope), Terms: terms}))
+}
+
 // search runs a text search in a fresh transaction and returns the hits.
 func search(t *testing.T, s storage.Store, opts storage.TextSearchOptions) []storage.TextHit {
 	t.Helper()
@@ -98,7 +116,7 @@ func search(t *testing.T, s storage.Store, opts storage.TextSearchOptions) []sto
 	defer tx.Rollback()
 	hits, ranking, err := tx.SearchText(context.Background(), opts)
 	if err != nil {
-		t.Fatalf("search %q in [%q, %q): %v", opts.Terms, opts.Start, opts.End, err)
+		t.Fatalf("search %q in scope %q, [%q, %q): %v", opts.Terms, opts.Scope, opts.Start, opts.End, err)
 	}
 	if ranking == "" {
 		t.Fatal("search returned an empty ranking name")
@@ -406,6 +424,7 @@ func testTextValidate(t *testing.T, open Opener) {
 		{"invalid UTF-8", storage.TextSearchOptions{Terms: []string{"zeb\xffra"}, Limit: 1}},
 		{"inverted range", storage.TextSearchOptions{Start: []byte("b"), End: []byte("a"), Terms: []string{"zebra"}, Limit: 1}},
 		{"empty range", storage.TextSearchOptions{Start: []byte("a"), End: []byte("a"), Terms: []string{"zebra"}, Limit: 1}},
+		{"scope over max", storage.TextSearchOptions{Scope: make([]byte, storage.KeyBytesMax+1), Terms: []string{"zebra"}, Limit: 1}},
 	}
 	for _, c := range bad {
 		tx := begin(t, s)
@@ -420,6 +439,7 @@ func testTextValidate(t *testing.T, open Opener) {
 	// The bounds themselves are accepted.
 	wantKeys(t, "maximum terms", hitKeys(search(t, s, storage.TextSearchOptions{Terms: maxTerms, Limit: storage.TextHitsMax})), []string{"k"})
 	wantKeys(t, "longest term", hitKeys(search(t, s, storage.TextSearchOptions{Terms: []string{longest}, Limit: 1})), nil)
+	wantKeys(t, "longest scope", hitKeys(search(t, s, storage.TextSearchOptions{Scope: make([]byte, storage.KeyBytesMax), Terms: []string{"zebra"}})), nil)
 	if hits, err := ts.SearchText(ctx, storage.TextSearchOptions{Terms: []string{"zebra"}, Limit: 1}); err != nil || len(hits) != 1 {
 		t.Fatalf("backend SearchText: %v, %v", hitKeys(hits), err)
 	}
@@ -441,6 +461,15 @@ func testTextValidate(t *testing.T, open Opener) {
 	}
 	if err := tx.SetWithText(nil, nil, "zebra"); !errors.Is(err, storage.ErrInvalid) {
 		t.Errorf("empty key: err = %v, want ErrInvalid", err)
+	}
+	// A scope is a prefix of the key: 0..len(key) bytes.
+	for _, n := range []int{-1, 2, 100} {
+		if err := tx.SetWithTextScoped([]byte("k"), nil, n, "zebra"); !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("scope length %d for a 1-byte key: err = %v, want ErrInvalid", n, err)
+		}
+	}
+	if err := tx.SetWithTextScoped(nil, nil, 0, "zebra"); !errors.Is(err, storage.ErrInvalid) {
+		t.Errorf("scoped, empty key: err = %v, want ErrInvalid", err)
 	}
 }
 
@@ -533,26 +562,47 @@ func testTextLarge(t *testing.T, open Opener) {
 	wantKeys(t, "largest document replaced", searchKeys(t, s, "firstword", "lastword"), []string{"small"})
 }
 
-// testTextChurn replays random sets with and without text, deletes and
-// range deletes over a few keys against a model of the index, so documents
-// are replaced, dropped and re-created many times over.
+// testTextChurn replays random sets with and without text, in random
+// scopes, deletes and range deletes over a few keys against a model of
+// the index, so documents are replaced, moved between scopes, dropped and
+// re-created many times over.
 func testTextChurn(t *testing.T, open Opener) {
 	s, _ := textStore(t, open)
 	r := rand.New(rand.NewPCG(9, 10))
 	const keys, rounds = 6, 150
-	model := map[string]string{} // key -> its document's one word
+	type doc struct {
+		word  string
+		scope string // "" for none
+	}
+	model := map[string]doc{} // key -> its document's one word and scope
 	word := func(i int) string { return "w" + benchWord(uint64(i)) }
+	// A key kN's document has no scope, scope "k" (shared by all keys) or
+	// scope "kN" (its own).
+	scopes := []string{"k"}
+	for i := range keys {
+		scopes = append(scopes, fmt.Sprintf("k%d", i))
+	}
 	check := func(round int) {
 		t.Helper()
 		for w := range round + 1 {
 			var want []string
-			for k, kw := range model {
-				if kw == word(w) {
+			for k, d := range model {
+				if d.word == word(w) {
 					want = append(want, k)
 				}
 			}
 			slices.Sort(want)
 			wantKeys(t, fmt.Sprintf("round %d, word %d", round, w), sorted(searchKeys(t, s, word(w))), want)
+		}
+		for _, sc := range scopes {
+			var want []string
+			for k, d := range model {
+				if d.scope == sc {
+					want = append(want, k)
+				}
+			}
+			slices.Sort(want)
+			wantKeys(t, fmt.Sprintf("round %d, scope %q", round, sc), sorted(scopedKeys(t, s, sc, "churn")), want)
 		}
 	}
 	for round := range rounds {
@@ -561,8 +611,9 @@ func testTextChurn(t *testing.T, open Opener) {
 				k := fmt.Sprintf("k%d", r.IntN(keys))
 				switch op := r.IntN(10); {
 				case op < 5:
-					mustSetText(t, tx, k, "churn "+word(round))
-					model[k] = word(round)
+					n := r.IntN(3) // scope length: none, "k" or k
+					mustSetScoped(t, tx, k, n, "churn "+word(round))
+					model[k] = doc{word(round), k[:n]}
 				case op < 7:
 					mustSet(t, tx, k, "plain")
 					delete(model, k)
@@ -592,6 +643,150 @@ func testTextChurn(t *testing.T, open Opener) {
 		}
 	}
 	wantKeys(t, "common word", sorted(searchKeys(t, s, "churn")), sorted(slices.Collect(maps.Keys(model))))
+}
+
+// testTextScopes: a scoped search finds only the documents whose scope
+// equals it (not those in a longer or shorter scope, nor those without
+// one), with the scores an unscoped search gives them; Start, End and
+// Limit apply within the scope; unscoped searches find every document.
+func testTextScopes(t *testing.T, open Opener) {
+	s, _ := textStore(t, open)
+	commit(t, s, func(tx *storage.Txn) {
+		mustSetScoped(t, tx, "a/1", 2, "zebra one")
+		mustSetScoped(t, tx, "a/2", 2, "zebra zebra two")
+		mustSetScoped(t, tx, "a/3", 2, "giraffe three")
+		mustSetScoped(t, tx, "b/1", 2, "zebra four")
+		mustSetScoped(t, tx, "a/b/1", 4, "zebra nested")
+		mustSetScoped(t, tx, "whole", 5, "zebra whole key") // the scope is the key
+		mustSetText(t, tx, "a/4", "zebra unscoped")         // under a/, but in no scope
+		mustSetScoped(t, tx, "c/1", 0, "zebra unscoped too")
+	})
+	all := search(t, s, storage.TextSearchOptions{Terms: []string{"zebra"}})
+	wantKeys(t, "unscoped", sorted(hitKeys(all)), []string{"a/1", "a/2", "a/4", "a/b/1", "b/1", "c/1", "whole"})
+	score := map[string]float64{}
+	for _, h := range all {
+		score[string(h.Key)] = h.Score
+	}
+	for _, c := range []struct {
+		scope string
+		want  []string
+	}{
+		{"a/", []string{"a/2", "a/1"}}, // two occurrences rank first
+		{"a/b/", []string{"a/b/1"}},
+		{"b/", []string{"b/1"}},
+		{"whole", []string{"whole"}},
+		{"a", nil},       // a prefix of scopes, not one
+		{"a/b", nil},     // likewise
+		{"c/", nil},      // its documents have no scope
+		{"unknown", nil}, // never written
+		{"\x00", nil},
+	} {
+		hits := search(t, s, storage.TextSearchOptions{Scope: []byte(c.scope), Terms: []string{"zebra"}})
+		wantKeys(t, fmt.Sprintf("scope %q", c.scope), hitKeys(hits), c.want)
+		for _, h := range hits {
+			if want := score[string(h.Key)]; math.Abs(h.Score-want) > 1e-9*math.Abs(want) {
+				t.Errorf("scope %q: %q scores %v, unscoped %v", c.scope, h.Key, h.Score, want)
+			}
+		}
+	}
+	wantKeys(t, "scope a/, giraffe", scopedKeys(t, s, "a/", "giraffe"), []string{"a/3"})
+	wantKeys(t, "scope b/, giraffe", scopedKeys(t, s, "b/", "giraffe"), nil)
+	wantKeys(t, "scope a/, two terms", sorted(scopedKeys(t, s, "a/", "giraffe", "one")), []string{"a/1", "a/3"})
+	for _, c := range []struct {
+		opts storage.TextSearchOptions
+		want []string
+	}{
+		{storage.TextSearchOptions{Start: []byte("a/2")}, []string{"a/2"}},
+		{storage.TextSearchOptions{End: []byte("a/2")}, []string{"a/1"}},
+		{storage.TextSearchOptions{Start: []byte("a/1"), End: []byte("a/3")}, []string{"a/2", "a/1"}},
+		{storage.TextSearchOptions{Start: []byte("a/3")}, nil},
+		{storage.TextSearchOptions{Start: []byte("b/"), End: []byte("c/")}, nil},
+		{storage.TextSearchOptions{Limit: 1}, []string{"a/2"}},
+	} {
+		c.opts.Scope, c.opts.Terms = []byte("a/"), []string{"zebra"}
+		wantKeys(t, fmt.Sprintf("scope a/, [%q, %q) limit %d", c.opts.Start, c.opts.End, c.opts.Limit),
+			hitKeys(search(t, s, c.opts)), c.want)
+	}
+}
+
+// testTextScopeMoves rewrites documents in another scope, in none, and
+// in the same one: each is found in its latest scope only.
+func testTextScopeMoves(t *testing.T, open Opener) {
+	s, _ := textStore(t, open)
+	commit(t, s, func(tx *storage.Txn) {
+		for _, k := range []string{"a/1", "a/2", "a/3", "a/4"} {
+			mustSetScoped(t, tx, k, 2, "zebra "+k)
+		}
+		mustSetText(t, tx, "a/5", "zebra a/5")
+	})
+	wantKeys(t, "before", scopedKeys(t, s, "a/", "zebra"), []string{"a/1", "a/2", "a/3", "a/4"})
+	commit(t, s, func(tx *storage.Txn) {
+		mustSetScoped(t, tx, "a/1", 1, "zebra moved to a")     // a shorter scope
+		mustSetScoped(t, tx, "a/2", 3, "zebra moved to a/2")   // a longer one
+		mustSetText(t, tx, "a/3", "zebra moved out")           // none
+		mustSetScoped(t, tx, "a/4", 2, "giraffe same scope")   // the same, new text
+		mustSetScoped(t, tx, "a/5", 2, "zebra moved in to a/") // from none
+	})
+	wantKeys(t, "scope a/", scopedKeys(t, s, "a/", "zebra"), []string{"a/5"})
+	wantKeys(t, "scope a/, giraffe", scopedKeys(t, s, "a/", "giraffe"), []string{"a/4"})
+	wantKeys(t, "scope a", scopedKeys(t, s, "a", "zebra"), []string{"a/1"})
+	wantKeys(t, "scope a/2", scopedKeys(t, s, "a/2", "zebra"), []string{"a/2"})
+	wantKeys(t, "unscoped", sorted(searchKeys(t, s, "zebra")), []string{"a/1", "a/2", "a/3", "a/5"})
+	wantKeys(t, "old text of a/4", searchKeys(t, s, "a/4"), nil)
+	// Moving back and forth within one transaction: the last write wins.
+	commit(t, s, func(tx *storage.Txn) {
+		mustSetScoped(t, tx, "a/1", 2, "zebra back")
+		mustSetScoped(t, tx, "a/1", 1, "zebra elephant")
+		mustSetScoped(t, tx, "a/3", 1, "zebra in")
+		mustSetScoped(t, tx, "a/3", 2, "zebra back in a/")
+	})
+	wantKeys(t, "scope a/ after one transaction", sorted(scopedKeys(t, s, "a/", "zebra")), []string{"a/3", "a/5"})
+	wantKeys(t, "scope a after one transaction", scopedKeys(t, s, "a", "zebra"), []string{"a/1"})
+	wantKeys(t, "a/1's text", searchKeys(t, s, "elephant"), []string{"a/1"})
+}
+
+// testTextScopeDrops: a plain set, a delete and a range delete drop
+// scoped documents as they drop others, and a dropped key re-indexes in
+// any scope.
+func testTextScopeDrops(t *testing.T, open Opener) {
+	s, _ := textStore(t, open)
+	ctx := context.Background()
+	commit(t, s, func(tx *storage.Txn) {
+		for i := range 6 {
+			mustSetScoped(t, tx, fmt.Sprintf("s/%d", i), 2, "zebra")
+		}
+	})
+	commit(t, s, func(tx *storage.Txn) {
+		mustSet(t, tx, "s/0", "plain")
+		if err := tx.Delete([]byte("s/1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.DeleteRange([]byte("s/4"), nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	wantKeys(t, "scope s/ after drops", scopedKeys(t, s, "s/", "zebra"), []string{"s/2", "s/3"})
+	wantKeys(t, "unscoped after drops", searchKeys(t, s, "zebra"), []string{"s/2", "s/3"})
+	commit(t, s, func(tx *storage.Txn) {
+		if err := tx.DeleteRange([]byte("s/"), []byte("s/3")); err != nil {
+			t.Fatal(err)
+		}
+		mustSetScoped(t, tx, "s/0", 2, "zebra")
+		mustSetScoped(t, tx, "s/1", 3, "zebra")
+	})
+	wantKeys(t, "scope s/ after re-indexing", scopedKeys(t, s, "s/", "zebra"), []string{"s/0", "s/3"})
+	wantKeys(t, "scope s/1", scopedKeys(t, s, "s/1", "zebra"), []string{"s/1"})
+	// A failed commit moves nothing.
+	tx := begin(t, s)
+	if _, err := tx.Get(ctx, []byte("s/3")); err != nil {
+		t.Fatal(err)
+	}
+	mustSetScoped(t, tx, "s/3", 0, "zebra unscoped")
+	commit(t, s, func(tx *storage.Txn) { mustSetScoped(t, tx, "s/3", 2, "zebra") })
+	if err := tx.Commit(ctx); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("commit after a concurrent write: err = %v, want ErrConflict", err)
+	}
+	wantKeys(t, "scope s/ after a conflict", scopedKeys(t, s, "s/", "zebra"), []string{"s/0", "s/3"})
 }
 
 func testTextReopen(t *testing.T, open Opener) {
@@ -631,9 +826,14 @@ func testTextUnsupported(t *testing.T, open Opener) {
 	if _, ok := storeSearcher(s); ok {
 		t.Fatalf("%T implements storage.TextSearcher: set Backend.Text to run the full-text suite", s)
 	}
-	commit(t, s, func(tx *storage.Txn) { mustSetText(t, tx, "k", "zebra") })
-	if v, ok := get(t, s, "k"); !ok || v != "v:k" {
-		t.Fatalf("value set with text = %q, %v", v, ok)
+	commit(t, s, func(tx *storage.Txn) {
+		mustSetText(t, tx, "k", "zebra")
+		mustSetScoped(t, tx, "k2", 1, "zebra")
+	})
+	for _, k := range []string{"k", "k2"} {
+		if v, ok := get(t, s, k); !ok || v != "v:"+k {
+			t.Fatalf("value set with text = %q, %v", v, ok)
+		}
 	}
 	tx := begin(t, s)
 	defer tx.Rollback()
