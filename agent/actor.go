@@ -250,7 +250,7 @@ func create(ctx context.Context, c *actor.Context[State], req *CreateRequest) (*
 		ID: req.ID, Name: req.Name, AgentType: agentType, Description: req.Description,
 		System: req.System, Model: req.Model, Embedding: req.Embedding,
 		Tags: nonNil(slices.Clone(req.Tags)), Metadata: req.Metadata,
-		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now,
+		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now, PassagesIndexed: true,
 	}
 	if ag.Name == "" {
 		ag.Name = req.ID

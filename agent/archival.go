@@ -193,6 +193,9 @@ func insertPassage(c *actor.Context[State], req *InsertPassageRequest) (*Passage
 	if err := c.Set(PassageTimeKey(p), nil); err != nil {
 		return nil, err
 	}
+	if ag.PassageCount == 0 {
+		ag.PassagesIndexed = true // nothing older to miss
+	}
 	ag.PassageCount++
 	if len(p.Embedding) > 0 {
 		ag.EmbeddingDim = len(p.Embedding)
@@ -331,7 +334,8 @@ func minKey(a, b []byte) []byte {
 }
 
 // searchPassages ranks the agent's passages (see search.go). A text query
-// on a store with a full-text engine is answered from the engine's index
+// on a store with a full-text engine, for an agent whose passages are all
+// indexed (Agent.PassagesIndexed), is answered from the engine's index
 // (searchIndexed); otherwise one pass over at most PassagesMax passages in
 // pages of storage.ScanLimitMax ranks them here. Either way, one Get per
 // result follows.
@@ -345,7 +349,7 @@ func searchPassages(ctx context.Context, c *actor.Context[State], req *SearchReq
 	if err := checkEmbeddingModel(c.State.Agent, req.EmbeddingModel); err != nil {
 		return nil, err
 	}
-	if words := queryWords(req.Query); len(req.QueryEmbedding) == 0 && len(words) > 0 {
+	if words := queryWords(req.Query); len(req.QueryEmbedding) == 0 && len(words) > 0 && c.State.Agent.PassagesIndexed {
 		resp, err := searchIndexed(ctx, c, req, words)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return resp, err

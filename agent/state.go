@@ -124,6 +124,12 @@ type Agent struct {
 	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
 	// PassageCount is the number of archival passages.
 	PassageCount uint64 `json:"passage_count"`
+	// PassagesIndexed says every passage was written with its full-text
+	// document in the actor's scope (archival.go), so a store's full-text
+	// index answers text searches. It is set at create, and at the first
+	// insert into an empty archive; an agent stored by an earlier Kelpie,
+	// whose passages the index lacks, keeps ranking them itself.
+	PassagesIndexed bool `json:"passages_indexed,omitempty"`
 	// EmbeddingDim is the dimension of the vectors that the model named
 	// by Embedding (the handle of the model that embeds the agent's
 	// passages and queries; "" for none: full-text search) returned for

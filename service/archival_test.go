@@ -3,6 +3,7 @@ package service_test
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,5 +167,73 @@ func TestArchivalCosineThroughService(t *testing.T) {
 	}
 	if res.Ranking != agent.RankingCosine || len(res.Results) != 2 || res.Results[0].Passage.Embedding[1] != 1 {
 		t.Fatalf("cosine search = %+v", res)
+	}
+}
+
+// TestArchivalSearchOfUnindexedAgent: an agent stored before passages
+// were indexed for full text (no documents, PassagesIndexed unset) is
+// still searched, by Kelpie's own ranking, until its archive is empty and
+// refilled.
+func TestArchivalSearchOfUnindexedAgent(t *testing.T) {
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "legacy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := newEnv(t, store, nil)
+	ag := e.create(t, "legacy")
+	p, err := e.svc.InsertPassage(ctx, ag.ID, agent.InsertPassageRequest{Text: "the lighthouse keeper's cat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.svc.SearchPassages(ctx, ag.ID, agent.SearchRequest{Query: "lighthouse"})
+	if err != nil || res.Ranking != textRanking(store) || len(res.Results) != 1 {
+		t.Fatalf("indexed search: %+v, %v", res, err)
+	}
+
+	// Make it look like an agent of an earlier Kelpie: the passage
+	// rewritten without its document, the flag cleared.
+	e.reload(t, ag.ID)
+	tx, err := store.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := append(agent.ActorID(ag.ID).KVPrefix(), agent.PassageKey(p.ID)...)
+	v, err := tx.Get(ctx, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := tx.Get(ctx, agent.ActorID(ag.ID).StateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := strings.Replace(string(sv), `,"passages_indexed":true`, "", 1)
+	if legacy == string(sv) {
+		t.Fatalf("state has no passages_indexed flag: %s", sv)
+	}
+	if err := tx.Set(pk, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Set(agent.ActorID(ag.ID).StateKey(), []byte(legacy)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err = e.svc.SearchPassages(ctx, ag.ID, agent.SearchRequest{Query: "lighthouse"})
+	if err != nil || res.Ranking != agent.RankingBM25 || len(res.Results) != 1 || res.Results[0].Passage.ID != p.ID {
+		t.Fatalf("search of the unindexed agent: %+v, %v", res, err)
+	}
+	// Emptied and refilled, its archive is indexed again.
+	if err := e.svc.DeletePassage(ctx, ag.ID, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.InsertPassage(ctx, ag.ID, agent.InsertPassageRequest{Text: "a new lighthouse"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = e.svc.SearchPassages(ctx, ag.ID, agent.SearchRequest{Query: "lighthouse"})
+	if err != nil || res.Ranking != textRanking(store) || len(res.Results) != 1 {
+		t.Fatalf("search after refilling: %+v, %v", res, err)
 	}
 }
