@@ -2,14 +2,12 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/llm"
-	"github.com/kelpie-ai/kelpie/storage"
 )
 
 // Custom tools by reference. A custom tool (package tools, the registry)
@@ -32,18 +30,7 @@ func CustomToolKey(id string) []byte { return actor.SharedKey("tool", id) }
 // LoadCustomTool reads a custom tool's record; ErrNotFound if there is
 // none.
 func LoadCustomTool(ctx context.Context, get Getter, id string) (*CustomTool, error) {
-	v, err := get(ctx, CustomToolKey(id))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: tool %s", ErrNotFound, id)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var t CustomTool
-	if err := json.Unmarshal(v, &t); err != nil {
-		return nil, fmt.Errorf("%w: tool %s: %v", storage.ErrCorrupt, id, err)
-	}
-	return &t, nil
+	return loadShared[CustomTool](ctx, get, CustomToolKey(id), "tool "+id)
 }
 
 // loadCustomTools reads the records of the custom tools with the given

@@ -55,19 +55,29 @@ type Getter func(ctx context.Context, key []byte) ([]byte, error)
 // LoadSharedBlock reads a standalone block's record; ErrNotFound if there
 // is none.
 func LoadSharedBlock(ctx context.Context, get Getter, id string) (*SharedBlock, error) {
-	v, err := get(ctx, SharedBlockKey(id))
+	b, err := loadShared[SharedBlock](ctx, get, SharedBlockKey(id), "block "+id)
+	if err != nil {
+		return nil, err
+	}
+	b.Shared = false // the record itself is not a reference
+	return b, nil
+}
+
+// loadShared reads the JSON record at a shared key; ErrNotFound (naming
+// what) if there is none.
+func loadShared[T any](ctx context.Context, get Getter, key []byte, what string) (*T, error) {
+	v, err := get(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: block %s", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, what)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var b SharedBlock
-	if err := json.Unmarshal(v, &b); err != nil {
-		return nil, fmt.Errorf("%w: block %s: %v", storage.ErrCorrupt, id, err)
+	var rec T
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", storage.ErrCorrupt, what, err)
 	}
-	b.Shared = false // the record itself is not a reference
-	return &b, nil
+	return &rec, nil
 }
 
 // EncodeSharedBlock serializes a standalone block's record.

@@ -1,9 +1,7 @@
 package api_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,14 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelpie-ai/kelpie/actor"
-	"github.com/kelpie-ai/kelpie/api"
 	"github.com/kelpie-ai/kelpie/fakellm"
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/llm/openai"
-	"github.com/kelpie-ai/kelpie/rt"
-	"github.com/kelpie-ai/kelpie/service"
-	"github.com/kelpie-ai/kelpie/storage/memory"
 )
 
 // embeddingServer starts the API with an "openai" provider served by the
@@ -42,23 +35,7 @@ func embeddingServer(t *testing.T, failing *atomic.Bool) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router := llm.NewRouter(llm.Provider{Name: "openai", Type: llm.ProviderTypeOpenAI, Client: client, DefaultModel: fakellm.DefaultChatModel})
-
-	r := rt.NewSystem()
-	store := memory.New()
-	sys := actor.NewSystem(actor.Config{Runtime: r, Store: store, Logger: slog.New(slog.DiscardHandler)})
-	svc, err := service.New(r, store, sys, router)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.New(svc, api.WithLogger(slog.New(slog.DiscardHandler))))
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		sys.Shutdown(ctx)
-	})
-	return srv
+	return server(t, llm.NewRouter(llm.Provider{Name: "openai", Type: llm.ProviderTypeOpenAI, Client: client, DefaultModel: fakellm.DefaultChatModel}))
 }
 
 type embeddingAgentJSON struct {
