@@ -42,6 +42,17 @@ var knownEmbeddingDims = map[string]int{
 	"all-minilm":             384,
 }
 
+// usualEmbeddingDim is the dimension model's vectors usually have: its
+// entry in knownEmbeddingDims (an Ollama tag such as ":latest" aside), else
+// embeddingDimDefault.
+func usualEmbeddingDim(model string) int {
+	name, _, _ := strings.Cut(model, ":")
+	if dim := knownEmbeddingDims[name]; dim > 0 {
+		return dim
+	}
+	return embeddingDimDefault
+}
+
 // openAICompatibleEndpoints are Letta's endpoint types that Kelpie serves
 // through its OpenAI-compatible provider ("openai"): a config naming one
 // of them maps to an "openai/<model>" handle.
@@ -86,9 +97,7 @@ func embeddingConfig(handle string, dim int) *embeddingConfigWire {
 		endpoint = llm.ProviderTypeAnthropic
 	}
 	if dim <= 0 {
-		if dim = knownEmbeddingDims[model]; dim == 0 {
-			dim = embeddingDimDefault
-		}
+		dim = usualEmbeddingDim(model)
 	}
 	h := handle
 	return &embeddingConfigWire{

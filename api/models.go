@@ -34,7 +34,8 @@ type embeddingModelWire struct {
 	EmbeddingDim          int    `json:"embedding_dim"`
 }
 
-// embeddingDimDefault is reported when a provider does not say.
+// embeddingDimDefault is reported for an embedding model whose dimension
+// Kelpie does not know (providers' model lists do not say).
 const embeddingDimDefault = 1536
 
 func (h *handler) modelInfos(r *http.Request) []llm.ModelInfo {
@@ -74,7 +75,7 @@ func (h *handler) listEmbeddingModels(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, embeddingModelWire{Handle: m.Handle, Name: m.Model, DisplayName: m.Model, ProviderType: m.ProviderType,
 			ProviderName: m.Provider, ModelType: "embedding", EmbeddingEndpointType: m.ProviderType, EmbeddingModel: m.Model,
-			EmbeddingDim: embeddingDimDefault})
+			EmbeddingDim: usualEmbeddingDim(m.Model)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
