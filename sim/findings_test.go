@@ -168,3 +168,31 @@ func TestSharedBlockContention(t *testing.T) {
 	t.Logf("%d seeds: %d ok ops; shared block: %d conflicting commits, %d committed appends, %d acknowledged writes; approvals: %d stops, %d refused sends, %d answers",
 		seeds, ok, conflicts, appends, writes, stops, refused, answers)
 }
+
+// TestSharedRecordsChange: the shared block is deleted (and the next
+// generation created and attached) and the custom tool renamed, edited
+// and deleted while agents use them, with the standard faults. Every
+// seed must pass (SharedBlocksConsistent, no deleted block in a prompt
+// or a read, CustomToolCallsResolved among the checks); deletions, edits
+// and calls to the tool, some of them by a name already gone, must have
+// happened.
+func TestSharedRecordsChange(t *testing.T) {
+	const seeds = 15
+	var deletes, edits, toolDeletes, calls, stale, appends int
+	for seed := uint64(1); seed <= seeds; seed++ {
+		cfg := sharedBlockConfig(seed)
+		cfg.Mix.PatchBlock = 6
+		res := Run(cfg)
+		if res.Err != nil {
+			t.Fatalf("%s\n%v", res.Summary(), res.Err)
+		}
+		deletes, edits, toolDeletes = deletes+res.BlockDeletes, edits+res.ToolEdits, toolDeletes+res.ToolDeletes
+		calls, stale, appends = calls+res.CustomToolCalls, stale+res.StaleToolCalls, appends+res.SharedAppends
+	}
+	if deletes == 0 || edits == 0 || toolDeletes == 0 || calls == 0 || stale == 0 || appends == 0 {
+		t.Errorf("%d seeds: %d block deletions, %d tool edits, %d tool deletions, %d calls to the tool (%d by a gone name), %d committed appends: each must be > 0",
+			seeds, deletes, edits, toolDeletes, calls, stale, appends)
+	}
+	t.Logf("%d seeds: %d block deletions, %d tool edits, %d tool deletions, %d calls to the tool (%d by a gone name), %d committed appends",
+		seeds, deletes, edits, toolDeletes, calls, stale, appends)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,8 +20,8 @@ var ErrLLM = errors.New("sim: model failure")
 // LLM is a deterministic simulated model. It answers a user message
 // either with a tool call (with probability ToolProbability: a memory
 // tool, an append to the shared block (memory_insert at the end, or
-// core_memory_append), the request's client-side
-// tool, conversation_search) or by sending a message, and answers a tool
+// core_memory_append), the request's client-side tool, the workload's
+// custom tool by the name the request offers, conversation_search) or by sending a message, and answers a tool
 // result by ending the turn. Its latency and faults (LlmTimeout,
 // LlmFailure, LlmRateLimited) come from the simulation.
 type LLM struct {
@@ -31,7 +32,14 @@ type LLM struct {
 	// Issued, if set, is told of every append to the shared block the
 	// model answers with: its token and the agent (from the user message).
 	Issued func(token, agentID string)
-	calls  uint64
+	// Prompted, if set, is shown the system prompt of every step that
+	// answers a workload's user message, with the message's agent and
+	// when it was sent.
+	Prompted func(agentID string, sent int64, system string)
+	// CustomCalled, if set, is told of every call to the workload's
+	// custom tool the model answers with.
+	CustomCalled func(agentID, callID, name string)
+	calls        uint64
 }
 
 // The workload's shared block and client-side tool.
@@ -40,8 +48,10 @@ const (
 	SharedLabel = "team"
 	// ClientToolName is the client-side tool some sends offer.
 	ClientToolName = "client_lookup"
-	// agentMarker precedes the agent's ID in the workload's user messages.
+	// agentMarker precedes the agent's ID in the workload's user messages,
+	// sentMarker when it was sent (virtual ns since Epoch), before that.
 	agentMarker = " @agent="
+	sentMarker  = " @sent="
 )
 
 // NewLLM returns a simulated model running on r.
@@ -75,6 +85,15 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 	if last.Role == llm.RoleTool {
 		return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Content: "done"}, Usage: usage}, nil
 	}
+	agentID := ""
+	if i := strings.LastIndex(last.Content, agentMarker); i >= 0 {
+		agentID = last.Content[i+len(agentMarker):]
+		if j := strings.LastIndex(last.Content[:i], sentMarker); j >= 0 && m.Prompted != nil && len(req.Messages) > 0 && req.Messages[0].Role == llm.RoleSystem {
+			if sent, err := strconv.ParseInt(last.Content[j+len(sentMarker):i], 10, 64); err == nil {
+				m.Prompted(agentID, sent, req.Messages[0].Content)
+			}
+		}
+	}
 	call := func(name, args string) *llm.Response {
 		return &llm.Response{Usage: usage, Message: llm.Message{Role: llm.RoleAssistant,
 			ToolCalls: []llm.ToolCall{{ID: rt.NewID(rnd, "call"), Name: name, Arguments: args}}}}
@@ -87,13 +106,15 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 		}
 		return false
 	}
+	custom := "" // the workload's custom tool, as this step offers it
+	for _, t := range req.Tools {
+		if strings.HasPrefix(t.Name, CustomToolPrefix) {
+			custom = t.Name
+		}
+	}
 	if float64(rnd.Uint64()>>11)/(1<<53) < m.ToolProbability {
 		switch n := rt.Intn(rnd, 6); {
 		case n >= 4 && (has(agent.ToolMemoryInsert) || has(agent.ToolCoreMemoryAppend)) && sharedAttached(req):
-			agentID := ""
-			if i := strings.LastIndex(last.Content, agentMarker); i >= 0 {
-				agentID = last.Content[i+len(agentMarker):]
-			}
 			token := fmt.Sprintf("t/%s/%016x", agentID, rnd.Uint64())
 			if m.Issued != nil {
 				m.Issued(token, agentID)
@@ -108,6 +129,12 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 			return call(agent.ToolMemoryInsert, fmt.Sprintf(`{"label":"human","new_str":"fact %d"}`, m.calls)), nil
 		case n == 0 && has(agent.ToolCoreMemoryAppend):
 			return call(agent.ToolCoreMemoryAppend, fmt.Sprintf(`{"label":"human","content":"fact %d"}`, m.calls)), nil
+		case (n == 2 || n == 3 && !has(ClientToolName)) && custom != "":
+			resp := call(custom, `{"q":"roster"}`)
+			if m.CustomCalled != nil {
+				m.CustomCalled(agentID, resp.Message.ToolCalls[0].ID, custom)
+			}
+			return resp, nil
 		case n == 1 && has(agent.ToolArchivalMemoryInsert):
 			return call(agent.ToolArchivalMemoryInsert, fmt.Sprintf(`{"content":"note %d"}`, m.calls)), nil
 		case has(agent.ToolConversationSearch):

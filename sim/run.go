@@ -70,6 +70,11 @@ const (
 	attachOneIn      = 4
 	approvalOneIn    = 3
 	clientToolsOneIn = 3
+	// Of the PatchBlock operations, 1/deleteBlockOneIn delete the shared
+	// block instead and create and attach the next generation
+	// (replaceTeam), and 1/editToolOneIn edit the custom tool (editTool).
+	deleteBlockOneIn = 8
+	editToolOneIn    = 3
 	// sharedBlockLimit is the shared block's character limit.
 	sharedBlockLimit = 200000
 )
@@ -89,7 +94,11 @@ type Result struct {
 	// stopped for approval, sends refused while approval was pending,
 	// and approval answers acknowledged.
 	SharedAppends, SharedWrites, ApprovalStops, ApprovalRefused, ApprovalAnswers int
-	Faults                                                                     map[Fault]FaultStats
+	// Shared-record figures: shared-block deletions acknowledged, custom
+	// tool edits and deletions acknowledged, calls to the custom tool in
+	// the final logs, and those made after their name was gone.
+	BlockDeletes, ToolEdits, ToolDeletes, CustomToolCalls, StaleToolCalls int
+	Faults                                                                map[Fault]FaultStats
 	// Virtual is the virtual time the run took.
 	Virtual time.Duration
 	// Err is the first failure: an invariant violation, a non-linearizable
@@ -114,9 +123,10 @@ func (r *Result) Summary() string {
 	if r.Err != nil {
 		status = "FAIL"
 	}
-	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d shared=%d/%d approvals=%d/%d/%d steps=%d virtual=%v trace=%016x",
-		status, r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, r.Crashes, r.Fired(), r.SharedAppends, r.SharedWrites,
-		r.ApprovalStops, r.ApprovalRefused, r.ApprovalAnswers, r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
+	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d shared=%d/%d/%d approvals=%d/%d/%d tool=%d/%d/%d/%d steps=%d virtual=%v trace=%016x",
+		status, r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, r.Crashes, r.Fired(), r.SharedAppends, r.SharedWrites, r.BlockDeletes,
+		r.ApprovalStops, r.ApprovalRefused, r.ApprovalAnswers, r.ToolEdits, r.ToolDeletes, r.CustomToolCalls, r.StaleToolCalls,
+		r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
 }
 
 // world is the state of one run.
@@ -133,10 +143,27 @@ type world struct {
 	crashes int
 	epochs  map[string]uint64
 	res     *Result
-	// team is the shared block's history (nil if its create failed);
-	// appends indexes team.Appends by token.
-	team    *check.SharedBlock
-	appends map[string]int
+	// team is the current generation of the shared block (nil if none:
+	// its create failed, or it is being replaced); teams holds every
+	// generation, teamAgents the agents the current one may be attached
+	// to. appendList holds every append to the shared block any model
+	// issued, appends indexes it by token; present holds the agents whose
+	// final log was read.
+	team       *check.SharedBlock
+	teams      []*check.SharedBlock
+	teamAgents []string
+	replacing  bool
+	appendList []check.BlockAppend
+	appends    map[string]int
+	present    map[string]bool
+	// tool is the current custom tool (nil if none); toolGone holds when
+	// each of its names was known to be gone; customCalls the calls to
+	// it any model made, by call ID; loggedCalls those in the final logs.
+	tool          *simTool
+	replacingTool bool
+	toolGone      map[string]int64
+	customCalls   map[string]*check.CustomToolCall
+	loggedCalls   []string
 }
 
 // finalReadAttempts bounds the final read of one agent, which waits for
@@ -168,7 +195,8 @@ func Run(cfg Config) Result {
 		s.Record()
 	}
 	res := Result{Seed: cfg.Seed}
-	w := &world{cfg: cfg, sim: s, inj: NewInjector(s), epochs: make(map[string]uint64), res: &res, appends: make(map[string]int)}
+	w := &world{cfg: cfg, sim: s, inj: NewInjector(s), epochs: make(map[string]uint64), res: &res, appends: make(map[string]int),
+		present: make(map[string]bool), toolGone: make(map[string]int64), customCalls: make(map[string]*check.CustomToolCall)}
 	for _, r := range cfg.Rules {
 		if err := w.inj.Add(r); err != nil {
 			res.Err = err
@@ -209,7 +237,8 @@ func (w *world) main(r rt.Runtime) {
 		}
 		w.servers = append(w.servers, n)
 	}
-	w.createTeam(r)
+	w.createTeam(r, -1)
+	w.createTool(r, -1, CustomToolPrefix)
 	ctx := context.Background()
 	stop := rt.NewEvent(r)
 	r.Go("supervisor", func() { w.supervise(r, stop) })
@@ -402,7 +431,8 @@ func (w *world) client(r rt.Runtime, c int) {
 				return svc.DeleteAgent(ctx, target)
 			})
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send:
-			req := agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: fmt.Sprintf("hello from %d/%d%s%s", c, i, agentMarker, target)}}}
+			content := fmt.Sprintf("hello from %d/%d%s%d%s%s", c, i, sentMarker, w.sim.Now().Sub(Epoch).Nanoseconds(), agentMarker, target)
+			req := agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: content}}}
 			if rt.Intn(w.rng, clientToolsOneIn) == 0 {
 				req.ClientTools = []llm.Tool{{Name: ClientToolName, Description: "Looks something up on the client.", Parameters: json.RawMessage(`{"type":"object","properties":{"q":{"type":"string"}}}`)}}
 			}
@@ -414,22 +444,16 @@ func (w *world) client(r rt.Runtime, c int) {
 				w.answer(r, c, target)
 			}
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send+mix.PatchBlock:
-			if w.team == nil {
-				break
+			switch sub := rt.Intn(w.rng, deleteBlockOneIn*editToolOneIn); {
+			case sub < deleteBlockOneIn: // 1/editToolOneIn
+				w.editTool(r, c, i)
+			case sub < deleteBlockOneIn+editToolOneIn: // 1/deleteBlockOneIn
+				w.replaceTeam(r, c)
+			default:
+				if !w.patchTeam(r, c, i) {
+					return
+				}
 			}
-			value := fmt.Sprintf("P%d-%d", c, i)
-			op, _ := w.invoke(r, c, func(ctx context.Context, svc *service.Service) error {
-				_, err := svc.UpdateBlock(ctx, w.team.ID, agent.BlockUpdate{Value: &value}, nil)
-				return err
-			})
-			if op.Outcome == check.OK && !op.Found {
-				w.sim.Fail(fmt.Errorf("update of shared block %s: not found, but it is never deleted", w.team.ID))
-				return
-			}
-			if op.Outcome == check.OK {
-				w.res.SharedWrites++
-			}
-			w.team.Writes = append(w.team.Writes, check.BlockWrite{Value: value, Call: op.Call, Return: op.Return, Outcome: op.Outcome})
 		default:
 			w.call(r, c, check.Op{Kind: check.KindList}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 				list, err := svc.ListAgents(ctx, service.ListOptions{Limit: service.ListLimitMax})
@@ -441,6 +465,29 @@ func (w *world) client(r rt.Runtime, c int) {
 		}
 		r.Sleep(ctx, time.Duration(rt.Intn(w.rng, int(w.cfg.ThinkTimeMax/time.Millisecond)))*time.Millisecond)
 	}
+}
+
+// patchTeam replaces the shared block's whole value (UpdateBlock); false
+// if that failed the run.
+func (w *world) patchTeam(r rt.Runtime, c, i int) bool {
+	g := w.team
+	if g == nil {
+		return true
+	}
+	value := fmt.Sprintf("P%d-%d", c, i)
+	op, _ := w.invoke(r, c, func(ctx context.Context, svc *service.Service) error {
+		_, err := svc.UpdateBlock(ctx, g.ID, agent.BlockUpdate{Value: &value}, nil)
+		return err
+	})
+	if op.Outcome == check.OK && !op.Found && g.Delete == nil {
+		w.sim.Fail(fmt.Errorf("update of shared block %s: not found, but no client deleted it", g.ID))
+		return false
+	}
+	if op.Outcome == check.OK && op.Found {
+		w.res.SharedWrites++
+	}
+	g.Writes = append(g.Writes, check.BlockWrite{Value: value, Call: op.Call, Return: op.Return, Outcome: op.Outcome})
+	return true
 }
 
 func (w *world) create(r rt.Runtime, c, i int) {
@@ -469,11 +516,11 @@ func (w *world) create(r rt.Runtime, c, i int) {
 	if rt.Intn(w.rng, approvalOneIn) == 0 {
 		up.ApprovalRequired = &[]string{agent.ToolConversationSearch}
 	}
-	if up.AttachBlocks != nil || up.ApprovalRequired != nil {
-		w.invoke(r, c, func(ctx context.Context, svc *service.Service) error {
-			_, err := svc.UpdateAgent(ctx, op.Agent, up)
-			return err
-		})
+	if w.tool != nil && rt.Intn(w.rng, customToolOneIn) == 0 {
+		up.AttachCustomTools = []string{w.tool.id}
+	}
+	if up.AttachBlocks != nil || up.ApprovalRequired != nil || up.AttachCustomTools != nil {
+		w.attach(r, c, op.Agent, up)
 	}
 	if w.cfg.ForceDeactivate {
 		w.deactivate(n, op.Agent)
@@ -505,6 +552,7 @@ func (w *world) get(r rt.Runtime, c int, id string) check.Op {
 		ag, err := svc.GetAgent(ctx, id)
 		if err == nil {
 			op.Name, op.Messages = ag.Name, ag.MessageCount
+			w.checkBlocksSeen(ag, op.Call)
 		}
 		return err
 	})
@@ -525,6 +573,7 @@ func (w *world) readFinal(r rt.Runtime) error {
 				ag, err := svc.GetAgent(ctx, id)
 				if err == nil {
 					op.Name, op.Messages = ag.Name, ag.MessageCount
+					w.checkBlocksSeen(ag, op.Call)
 					running = ag.ActiveRun != nil
 					pending = ag.PendingApproval != nil
 				}
@@ -551,9 +600,7 @@ func (w *world) readFinal(r rt.Runtime) error {
 			continue
 		}
 		f := check.Final{Name: got.Name}
-		if w.team != nil {
-			w.team.Present[id] = true
-		}
+		w.present[id] = true
 		n := w.servers[0]
 		for start := uint64(0); ; {
 			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
@@ -563,6 +610,7 @@ func (w *world) readFinal(r rt.Runtime) error {
 				return fmt.Errorf("final message list of %s: %w", id, err)
 			}
 			w.noteAppends(page, 0)
+			w.noteCustomCalls(page)
 			for _, m := range page {
 				rec := check.MessageRecord{Seq: m.Seq, Role: m.Role, ToolCallID: m.ToolCallID}
 				for _, tc := range m.ToolCalls {
@@ -592,12 +640,8 @@ func (w *world) verify() error {
 		func() error { return check.MessagesIntact(&w.hist, final) },
 		func() error { return check.ToolCallsAnswered(final) },
 		func() error { return check.CallsAnsweredBeforeNextMessage(final) },
-		func() error {
-			if w.team == nil {
-				return nil
-			}
-			return check.SharedBlockConsistent(w.team)
-		},
+		func() error { return check.SharedBlocksConsistent(w.teams) },
+		func() error { return check.CustomToolCallsResolved(w.customToolCalls(), unavailable) },
 		func() error { return check.ListsConsistent(&w.hist) },
 	} {
 		if err := inv(); err != nil {

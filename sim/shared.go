@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kelpie-ai/kelpie/agent"
@@ -23,23 +25,158 @@ const createTeamAttempts = 20
 // clients write, it is one line and no token.
 const sharedInitial = "team notes"
 
-// createTeam creates the shared block before the clients start. If every
-// attempt fails (a swarm seed with a high write-failure rate), the run goes
-// on without it.
-func (w *world) createTeam(r rt.Runtime) {
+// createTeam creates a generation of the shared block: before the clients
+// start, and after a client deleted the previous one (replaceTeam). If
+// every attempt fails (a swarm seed with a high write-failure rate), the
+// run goes on without it. Each generation has its own description, which
+// the prompt shows (see prompted), and initial value.
+func (w *world) createTeam(r rt.Runtime, c int) {
+	gen := len(w.teams) + 1
+	value, desc := sharedInitial, fmt.Sprintf("%s%d", generationPrefix, gen)
+	if gen > 1 {
+		value = fmt.Sprintf("%s %d", sharedInitial, gen)
+	}
 	for range createTeamAttempts {
 		var sb *service.StandaloneBlock
-		op, _ := w.invoke(r, -1, func(ctx context.Context, svc *service.Service) error {
+		op, _ := w.invoke(r, c, func(ctx context.Context, svc *service.Service) error {
 			var err error
-			sb, err = svc.CreateBlock(ctx, agent.Block{Label: SharedLabel, Value: sharedInitial, Limit: sharedBlockLimit})
+			sb, err = svc.CreateBlock(ctx, agent.Block{Label: SharedLabel, Value: value, Limit: sharedBlockLimit, Description: desc})
 			return err
 		})
 		if op.Outcome == check.OK {
-			w.team = &check.SharedBlock{ID: sb.ID, Present: map[string]bool{},
-				Create: check.BlockWrite{Value: sharedInitial, Call: op.Call, Return: op.Return, Outcome: check.OK}}
+			w.team = &check.SharedBlock{ID: sb.ID, Present: w.present,
+				Create: check.BlockWrite{Value: value, Call: op.Call, Return: op.Return, Outcome: check.OK}}
+			w.teams = append(w.teams, w.team)
 			return
 		}
 		r.Sleep(context.Background(), 100*time.Millisecond)
+	}
+}
+
+// generationPrefix begins the description of each generation of the
+// shared block, followed by its number (1 for the first).
+const generationPrefix = "team generation "
+
+// replaceTeam deletes the shared block, then creates the next generation
+// and attaches it to the agents the deleted one was attached to. The
+// deletion is retried until it is acknowledged; if it never is, the
+// block stays the current one (perhaps deleted: Delete records that).
+func (w *world) replaceTeam(r rt.Runtime, c int) {
+	g := w.team
+	if g == nil || w.replacing {
+		return
+	}
+	w.replacing = true
+	defer func() { w.replacing = false }()
+	for range deleteTeamAttempts {
+		op, _ := w.invoke(r, c, func(ctx context.Context, svc *service.Service) error {
+			return svc.DeleteBlock(ctx, g.ID)
+		})
+		d := check.BlockWrite{Call: op.Call, Return: op.Return, Outcome: op.Outcome}
+		switch {
+		case op.Outcome == check.OK:
+			g.Delete = &d // gone now, by this attempt or an earlier one
+		case op.Outcome == check.Unknown && g.Delete == nil:
+			g.Delete = &d
+		}
+		if g.Deleted() {
+			break
+		}
+		r.Sleep(context.Background(), 100*time.Millisecond)
+	}
+	if !g.Deleted() {
+		return
+	}
+	w.res.BlockDeletes++
+	w.team = nil // no attaches or writes to a deleted block meanwhile
+	agents := w.teamAgents
+	w.teamAgents = nil
+	w.createTeam(r, c)
+	if w.team == nil {
+		return
+	}
+	for _, id := range agents {
+		w.attach(r, c, id, agent.UpdateRequest{AttachBlocks: []string{w.team.ID}})
+	}
+}
+
+// deleteTeamAttempts bounds the attempts to delete the shared block.
+const deleteTeamAttempts = 5
+
+// attach applies up (attaching the shared block, the custom tool, or
+// both) to agent id, and remembers the agent as attached to each unless
+// the update definitely failed.
+func (w *world) attach(r rt.Runtime, c int, id string, up agent.UpdateRequest) {
+	op, _ := w.invoke(r, c, func(ctx context.Context, svc *service.Service) error {
+		_, err := svc.UpdateAgent(ctx, id, up)
+		return err
+	})
+	if op.Outcome == check.Failed || op.Outcome == check.OK && !op.Found {
+		return
+	}
+	if len(up.AttachBlocks) > 0 && w.team != nil && up.AttachBlocks[0] == w.team.ID {
+		w.teamAgents = append(w.teamAgents, id)
+	}
+	if len(up.AttachCustomTools) > 0 && w.tool != nil && up.AttachCustomTools[0] == w.tool.id {
+		w.tool.agents = append(w.tool.agents, id)
+	}
+}
+
+// generation returns the generation of the shared block with the given
+// description, or nil.
+func (w *world) generation(desc string) *check.SharedBlock {
+	n, err := strconv.Atoi(strings.TrimPrefix(desc, generationPrefix))
+	if err != nil || !strings.HasPrefix(desc, generationPrefix) || n < 1 || n > len(w.teams) {
+		return nil
+	}
+	return w.teams[n-1]
+}
+
+// deletedBefore returns the generation of the shared block with this ID
+// if its deletion was acknowledged before t, else nil.
+func (w *world) deletedBefore(id string, t int64) *check.SharedBlock {
+	for _, g := range w.teams {
+		if g.ID == id && g.Deleted() && g.Delete.Return < t {
+			return g
+		}
+	}
+	return nil
+}
+
+// checkBlocksSeen fails the run if an agent read by a GetAgent called at
+// call shows a shared block whose deletion was acknowledged before then.
+func (w *world) checkBlocksSeen(ag *agent.Agent, call int64) {
+	for _, b := range ag.Blocks {
+		if g := w.deletedBefore(b.ID, call); b.Shared && g != nil {
+			w.sim.Fail(fmt.Errorf("agent %s read at %d shows shared block %s (%q), whose deletion was acknowledged at %d",
+				ag.ID, call, b.ID, b.Description, g.Delete.Return))
+			return
+		}
+	}
+}
+
+// prompted checks the system prompt of a step that answers a user message
+// sent at sent: it must not show a generation of the shared block whose
+// deletion was acknowledged before the message was sent (the step was
+// prepared after that). Called by the simulated model, on the scheduler.
+func (w *world) prompted(agentID string, sent int64, system string) {
+	open := "\n<" + SharedLabel + ">\n<description>\n"
+	i := strings.Index(system, open)
+	if i < 0 {
+		return
+	}
+	desc := system[i+len(open):]
+	if j := strings.Index(desc, "\n</description>"); j >= 0 {
+		desc = desc[:j]
+	}
+	g := w.generation(desc)
+	if g == nil {
+		w.sim.Fail(fmt.Errorf("agent %s: the prompt shows a %q block described %q, no generation of the shared block", agentID, SharedLabel, desc))
+		return
+	}
+	if g.Deleted() && g.Delete.Return < sent {
+		w.sim.Fail(fmt.Errorf("agent %s: the prompt of a step answering a message sent at %d shows shared block %s (%q), whose deletion was acknowledged at %d",
+			agentID, sent, g.ID, desc, g.Delete.Return))
 	}
 }
 
@@ -50,11 +187,11 @@ func (w *world) issued(token, agentID string) {
 		w.sim.Fail(fmt.Errorf("sim: the model issued append token %q twice", token))
 		return
 	}
-	if w.team == nil {
+	if len(w.teams) == 0 {
 		return
 	}
-	w.appends[token] = len(w.team.Appends)
-	w.team.Appends = append(w.team.Appends, check.BlockAppend{Token: token, Agent: agentID, Issued: w.sim.Now().Sub(Epoch).Nanoseconds()})
+	w.appends[token] = len(w.appendList)
+	w.appendList = append(w.appendList, check.BlockAppend{Token: token, Agent: agentID, Issued: w.sim.Now().Sub(Epoch).Nanoseconds()})
 }
 
 // send is one recorded send. It returns the response of an OK send that
@@ -86,7 +223,6 @@ func (w *world) send(r rt.Runtime, c int, target string, req agent.SendRequest) 
 	return resp, nil
 }
 
-
 // answer answers the agent's pending tool calls: approve, deny, or return
 // a result, at random.
 func (w *world) answer(r rt.Runtime, c int, target string) {
@@ -107,7 +243,7 @@ func (w *world) answer(r rt.Runtime, c int, target string) {
 // committed messages: acknowledged by an OK send that returned at acked,
 // or (acked 0) read from a final message log.
 func (w *world) noteAppends(msgs []agent.Message, acked int64) {
-	if w.team == nil {
+	if len(w.teams) == 0 {
 		return
 	}
 	calls := map[string]string{} // tool call ID -> token
@@ -134,7 +270,7 @@ func (w *world) noteAppends(msgs []agent.Message, acked int64) {
 			w.sim.Fail(fmt.Errorf("sim: a committed append to the shared block carries token %q, which no model issued", tok))
 			return
 		}
-		a := &w.team.Appends[i]
+		a := &w.appendList[i]
 		if acked == 0 {
 			a.Logged = true
 		} else if a.Acked == 0 || acked < a.Acked {
@@ -146,28 +282,36 @@ func (w *world) noteAppends(msgs []agent.Message, acked int64) {
 	}
 }
 
-// readTeam reads the shared block's final value (faults are off).
+// readTeam reads the final value of every generation of the shared block
+// (faults are off) and gives each the history of appends.
 func (w *world) readTeam(r rt.Runtime) error {
-	if w.team == nil {
-		return nil
-	}
-	for _, a := range w.team.Appends {
+	for _, a := range w.appendList {
 		if a.Logged && a.Acked == 0 {
 			w.res.SharedAppends++
 		}
 	}
 	n := w.servers[0]
-	var err error
-	for range finalReadAttempts {
-		ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
-		var sb *service.StandaloneBlock
-		sb, err = n.svc.GetBlock(ctx, w.team.ID)
-		cancel()
-		if err == nil {
-			w.team.Final = sb.Value
-			return nil
+	for _, g := range w.teams {
+		g.Appends, g.Present = w.appendList, w.present
+		var err error
+		for range finalReadAttempts {
+			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
+			var sb *service.StandaloneBlock
+			sb, err = n.svc.GetBlock(ctx, g.ID)
+			cancel()
+			if errors.Is(err, agent.ErrNotFound) {
+				g.Gone, err = true, nil
+			} else if err == nil {
+				g.Final = sb.Value
+			}
+			if err == nil {
+				break
+			}
+			r.Sleep(context.Background(), time.Second)
 		}
-		r.Sleep(context.Background(), time.Second)
+		if err != nil {
+			return fmt.Errorf("final read of shared block %s: %w", g.ID, err)
+		}
 	}
-	return fmt.Errorf("final read of shared block %s: %w", w.team.ID, err)
+	return nil
 }

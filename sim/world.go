@@ -50,6 +50,7 @@ func (n *server) boot() error {
 	})
 	model := NewLLM(nr, w.inj)
 	model.Issued = w.issued
+	model.Prompted, model.CustomCalled = w.prompted, w.customCalled
 	svc, err := service.NewWithActor(nr, st, n.sys, model, w.cfg.WrapActor)
 	if err != nil {
 		return err

@@ -119,6 +119,11 @@ func sweep(stdout, stderr io.Writer, start uint64, count, workers int, configure
 				extra.ApprovalStops += res.ApprovalStops
 				extra.ApprovalRefused += res.ApprovalRefused
 				extra.ApprovalAnswers += res.ApprovalAnswers
+				extra.BlockDeletes += res.BlockDeletes
+				extra.ToolEdits += res.ToolEdits
+				extra.ToolDeletes += res.ToolDeletes
+				extra.CustomToolCalls += res.CustomToolCalls
+				extra.StaleToolCalls += res.StaleToolCalls
 				for f, st := range res.Faults {
 					t := faults[f]
 					t.Checked += st.Checked
@@ -154,6 +159,8 @@ func sweep(stdout, stderr io.Writer, start uint64, count, workers int, configure
 	fmt.Fprintln(stdout, "faults (fired/checked):", sim.FormatStats(faults))
 	fmt.Fprintf(stdout, "shared block: appends=%d writes=%d; approvals: stops=%d refused=%d answers=%d\n",
 		extra.SharedAppends, extra.SharedWrites, extra.ApprovalStops, extra.ApprovalRefused, extra.ApprovalAnswers)
+	fmt.Fprintf(stdout, "shared records: block deletions=%d; custom tool: edits=%d deletions=%d calls=%d by a gone name=%d\n",
+		extra.BlockDeletes, extra.ToolEdits, extra.ToolDeletes, extra.CustomToolCalls, extra.StaleToolCalls)
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d seeds failed", len(failed), count)
 	}

@@ -66,6 +66,40 @@ type SharedBlock struct {
 	Present map[string]bool
 	// Final is the block's value read at the end of the run.
 	Final string
+	// Delete, if set, is the client's deletion of the block: an attempt
+	// that returned OK (the block was gone by its Return, whether that
+	// attempt or an earlier Unknown one removed it), else the first one
+	// that returned Unknown (it may have applied). Gone: the final read
+	// found no block.
+	Delete *BlockWrite
+	Gone   bool
+}
+
+// Deleted reports whether the block's deletion was acknowledged (it was
+// gone by Delete.Return).
+func (b *SharedBlock) Deleted() bool { return b.Delete != nil && b.Delete.Outcome == OK }
+
+// SharedBlocksConsistent checks the generations of the workload's shared
+// block: each is SharedBlockConsistent, and no append is in two of them.
+// A generation is deleted before the next is created, so an append
+// committed after the next one was created is in it (or a later one).
+func SharedBlocksConsistent(gens []*SharedBlock) error {
+	in := map[string]string{} // token -> block whose final value holds it
+	for _, b := range gens {
+		if err := SharedBlockConsistent(b); err != nil {
+			return err
+		}
+		if b.Gone {
+			continue
+		}
+		for _, tok := range strings.Split(b.Final, "\n")[1:] {
+			if other, ok := in[tok]; ok {
+				return fmt.Errorf("shared block %s: append %q is also in block %s", b.ID, tok, other)
+			}
+			in[tok] = b.ID
+		}
+	}
+	return nil
 }
 
 // SharedBlockConsistent checks that the final value of b is the result of
@@ -90,7 +124,19 @@ type SharedBlock struct {
 //  6. every token of an agent whose final log was read is a successful
 //     call in that log: the block changes only in the transaction that
 //     logs the step.
+//
+// A deleted block (Gone) has no final value to check: its deletion must
+// have been called (Delete set), and appends acknowledged for it need not
+// survive. A block whose deletion was acknowledged must be Gone.
 func SharedBlockConsistent(b *SharedBlock) error {
+	switch {
+	case b.Gone && b.Delete == nil:
+		return fmt.Errorf("shared block %s: gone at the end, but no client deleted it", b.ID)
+	case b.Gone:
+		return nil
+	case b.Deleted():
+		return fmt.Errorf("shared block %s: its deletion was acknowledged at %d, but it is still there at the end (value %q)", b.ID, b.Delete.Return, b.Final)
+	}
 	lines := strings.Split(b.Final, "\n")
 	base, tail := lines[0], lines[1:]
 	issued := make(map[string]*BlockAppend, len(b.Appends))
@@ -223,6 +269,42 @@ func CallsAnsweredBeforeNextMessage(final map[string]Final) error {
 				open[c] = true
 			}
 			opener = i
+		}
+	}
+	return nil
+}
+
+// CustomToolCall is a call the model made to a custom tool, by the name
+// the step's tool list offered it, as the agent's final log shows it.
+type CustomToolCall struct {
+	Agent, CallID, Name string
+	// Issued is when the model answered with the call; the step applied
+	// it later.
+	Issued int64
+	// GoneSince is when the name was known to be no tool's any more (a
+	// rename away from it or the tool's deletion was acknowledged); 0 if
+	// never.
+	GoneSince int64
+	// Returned: the log holds the call's tool return, with this status
+	// and content.
+	Returned        bool
+	Status, Content string
+}
+
+// CustomToolCallsResolved checks calls to custom tools whose name was
+// gone before the model made them (so also when the step applied them):
+// each must have been answered at once with the error unavailable(name)
+// gives — not paused for the client, whose answer would read otherwise —
+// and with status "error". Calls are checked in the given order.
+func CustomToolCallsResolved(calls []CustomToolCall, unavailable func(name string) string) error {
+	for _, c := range calls {
+		if c.GoneSince == 0 || c.GoneSince >= c.Issued {
+			continue
+		}
+		want := unavailable(c.Name)
+		if !c.Returned || c.Status != "error" || c.Content != want {
+			return fmt.Errorf("agent %s: call %s to custom tool %q, made at %d after the name was gone (since %d), was answered %v with status %q and %q; want at once %q",
+				c.Agent, c.CallID, c.Name, c.Issued, c.GoneSince, c.Returned, c.Status, c.Content, want)
 		}
 	}
 	return nil

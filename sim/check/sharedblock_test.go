@@ -119,3 +119,51 @@ func TestCallsAnsweredBeforeNextMessage(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestSharedBlocksDeleted(t *testing.T) {
+	del := func(o Outcome) *BlockWrite { return &BlockWrite{Call: 200, Return: 210, Outcome: o} }
+	for _, tc := range []struct {
+		name, want string
+		edit       func(b *SharedBlock)
+	}{
+		{"gone after an acknowledged delete", "", func(b *SharedBlock) { b.Delete, b.Gone = del(OK), true }},
+		{"gone after an unknown delete", "", func(b *SharedBlock) { b.Delete, b.Gone = del(Unknown), true }},
+		{"there after an unknown delete", "", func(b *SharedBlock) { b.Delete, b.Final = del(Unknown), "team\nta\ntb" }},
+		{"gone, never deleted", "no client deleted it", func(b *SharedBlock) { b.Gone = true }},
+		{"there after an acknowledged delete", "still there", func(b *SharedBlock) { b.Delete, b.Final = del(OK), "team\nta\ntb" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := sharedFixture()
+			tc.edit(b)
+			err := SharedBlocksConsistent([]*SharedBlock{b})
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	a, b := sharedFixture(), sharedFixture()
+	a.Final, b.ID, b.Final = "team\nta\ntb", "blk2", "team\ntb\nta"
+	if err := SharedBlocksConsistent([]*SharedBlock{a, b}); err == nil || !strings.Contains(err.Error(), "also in block") {
+		t.Fatalf("an append in two generations: got %v", err)
+	}
+}
+
+func TestCustomToolCallsResolved(t *testing.T) {
+	unavailable := func(name string) string { return "gone: " + name }
+	ok := []CustomToolCall{
+		{Agent: "a", CallID: "c1", Name: "t", Issued: 10, Returned: true, Status: "success", Content: "looked up"},
+		{Agent: "a", CallID: "c2", Name: "t", Issued: 10, GoneSince: 20, Returned: true, Status: "error", Content: "not now"},
+		{Agent: "a", CallID: "c3", Name: "t", Issued: 30, GoneSince: 20, Returned: true, Status: "error", Content: "gone: t"},
+	}
+	if err := CustomToolCallsResolved(ok, unavailable); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []CustomToolCall{
+		{Agent: "a", CallID: "c4", Name: "t", Issued: 30, GoneSince: 20, Returned: true, Status: "success", Content: "looked up"},
+		{Agent: "a", CallID: "c5", Name: "t", Issued: 30, GoneSince: 20},
+	} {
+		if err := CustomToolCallsResolved([]CustomToolCall{bad}, unavailable); err == nil {
+			t.Errorf("%s: accepted", bad.CallID)
+		}
+	}
+}
