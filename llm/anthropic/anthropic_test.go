@@ -7,72 +7,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/llm/internal/scripted"
 )
 
-// fake is an httptest server imitating the Messages API: each attempt is
-// answered by the next handler in script (the last one repeats), and
-// every request is recorded.
-type fake struct {
-	t      *testing.T
-	srv    *httptest.Server
-	mu     sync.Mutex
-	script []http.HandlerFunc
-	reqs   []recorded
-}
-
-type recorded struct {
-	path   string
-	header http.Header
-	body   map[string]any
-}
-
-func newFake(t *testing.T, script ...http.HandlerFunc) *fake {
-	f := &fake{t: t, script: script}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		var body map[string]any
-		if len(raw) > 0 {
-			if err := json.Unmarshal(raw, &body); err != nil {
-				t.Errorf("request body is not JSON: %v: %s", err, raw)
-			}
-		}
-		f.mu.Lock()
-		n := len(f.reqs)
-		f.reqs = append(f.reqs, recorded{path: r.URL.Path, header: r.Header.Clone(), body: body})
-		h := f.script[min(n, len(f.script)-1)]
-		f.mu.Unlock()
-		h(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fake) attempts() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.reqs)
-}
-
-func (f *fake) request(i int) recorded {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if i >= len(f.reqs) {
-		f.t.Fatalf("request %d not made (%d made)", i, len(f.reqs))
-	}
-	return f.reqs[i]
-}
-
-func (f *fake) client(t *testing.T) *Client {
+func newClient(t *testing.T, f *scripted.Server) *Client {
 	t.Helper()
-	c, err := New(Config{BaseURL: f.srv.URL, APIKey: "sk-ant-test", BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	c, err := New(Config{BaseURL: f.URL, APIKey: "sk-ant-test", BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +51,8 @@ func message(content string, stop string) string {
 }
 
 func TestCompleteText(t *testing.T) {
-	f := newFake(t, jsonReply(200, message(`[{"type":"text","text":"Hello "},{"type":"text","text":"there."}]`, "end_turn")))
-	res, err := f.client(t).Complete(context.Background(), llm.Request{
+	f := scripted.New(t, jsonReply(200, message(`[{"type":"text","text":"Hello "},{"type":"text","text":"there."}]`, "end_turn")))
+	res, err := newClient(t, f).Complete(context.Background(), llm.Request{
 		Model: "claude-test",
 		Messages: []llm.Message{
 			{Role: llm.RoleSystem, Content: "be brief"},
@@ -120,15 +66,15 @@ func TestCompleteText(t *testing.T) {
 	if !reflect.DeepEqual(*res, want) {
 		t.Fatalf("response = %+v, want %+v", *res, want)
 	}
-	r := f.request(0)
-	if r.path != "/v1/messages" {
-		t.Errorf("path = %q", r.path)
+	r := f.Request(0)
+	if r.Path != "/v1/messages" {
+		t.Errorf("path = %q", r.Path)
 	}
-	if r.header.Get("Anthropic-Version") == "" {
+	if r.Header.Get("Anthropic-Version") == "" {
 		t.Error("no anthropic-version header")
 	}
-	if r.header.Get("X-Api-Key") != "sk-ant-test" && r.header.Get("Authorization") != "Bearer sk-ant-test" {
-		t.Errorf("API key not sent: %v", r.header)
+	if r.Header.Get("X-Api-Key") != "sk-ant-test" && r.Header.Get("Authorization") != "Bearer sk-ant-test" {
+		t.Errorf("API key not sent: %v", r.Header)
 	}
 	wantBody := map[string]any{
 		"model":      "claude-test",
@@ -138,8 +84,8 @@ func TestCompleteText(t *testing.T) {
 			map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": "hi"}}},
 		},
 	}
-	if !reflect.DeepEqual(r.body, wantBody) {
-		t.Errorf("request body = %v\nwant %v", r.body, wantBody)
+	if !reflect.DeepEqual(r.Body, wantBody) {
+		t.Errorf("request body = %v\nwant %v", r.Body, wantBody)
 	}
 }
 
@@ -150,12 +96,12 @@ var memoryTool = llm.Tool{
 }
 
 func TestToolCallRoundTrip(t *testing.T) {
-	f := newFake(t,
+	f := scripted.New(t,
 		jsonReply(200, message(`[{"type":"text","text":"Noting."},
 			{"type":"tool_use","id":"toolu_1","name":"core_memory_append","input":{"label":"human","content":"likes tea"}},
 			{"type":"tool_use","id":"toolu_2","name":"send_message","input":{"message":"ok"}}]`, "tool_use")),
 		jsonReply(200, message(`[{"type":"text","text":"Done."}]`, "end_turn")))
-	c := f.client(t)
+	c := newClient(t, f)
 	history := []llm.Message{{Role: llm.RoleSystem, Content: "sys"}, {Role: llm.RoleUser, Content: "I like tea"}}
 	res, err := c.Complete(context.Background(), llm.Request{Model: "claude-test", Messages: history, Tools: []llm.Tool{memoryTool}})
 	if err != nil {
@@ -168,7 +114,7 @@ func TestToolCallRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(res.Message.ToolCalls, wantCalls) || res.Message.Content != "Noting." {
 		t.Fatalf("message = %+v", res.Message)
 	}
-	first := f.request(0).body
+	first := f.Request(0).Body
 	wantTools := []any{map[string]any{
 		"name": "core_memory_append", "description": "Append to a memory block.",
 		"input_schema": map[string]any{"type": "object", "required": []any{"label", "content"}, "additionalProperties": false,
@@ -187,7 +133,7 @@ func TestToolCallRoundTrip(t *testing.T) {
 	if _, err := c.Complete(context.Background(), llm.Request{Model: "claude-test", Messages: history, Tools: []llm.Tool{memoryTool}}); err != nil {
 		t.Fatal(err)
 	}
-	msgs := f.request(1).body["messages"].([]any)
+	msgs := f.Request(1).Body["messages"].([]any)
 	want := []any{
 		map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": "I like tea"}}},
 		map[string]any{"role": "assistant", "content": []any{
@@ -248,7 +194,7 @@ func TestMessageMapping(t *testing.T) {
 }
 
 func TestStream(t *testing.T) {
-	f := newFake(t, sse(
+	f := scripted.New(t, sse(
 		[2]string{"message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-test","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":30,"output_tokens":1}}}`},
 		[2]string{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`},
 		[2]string{"ping", `{"type":"ping"}`},
@@ -267,7 +213,7 @@ func TestStream(t *testing.T) {
 		[2]string{"message_stop", `{"type":"message_stop"}`},
 	))
 	var got []llm.Delta
-	res, err := f.client(t).CompleteStream(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}, Tools: []llm.Tool{memoryTool}}, func(d llm.Delta) error {
+	res, err := newClient(t, f).CompleteStream(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}, Tools: []llm.Tool{memoryTool}}, func(d llm.Delta) error {
 		got = append(got, d)
 		return nil
 	})
@@ -296,20 +242,20 @@ func TestStream(t *testing.T) {
 	if res.Usage != (llm.Usage{PromptTokens: 30, CompletionTokens: 42, TotalTokens: 72}) {
 		t.Errorf("usage = %+v", res.Usage)
 	}
-	if f.request(0).body["stream"] != true {
-		t.Errorf("stream = %v", f.request(0).body["stream"])
+	if f.Request(0).Body["stream"] != true {
+		t.Errorf("stream = %v", f.Request(0).Body["stream"])
 	}
 }
 
 func TestStreamErrorEvent(t *testing.T) {
-	f := newFake(t, sse(
+	f := scripted.New(t, sse(
 		[2]string{"message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-test","content":[],"usage":{"input_tokens":30,"output_tokens":1}}}`},
 		[2]string{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`},
 		[2]string{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}`},
 		[2]string{"error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`},
 	))
 	n := 0
-	_, err := f.client(t).CompleteStream(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, func(llm.Delta) error {
+	_, err := newClient(t, f).CompleteStream(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, func(llm.Delta) error {
 		n++
 		return nil
 	})
@@ -317,29 +263,29 @@ func TestStreamErrorEvent(t *testing.T) {
 	if !ok || ae.Status != 529 || ae.Message != "Overloaded" || ae.Type != "overloaded_error" || !ae.Retryable() {
 		t.Fatalf("err = %#v", err)
 	}
-	if f.attempts() != 1 || n != 1 {
-		t.Errorf("%d attempts, %d deltas: a stream that delivered must not be retried", f.attempts(), n)
+	if f.Attempts() != 1 || n != 1 {
+		t.Errorf("%d attempts, %d deltas: a stream that delivered must not be retried", f.Attempts(), n)
 	}
 }
 
 func TestRetry429ThenSuccess(t *testing.T) {
-	f := newFake(t,
+	f := scripted.New(t,
 		func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "0")
 			jsonReply(429, `{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}`)(w, r)
 		},
 		jsonReply(200, message(`[{"type":"text","text":"ok"}]`, "end_turn")))
-	res, err := f.client(t).Complete(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+	res, err := newClient(t, f).Complete(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Message.Content != "ok" || f.attempts() != 2 {
-		t.Errorf("content %q after %d attempts", res.Message.Content, f.attempts())
+	if res.Message.Content != "ok" || f.Attempts() != 2 {
+		t.Errorf("content %q after %d attempts", res.Message.Content, f.Attempts())
 	}
 }
 
 func TestRetryStreamBeforeFirstDelta(t *testing.T) {
-	f := newFake(t,
+	f := scripted.New(t,
 		jsonReply(529, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`),
 		sse(
 			[2]string{"message_start", `{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"c","content":[],"usage":{"input_tokens":3,"output_tokens":1}}}`},
@@ -349,30 +295,30 @@ func TestRetryStreamBeforeFirstDelta(t *testing.T) {
 			[2]string{"message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}`},
 			[2]string{"message_stop", `{"type":"message_stop"}`},
 		))
-	res, err := f.client(t).CompleteStream(context.Background(), llm.Request{Model: "c", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, nil)
+	res, err := newClient(t, f).CompleteStream(context.Background(), llm.Request{Model: "c", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Message.Content != "ok" || res.Usage.TotalTokens != 5 || f.attempts() != 2 {
-		t.Errorf("response %+v after %d attempts", res, f.attempts())
+	if res.Message.Content != "ok" || res.Usage.TotalTokens != 5 || f.Attempts() != 2 {
+		t.Errorf("response %+v after %d attempts", res, f.Attempts())
 	}
 }
 
 func TestServerErrorExhaustsAttempts(t *testing.T) {
-	f := newFake(t, jsonReply(500, `{"type":"error","error":{"type":"api_error","message":"Internal server error"}}`))
-	_, err := f.client(t).Complete(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+	f := scripted.New(t, jsonReply(500, `{"type":"error","error":{"type":"api_error","message":"Internal server error"}}`))
+	_, err := newClient(t, f).Complete(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 	var ae *llm.APIError
 	if !errors.As(err, &ae) || ae.Status != 500 || ae.Provider != "anthropic" || ae.Message != "Internal server error" || ae.Type != "api_error" {
 		t.Fatalf("err = %#v", err)
 	}
-	if f.attempts() != 3 {
-		t.Errorf("attempts = %d, want 3", f.attempts())
+	if f.Attempts() != 3 {
+		t.Errorf("attempts = %d, want 3", f.Attempts())
 	}
 }
 
 func TestBadRequestNotRetried(t *testing.T) {
-	f := newFake(t, jsonReply(400, `{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}`))
-	_, err := f.client(t).Complete(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+	f := scripted.New(t, jsonReply(400, `{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}`))
+	_, err := newClient(t, f).Complete(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 	ae, ok := llm.AsAPIError(err)
 	if !ok || ae.Status != 400 || ae.Retryable() || !strings.HasPrefix(ae.Message, "prompt is too long") {
 		t.Fatalf("err = %#v", err)
@@ -380,51 +326,51 @@ func TestBadRequestNotRetried(t *testing.T) {
 	if !errors.Is(err, llm.ErrContextWindowExceeded) {
 		t.Errorf("%v is not ErrContextWindowExceeded", err)
 	}
-	if f.attempts() != 1 {
-		t.Errorf("attempts = %d", f.attempts())
+	if f.Attempts() != 1 {
+		t.Errorf("attempts = %d", f.Attempts())
 	}
 }
 
 func TestProxyHTMLError(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+	f := scripted.New(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(502)
 		io.WriteString(w, "<html>Bad Gateway</html>")
 	})
-	_, err := f.client(t).Complete(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+	_, err := newClient(t, f).Complete(context.Background(), llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 	ae, ok := llm.AsAPIError(err)
-	if !ok || ae.Status != 502 || f.attempts() != 3 {
-		t.Fatalf("err = %#v after %d attempts", err, f.attempts())
+	if !ok || ae.Status != 502 || f.Attempts() != 3 {
+		t.Fatalf("err = %#v after %d attempts", err, f.Attempts())
 	}
 }
 
 func TestContextTimeout(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	f := scripted.New(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := f.client(t).CompleteStream(ctx, llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, nil)
+	_, err := newClient(t, f).CompleteStream(ctx, llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, nil)
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %v", d)
 	}
 	ae, ok := llm.AsAPIError(err)
-	if !ok || ae.Status != 0 || !errors.Is(err, context.DeadlineExceeded) || f.attempts() != 1 {
-		t.Fatalf("err = %#v after %d attempts", err, f.attempts())
+	if !ok || ae.Status != 0 || !errors.Is(err, context.DeadlineExceeded) || f.Attempts() != 1 {
+		t.Fatalf("err = %#v after %d attempts", err, f.Attempts())
 	}
 }
 
 func TestLargeMaxTokensStreams(t *testing.T) {
-	f := newFake(t, sse(
+	f := scripted.New(t, sse(
 		[2]string{"message_start", `{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"c","content":[],"usage":{"input_tokens":3,"output_tokens":1}}}`},
 		[2]string{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"long"}}`},
 		[2]string{"message_stop", `{"type":"message_stop"}`},
 	))
-	res, err := f.client(t).Complete(context.Background(), llm.Request{Model: "c", MaxTokens: 64000, Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+	res, err := newClient(t, f).Complete(context.Background(), llm.Request{Model: "c", MaxTokens: 64000, Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Message.Content != "long" || f.request(0).body["stream"] != true || f.request(0).body["max_tokens"] != 64000.0 {
-		t.Errorf("response %+v, request %v", res, f.request(0).body)
+	if res.Message.Content != "long" || f.Request(0).Body["stream"] != true || f.Request(0).Body["max_tokens"] != 64000.0 {
+		t.Errorf("response %+v, request %v", res, f.Request(0).Body)
 	}
 }
 
@@ -443,11 +389,11 @@ func TestIgnoresProcessEnvironment(t *testing.T) {
 	t.Setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:1")
 	t.Setenv("ANTHROPIC_API_KEY", "sk-from-env")
 	t.Setenv("ANTHROPIC_AUTH_TOKEN", "tok-from-env")
-	f := newFake(t, jsonReply(200, message(`[{"type":"text","text":"ok"}]`, "end_turn")))
-	if _, err := f.client(t).Complete(context.Background(), llm.Request{Model: "c", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}); err != nil {
+	f := scripted.New(t, jsonReply(200, message(`[{"type":"text","text":"ok"}]`, "end_turn")))
+	if _, err := newClient(t, f).Complete(context.Background(), llm.Request{Model: "c", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}); err != nil {
 		t.Fatal(err)
 	}
-	h := f.request(0).header
+	h := f.Request(0).Header
 	if strings.Contains(fmt.Sprint(h), "from-env") {
 		t.Errorf("environment leaked into the request: %v", h)
 	}

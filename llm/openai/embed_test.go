@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/llm/internal/scripted"
 )
 
 // embeddings answers in reverse index order, as a server may.
@@ -17,8 +18,8 @@ const embeddingsReply = `{"object":"list","model":"text-embedding-3-small",
  "usage":{"prompt_tokens":7,"total_tokens":7}}`
 
 func TestEmbed(t *testing.T) {
-	f := newFake(t, jsonReply(200, embeddingsReply))
-	res, err := f.client(t, "sk-test").Embed(context.Background(), llm.EmbedRequest{Model: "text-embedding-3-small", Inputs: []string{"cats purr", "dogs bark"}})
+	f := scripted.New(t, jsonReply(200, embeddingsReply))
+	res, err := newClient(t, f, "sk-test").Embed(context.Background(), llm.EmbedRequest{Model: "text-embedding-3-small", Inputs: []string{"cats purr", "dogs bark"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,13 +30,13 @@ func TestEmbed(t *testing.T) {
 	if res.Usage != (llm.Usage{PromptTokens: 7, TotalTokens: 7}) {
 		t.Errorf("usage = %+v", res.Usage)
 	}
-	req := f.request(0)
-	if req.path != "/v1/embeddings" || req.header.Get("Authorization") != "Bearer sk-test" {
-		t.Errorf("request %s with auth %q", req.path, req.header.Get("Authorization"))
+	req := f.Request(0)
+	if req.Path != "/v1/embeddings" || req.Header.Get("Authorization") != "Bearer sk-test" {
+		t.Errorf("request %s with auth %q", req.Path, req.Header.Get("Authorization"))
 	}
-	if req.body["model"] != "text-embedding-3-small" || req.body["encoding_format"] != "float" ||
-		!reflect.DeepEqual(req.body["input"], []any{"cats purr", "dogs bark"}) {
-		t.Errorf("request body = %v", req.body)
+	if req.Body["model"] != "text-embedding-3-small" || req.Body["encoding_format"] != "float" ||
+		!reflect.DeepEqual(req.Body["input"], []any{"cats purr", "dogs bark"}) {
+		t.Errorf("request body = %v", req.Body)
 	}
 }
 
@@ -44,27 +45,27 @@ func TestEmbedRetriesAndErrors(t *testing.T) {
 	in := llm.EmbedRequest{Model: "m", Inputs: []string{"a", "b"}}
 
 	// 429 then success: retried, as a chat call is.
-	f := newFake(t, jsonReply(429, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`), jsonReply(200, embeddingsReply))
-	if _, err := f.client(t, "k").Embed(ctx, in); err != nil || f.attempts() != 2 {
-		t.Fatalf("after a 429: %v, %d attempts", err, f.attempts())
+	f := scripted.New(t, jsonReply(429, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`), jsonReply(200, embeddingsReply))
+	if _, err := newClient(t, f, "k").Embed(ctx, in); err != nil || f.Attempts() != 2 {
+		t.Fatalf("after a 429: %v, %d attempts", err, f.Attempts())
 	}
 
 	// Ollama's error shape for an unknown model: a 404, kept and not retried.
-	f = newFake(t, jsonReply(404, `{"error":"model \"nomic-embed-text\" not found, try pulling it first"}`))
-	_, err := f.client(t, "k").Embed(ctx, in)
+	f = scripted.New(t, jsonReply(404, `{"error":"model \"nomic-embed-text\" not found, try pulling it first"}`))
+	_, err := newClient(t, f, "k").Embed(ctx, in)
 	ae, ok := llm.AsAPIError(err)
-	if !ok || ae.Status != 404 || !strings.Contains(ae.Message, "try pulling it first") || f.attempts() != 1 {
-		t.Fatalf("404: %#v after %d attempts", err, f.attempts())
+	if !ok || ae.Status != 404 || !strings.Contains(ae.Message, "try pulling it first") || f.Attempts() != 1 {
+		t.Fatalf("404: %#v after %d attempts", err, f.Attempts())
 	}
 	if !errors.Is(err, llm.ErrInvalidRequest) || llm.HTTPStatus(err) != http.StatusBadRequest {
 		t.Errorf("404 classes wrong: %v", err)
 	}
 
 	// A 500 exhausts the attempts and maps to 502.
-	f = newFake(t, jsonReply(500, `{"error":{"message":"boom","type":"server_error"}}`))
-	_, err = f.client(t, "k").Embed(ctx, in)
-	if llm.HTTPStatus(err) != http.StatusBadGateway || f.attempts() != 3 {
-		t.Errorf("500: %v after %d attempts", err, f.attempts())
+	f = scripted.New(t, jsonReply(500, `{"error":{"message":"boom","type":"server_error"}}`))
+	_, err = newClient(t, f, "k").Embed(ctx, in)
+	if llm.HTTPStatus(err) != http.StatusBadGateway || f.Attempts() != 3 {
+		t.Errorf("500: %v after %d attempts", err, f.Attempts())
 	}
 
 	// Malformed answers are 502s.
@@ -75,8 +76,8 @@ func TestEmbedRetriesAndErrors(t *testing.T) {
 		`{"object":"list","data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1,2,3]}],"usage":{}}`, // mixed dimensions
 		`{"object":"list","data":[{"index":0,"embedding":[]},{"index":1,"embedding":[]}],"usage":{}}`,         // empty vectors
 	} {
-		f = newFake(t, jsonReply(200, body))
-		_, err = f.client(t, "k").Embed(ctx, in)
+		f = scripted.New(t, jsonReply(200, body))
+		_, err = newClient(t, f, "k").Embed(ctx, in)
 		ae, ok := llm.AsAPIError(err)
 		if !ok || ae.Status != http.StatusBadGateway || ae.Type != "invalid_response" || llm.HTTPStatus(err) != http.StatusBadGateway {
 			t.Errorf("%s: err = %#v", body, err)
@@ -84,17 +85,17 @@ func TestEmbedRetriesAndErrors(t *testing.T) {
 	}
 
 	// A request over the limits is refused before anything is sent.
-	f = newFake(t, jsonReply(200, embeddingsReply))
-	_, err = f.client(t, "k").Embed(ctx, llm.EmbedRequest{Model: "m", Inputs: []string{""}})
-	if ae, ok := llm.AsAPIError(err); !ok || ae.Status != http.StatusBadRequest || f.attempts() != 0 {
-		t.Errorf("empty input: %#v, %d attempts", err, f.attempts())
+	f = scripted.New(t, jsonReply(200, embeddingsReply))
+	_, err = newClient(t, f, "k").Embed(ctx, llm.EmbedRequest{Model: "m", Inputs: []string{""}})
+	if ae, ok := llm.AsAPIError(err); !ok || ae.Status != http.StatusBadRequest || f.Attempts() != 0 {
+		t.Errorf("empty input: %#v, %d attempts", err, f.Attempts())
 	}
 }
 
 // The provider built from a configuration embeds: llm.FromEnv's router
 // reaches it by handle.
 func TestProviderEmbedsThroughRouter(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+	f := scripted.New(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/models" { // the provider's background model discovery
 			jsonReply(200, `{"object":"list","data":[]}`)(w, r)
 			return
@@ -103,7 +104,7 @@ func TestProviderEmbedsThroughRouter(t *testing.T) {
 	})
 	r, err := llm.FromEnv(func(k string) string {
 		if k == llm.EnvOpenAIBaseURL {
-			return f.srv.URL + "/v1"
+			return f.URL + "/v1"
 		}
 		return ""
 	})

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -15,65 +14,12 @@ import (
 	"time"
 
 	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/llm/internal/scripted"
 )
 
-// fake is an httptest server imitating the chat-completions API: each
-// attempt is answered by the next handler in script (the last one repeats),
-// and every request is recorded.
-type fake struct {
-	t      *testing.T
-	srv    *httptest.Server
-	mu     sync.Mutex
-	script []http.HandlerFunc
-	reqs   []recorded
-}
-
-type recorded struct {
-	path   string
-	header http.Header
-	body   map[string]any
-}
-
-func newFake(t *testing.T, script ...http.HandlerFunc) *fake {
-	f := &fake{t: t, script: script}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		var body map[string]any
-		if len(raw) > 0 {
-			if err := json.Unmarshal(raw, &body); err != nil {
-				t.Errorf("request body is not JSON: %v: %s", err, raw)
-			}
-		}
-		f.mu.Lock()
-		n := len(f.reqs)
-		f.reqs = append(f.reqs, recorded{path: r.URL.Path, header: r.Header.Clone(), body: body})
-		h := f.script[min(n, len(f.script)-1)]
-		f.mu.Unlock()
-		h(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fake) attempts() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.reqs)
-}
-
-func (f *fake) request(i int) recorded {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if i >= len(f.reqs) {
-		f.t.Fatalf("request %d not made (%d made)", i, len(f.reqs))
-	}
-	return f.reqs[i]
-}
-
-// client returns a Client of f with fast retries.
-func (f *fake) client(t *testing.T, key string) *Client {
+func newClient(t *testing.T, f *scripted.Server, key string) *Client {
 	t.Helper()
-	c, err := New(Config{BaseURL: f.srv.URL + "/v1", APIKey: key, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	c, err := New(Config{BaseURL: f.URL + "/v1", APIKey: key, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +54,8 @@ const textCompletion = `{"id":"chatcmpl-1","object":"chat.completion","created":
  "usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}`
 
 func TestCompleteText(t *testing.T) {
-	f := newFake(t, jsonReply(200, textCompletion))
-	c := f.client(t, "sk-test")
+	f := scripted.New(t, jsonReply(200, textCompletion))
+	c := newClient(t, f, "sk-test")
 	temp := 0.25
 	res, err := c.Complete(context.Background(), llm.Request{
 		Model:       "gpt-test",
@@ -124,11 +70,11 @@ func TestCompleteText(t *testing.T) {
 	if !reflect.DeepEqual(*res, want) {
 		t.Fatalf("response = %+v, want %+v", *res, want)
 	}
-	r := f.request(0)
-	if r.path != "/v1/chat/completions" {
-		t.Errorf("path = %q", r.path)
+	r := f.Request(0)
+	if r.Path != "/v1/chat/completions" {
+		t.Errorf("path = %q", r.Path)
 	}
-	if got := r.header.Get("Authorization"); got != "Bearer sk-test" {
+	if got := r.Header.Get("Authorization"); got != "Bearer sk-test" {
 		t.Errorf("Authorization = %q", got)
 	}
 	wantBody := map[string]any{
@@ -140,17 +86,17 @@ func TestCompleteText(t *testing.T) {
 		"max_tokens":  100.0,
 		"temperature": 0.25,
 	}
-	if !reflect.DeepEqual(r.body, wantBody) {
-		t.Errorf("request body = %v\nwant %v", r.body, wantBody)
+	if !reflect.DeepEqual(r.Body, wantBody) {
+		t.Errorf("request body = %v\nwant %v", r.Body, wantBody)
 	}
 }
 
 func TestNoAPIKeySendsNoAuthorization(t *testing.T) {
-	f := newFake(t, jsonReply(200, textCompletion))
-	if _, err := f.client(t, "").Complete(context.Background(), llm.Request{Model: "llama3", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}); err != nil {
+	f := scripted.New(t, jsonReply(200, textCompletion))
+	if _, err := newClient(t, f, "").Complete(context.Background(), llm.Request{Model: "llama3", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.request(0).header.Get("Authorization"); got != "" {
+	if got := f.Request(0).Header.Get("Authorization"); got != "" {
 		t.Errorf("Authorization = %q, want none", got)
 	}
 }
@@ -162,14 +108,14 @@ var memoryTool = llm.Tool{
 }
 
 func TestToolCallRoundTrip(t *testing.T) {
-	f := newFake(t,
+	f := scripted.New(t,
 		jsonReply(200, `{"id":"c1","object":"chat.completion","created":1,"model":"gpt-test",
 		 "choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[
 		   {"id":"call_abc","type":"function","function":{"name":"core_memory_append","arguments":"{\"label\":\"human\",\"content\":\"likes tea\"}"}}]},
 		  "finish_reason":"tool_calls"}],
 		 "usage":{"prompt_tokens":20,"completion_tokens":9,"total_tokens":29}}`),
 		jsonReply(200, textCompletion))
-	c := f.client(t, "k")
+	c := newClient(t, f, "k")
 	history := []llm.Message{{Role: llm.RoleSystem, Content: "sys"}, {Role: llm.RoleUser, Content: "I like tea"}}
 	res, err := c.Complete(context.Background(), llm.Request{Model: "gpt-test", Messages: history, Tools: []llm.Tool{memoryTool}})
 	if err != nil {
@@ -179,7 +125,7 @@ func TestToolCallRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(res.Message.ToolCalls, wantCalls) || res.Message.Content != "" {
 		t.Fatalf("message = %+v", res.Message)
 	}
-	first := f.request(0).body
+	first := f.Request(0).Body
 	wantTools := []any{map[string]any{"type": "function", "function": map[string]any{
 		"name": "core_memory_append", "description": "Append to a memory block.",
 		"parameters": map[string]any{"type": "object", "required": []any{"label", "content"}, "properties": map[string]any{
@@ -196,7 +142,7 @@ func TestToolCallRoundTrip(t *testing.T) {
 	if _, err := c.Complete(context.Background(), llm.Request{Model: "gpt-test", Messages: history, Tools: []llm.Tool{memoryTool}}); err != nil {
 		t.Fatal(err)
 	}
-	msgs := f.request(1).body["messages"].([]any)
+	msgs := f.Request(1).Body["messages"].([]any)
 	if len(msgs) != 4 {
 		t.Fatalf("second request has %d messages: %v", len(msgs), msgs)
 	}
@@ -232,7 +178,7 @@ func chunk(delta string, finish string) string {
 const usageChunk = `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":4,"total_tokens":11}}`
 
 func TestStreamText(t *testing.T) {
-	f := newFake(t, sse([]string{
+	f := scripted.New(t, sse([]string{
 		chunk(`{"role":"assistant","content":""}`, ""),
 		chunk(`{"reasoning_content":"thinking…"}`, ""),
 		chunk(`{"content":"Hel"}`, ""),
@@ -241,7 +187,7 @@ func TestStreamText(t *testing.T) {
 		usageChunk,
 	}, false))
 	var got []llm.Delta
-	res, err := f.client(t, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, collect(&got))
+	res, err := newClient(t, f, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, collect(&got))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,14 +201,14 @@ func TestStreamText(t *testing.T) {
 	if res.Usage != (llm.Usage{PromptTokens: 7, CompletionTokens: 4, TotalTokens: 11}) {
 		t.Errorf("usage = %+v", res.Usage)
 	}
-	body := f.request(0).body
+	body := f.Request(0).Body
 	if body["stream"] != true || !reflect.DeepEqual(body["stream_options"], map[string]any{"include_usage": true}) {
 		t.Errorf("stream fields = %v, %v", body["stream"], body["stream_options"])
 	}
 }
 
 func TestStreamToolCalls(t *testing.T) {
-	f := newFake(t, sse([]string{
+	f := scripted.New(t, sse([]string{
 		chunk(`{"role":"assistant","content":"Let me note that."}`, ""),
 		chunk(`{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"core_memory_append","arguments":""}}]}`, ""),
 		chunk(`{"tool_calls":[{"index":0,"function":{"arguments":"{\"label\":"}}]}`, ""),
@@ -272,7 +218,7 @@ func TestStreamToolCalls(t *testing.T) {
 		usageChunk,
 	}, false))
 	var got []llm.Delta
-	res, err := f.client(t, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}, Tools: []llm.Tool{memoryTool}}, collect(&got))
+	res, err := newClient(t, f, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}, Tools: []llm.Tool{memoryTool}}, collect(&got))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,11 +247,11 @@ func TestStreamToolCalls(t *testing.T) {
 
 // Some servers send every tool call at index 0, each whole.
 func TestStreamToolCallsSameIndex(t *testing.T) {
-	f := newFake(t, sse([]string{
+	f := scripted.New(t, sse([]string{
 		chunk(`{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]}`, ""),
 		chunk(`{"tool_calls":[{"index":0,"id":"b","type":"function","function":{"name":"g","arguments":"{\"x\":1}"}}]}`, "tool_calls"),
 	}, false))
-	res, err := f.client(t, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, nil)
+	res, err := newClient(t, f, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,21 +262,21 @@ func TestStreamToolCallsSameIndex(t *testing.T) {
 }
 
 func TestRetry429ThenSuccess(t *testing.T) {
-	f := newFake(t,
+	f := scripted.New(t,
 		func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After-Ms", "20")
 			jsonReply(429, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`)(w, r)
 		},
 		jsonReply(200, textCompletion))
 	start := time.Now()
-	res, err := f.client(t, "k").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+	res, err := newClient(t, f, "k").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Message.Content != "Hello there." {
 		t.Errorf("content = %q", res.Message.Content)
 	}
-	if n := f.attempts(); n != 2 {
+	if n := f.Attempts(); n != 2 {
 		t.Errorf("attempts = %d, want 2", n)
 	}
 	if d := time.Since(start); d < 20*time.Millisecond {
@@ -339,8 +285,8 @@ func TestRetry429ThenSuccess(t *testing.T) {
 }
 
 func TestServerErrorExhaustsAttempts(t *testing.T) {
-	f := newFake(t, jsonReply(500, `{"error":{"message":"The server had an error","type":"server_error"}}`))
-	_, err := f.client(t, "k").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+	f := scripted.New(t, jsonReply(500, `{"error":{"message":"The server had an error","type":"server_error"}}`))
+	_, err := newClient(t, f, "k").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 	var ae *llm.APIError
 	if !errors.As(err, &ae) {
 		t.Fatalf("err = %v (%T), want *llm.APIError", err, err)
@@ -351,14 +297,14 @@ func TestServerErrorExhaustsAttempts(t *testing.T) {
 	if !errors.Is(err, llm.ErrUnavailable) || llm.HTTPStatus(err) != http.StatusBadGateway {
 		t.Errorf("class of %v: unavailable=%v status=%d", err, errors.Is(err, llm.ErrUnavailable), llm.HTTPStatus(err))
 	}
-	if n := f.attempts(); n != 3 {
+	if n := f.Attempts(); n != 3 {
 		t.Errorf("attempts = %d, want 3", n)
 	}
 }
 
 func TestBadRequestNotRetried(t *testing.T) {
-	f := newFake(t, jsonReply(400, `{"error":{"message":"This model's maximum context length is 8192 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}`))
-	_, err := f.client(t, "k").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+	f := scripted.New(t, jsonReply(400, `{"error":{"message":"This model's maximum context length is 8192 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}`))
+	_, err := newClient(t, f, "k").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 	ae, ok := llm.AsAPIError(err)
 	if !ok || ae.Status != 400 || ae.Retryable() || !strings.Contains(ae.Message, "maximum context length") {
 		t.Fatalf("err = %#v", err)
@@ -366,7 +312,7 @@ func TestBadRequestNotRetried(t *testing.T) {
 	if !errors.Is(err, llm.ErrInvalidRequest) || !errors.Is(err, llm.ErrContextWindowExceeded) || llm.HTTPStatus(err) != 400 {
 		t.Errorf("classes of %v wrong", err)
 	}
-	if n := f.attempts(); n != 1 {
+	if n := f.Attempts(); n != 1 {
 		t.Errorf("attempts = %d, want 1", n)
 	}
 }
@@ -383,31 +329,30 @@ func TestForeignErrorBodies(t *testing.T) {
 		{401, "text/plain", "unauthorized\n", "unauthorized"},
 		{403, "text/html", "<html><body>Forbidden</body></html>", ""},
 	} {
-		f := newFake(t, jsonReply(tc.status, tc.body))
-		f.script = []http.HandlerFunc{func(w http.ResponseWriter, r *http.Request) {
+		f := scripted.New(t, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", tc.ctype)
 			w.WriteHeader(tc.status)
 			io.WriteString(w, tc.body)
-		}}
-		_, err := f.client(t, "k").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+		})
+		_, err := newClient(t, f, "k").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 		ae, ok := llm.AsAPIError(err)
 		if !ok || ae.Status != tc.status || ae.Message != tc.msg {
 			t.Errorf("%d %s: err = %#v", tc.status, tc.body, err)
 		}
-		if f.attempts() != 1 {
-			t.Errorf("%d: %d attempts", tc.status, f.attempts())
+		if f.Attempts() != 1 {
+			t.Errorf("%d: %d attempts", tc.status, f.Attempts())
 		}
 	}
 }
 
 func TestContextTimeout(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+	f := scripted.New(t, func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done() // never answers
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := f.client(t, "k").Complete(ctx, llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+	_, err := newClient(t, f, "k").Complete(ctx, llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %v", d)
 	}
@@ -418,35 +363,35 @@ func TestContextTimeout(t *testing.T) {
 	if llm.HTTPStatus(err) != http.StatusGatewayTimeout {
 		t.Errorf("HTTPStatus = %d", llm.HTTPStatus(err))
 	}
-	if n := f.attempts(); n != 1 {
+	if n := f.Attempts(); n != 1 {
 		t.Errorf("attempts = %d", n)
 	}
 }
 
 func TestStreamRetriedBeforeFirstDelta(t *testing.T) {
-	f := newFake(t,
+	f := scripted.New(t,
 		jsonReply(503, `{"error":{"message":"overloaded","type":"server_error"}}`),
 		sse([]string{chunk(`{"content":"ok"}`, "stop")}, false))
 	var got []llm.Delta
-	res, err := f.client(t, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, collect(&got))
+	res, err := newClient(t, f, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, collect(&got))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Message.Content != "ok" || len(got) != 1 || f.attempts() != 2 {
-		t.Errorf("content %q, %d deltas, %d attempts", res.Message.Content, len(got), f.attempts())
+	if res.Message.Content != "ok" || len(got) != 1 || f.Attempts() != 2 {
+		t.Errorf("content %q, %d deltas, %d attempts", res.Message.Content, len(got), f.Attempts())
 	}
 }
 
 func TestStreamNotRetriedAfterDelta(t *testing.T) {
 	// The stream breaks off after one delta: no finish_reason, no [DONE].
-	f := newFake(t, sse([]string{chunk(`{"content":"partial"}`, "")}, true))
+	f := scripted.New(t, sse([]string{chunk(`{"content":"partial"}`, "")}, true))
 	var got []llm.Delta
-	_, err := f.client(t, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, collect(&got))
+	_, err := newClient(t, f, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, collect(&got))
 	ae, ok := llm.AsAPIError(err)
 	if !ok || ae.Status != 0 || !ae.Retryable() {
 		t.Fatalf("err = %#v", err)
 	}
-	if n := f.attempts(); n != 1 {
+	if n := f.Attempts(); n != 1 {
 		t.Errorf("attempts = %d, want 1 (a delta was delivered)", n)
 	}
 	if len(got) != 1 {
@@ -455,52 +400,52 @@ func TestStreamNotRetriedAfterDelta(t *testing.T) {
 }
 
 func TestStreamErrorEvent(t *testing.T) {
-	f := newFake(t, sse([]string{`{"error":{"message":"context too long for this model","type":"invalid_request_error"}}`}, true))
-	_, err := f.client(t, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, nil)
+	f := scripted.New(t, sse([]string{`{"error":{"message":"context too long for this model","type":"invalid_request_error"}}`}, true))
+	_, err := newClient(t, f, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, nil)
 	ae, ok := llm.AsAPIError(err)
 	if !ok || ae.Status != 400 || ae.Message != "context too long for this model" {
 		t.Fatalf("err = %#v", err)
 	}
-	if f.attempts() != 1 {
-		t.Errorf("attempts = %d", f.attempts())
+	if f.Attempts() != 1 {
+		t.Errorf("attempts = %d", f.Attempts())
 	}
 }
 
 func TestOnDeltaErrorStopsStream(t *testing.T) {
-	f := newFake(t, sse([]string{chunk(`{"content":"a"}`, ""), chunk(`{"content":"b"}`, ""), chunk(`{"content":"c"}`, "stop")}, false))
+	f := scripted.New(t, sse([]string{chunk(`{"content":"a"}`, ""), chunk(`{"content":"b"}`, ""), chunk(`{"content":"c"}`, "stop")}, false))
 	stop := errors.New("client went away")
 	var got []llm.Delta
-	_, err := f.client(t, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, func(d llm.Delta) error {
+	_, err := newClient(t, f, "k").CompleteStream(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, func(d llm.Delta) error {
 		got = append(got, d)
 		return stop
 	})
 	if err != stop {
 		t.Fatalf("err = %v, want the callback's error unchanged", err)
 	}
-	if len(got) != 1 || f.attempts() != 1 {
-		t.Errorf("%d deltas, %d attempts", len(got), f.attempts())
+	if len(got) != 1 || f.Attempts() != 1 {
+		t.Errorf("%d deltas, %d attempts", len(got), f.Attempts())
 	}
 }
 
 func TestRetryAfterTooLongNotRetried(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+	f := scripted.New(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "3600")
 		jsonReply(429, `{"error":{"message":"quota","type":"requests"}}`)(w, r)
 	})
-	_, err := f.client(t, "k").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
+	_, err := newClient(t, f, "k").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}})
 	ae, ok := llm.AsAPIError(err)
 	if !ok || ae.Status != 429 || ae.RetryAfter != time.Hour || !errors.Is(err, llm.ErrRateLimited) || llm.HTTPStatus(err) != 429 {
 		t.Fatalf("err = %#v", err)
 	}
-	if f.attempts() != 1 {
-		t.Errorf("attempts = %d", f.attempts())
+	if f.Attempts() != 1 {
+		t.Errorf("attempts = %d", f.Attempts())
 	}
 }
 
 func TestTransportErrorRetried(t *testing.T) {
-	f := newFake(t, jsonReply(200, textCompletion))
-	url := f.srv.URL
-	f.srv.Close()
+	f := scripted.New(t, jsonReply(200, textCompletion))
+	url := f.URL
+	f.Close()
 	c, err := New(Config{BaseURL: url + "/v1", BaseBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -528,11 +473,11 @@ func TestInvalidRequestIsAPIError(t *testing.T) {
 }
 
 func TestListModels(t *testing.T) {
-	f := newFake(t, jsonReply(200, `{"object":"list","data":[
+	f := scripted.New(t, jsonReply(200, `{"object":"list","data":[
 		{"id":"llama3.2","object":"model","created":1,"owned_by":"library"},
 		{"id":"Qwen/Qwen2.5-7B-Instruct","object":"model","created":1,"owned_by":"vllm","max_model_len":32768},
 		{"id":"nomic-embed-text","object":"model","created":1,"owned_by":"library","meta":{"n_ctx_train":8192}}]}`))
-	got, err := f.client(t, "").ListModels(context.Background())
+	got, err := newClient(t, f, "").ListModels(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +489,7 @@ func TestListModels(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("models =\n%+v\nwant\n%+v", got, want)
 	}
-	if p := f.request(0).path; p != "/v1/models" {
+	if p := f.Request(0).Path; p != "/v1/models" {
 		t.Errorf("path = %q", p)
 	}
 }
@@ -591,11 +536,11 @@ func TestIgnoresProcessEnvironment(t *testing.T) {
 	t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
 	t.Setenv("OPENAI_API_KEY", "sk-from-env")
 	t.Setenv("OPENAI_CUSTOM_HEADERS", "X-Leak: yes")
-	f := newFake(t, jsonReply(200, textCompletion))
-	if _, err := f.client(t, "").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}); err != nil {
+	f := scripted.New(t, jsonReply(200, textCompletion))
+	if _, err := newClient(t, f, "").Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if h := f.request(0).header; h.Get("Authorization") != "" || h.Get("X-Leak") != "" {
+	if h := f.Request(0).Header; h.Get("Authorization") != "" || h.Get("X-Leak") != "" {
 		t.Errorf("environment leaked into the request: %v", h)
 	}
 }
