@@ -41,6 +41,21 @@ func pathID(w http.ResponseWriter, r *http.Request, name, prefix string) (string
 	return id, true
 }
 
+// pathAgent reads the agent named by the agent_id path parameter,
+// answering 422 for a malformed ID and the service's error otherwise.
+func (h *handler) pathAgent(w http.ResponseWriter, r *http.Request) (*agent.Agent, bool) {
+	id, ok := pathID(w, r, "agent_id", "agent")
+	if !ok {
+		return nil, false
+	}
+	ag, err := h.svc.GetAgent(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return nil, false
+	}
+	return ag, true
+}
+
 // validID reports whether id is a Letta ID with the given prefix.
 func validID(id, prefix string) bool {
 	return idPattern.MatchString(id) && strings.HasPrefix(id, prefix+"-")
@@ -406,13 +421,8 @@ func (h *handler) listAgents(w http.ResponseWriter, r *http.Request) {
 // Core memory blocks.
 
 func (h *handler) listBlocks(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r, "agent_id", "agent")
+	ag, ok := h.pathAgent(w, r)
 	if !ok {
-		return
-	}
-	ag, err := h.svc.GetAgent(r.Context(), id)
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	blocks, ok := pageOf(w, r, toAgentWire(ag).Blocks, func(b blockWire) string { return b.ID }, 100, service.ListLimitMax, false)
@@ -422,19 +432,14 @@ func (h *handler) listBlocks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getBlock(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r, "agent_id", "agent")
+	ag, ok := h.pathAgent(w, r)
 	if !ok {
-		return
-	}
-	ag, err := h.svc.GetAgent(r.Context(), id)
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	label := r.PathValue("block_label")
 	b := ag.Block(label)
 	if b == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("agent %s has no memory block labelled %q", id, label))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("agent %s has no memory block labelled %q", ag.ID, label))
 		return
 	}
 	writeJSON(w, http.StatusOK, toBlockWire(*b))

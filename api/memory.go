@@ -19,13 +19,8 @@ func (h *handler) memoryRoutes() {
 // getCoreMemory answers GET /v1/agents/{agent_id}/core-memory (Letta's
 // retrieve_agent_memory): the agent's Memory, its blocks in order.
 func (h *handler) getCoreMemory(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r, "agent_id", "agent")
+	ag, ok := h.pathAgent(w, r)
 	if !ok {
-		return
-	}
-	ag, err := h.svc.GetAgent(r.Context(), id)
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toAgentWire(ag).Memory)
