@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -12,50 +11,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// fakeLLMBuild builds the kelpie command into a test's temporary
-// directory.
-func fakeLLMBuild(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kelpie")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// fakeLLMOutput is a buffer safe to write from the child's output copier
-// while the test reads it.
-type fakeLLMOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *fakeLLMOutput) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *fakeLLMOutput) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 var fakeLLMListening = regexp.MustCompile(`fake LLM listening on (http://(127\.0\.0\.1:\d+)/v1) \(set OPENAI_BASE_URL to this\)`)
 
 // TestFakeLLMCommand runs `kelpie fake-llm` as a process, talks to it
 // over HTTP and stops it with a signal; it must exit 0.
 func TestFakeLLMCommand(t *testing.T) {
-	bin := fakeLLMBuild(t)
+	bin := kelpieBinary(t)
 	script := filepath.Join(t.TempDir(), "rules.json")
 	if err := os.WriteFile(script, []byte(`[{"match": {"last_user_contains": "ping"}, "reply": {"content": "pong"}, "times": 1}]`), 0o644); err != nil {
 		t.Fatal(err)
@@ -77,7 +43,7 @@ func TestFakeLLMCommand(t *testing.T) {
 				}
 			}
 			cmd.Env = append(cmd.Env, tc.env...)
-			var stdout, stderr fakeLLMOutput
+			var stdout, stderr syncBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
