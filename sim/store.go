@@ -14,6 +14,7 @@ import (
 
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
+	"github.com/kelpie-ai/kelpie/storage/memory"
 )
 
 // Errors the simulated disk reports. None wraps storage.ErrConflict or
@@ -395,28 +396,7 @@ func inScan(opts storage.ScanOptions, key []byte) bool {
 // durableRange visits the durable records in [Start, End) in scan order
 // until visit returns false. Callers hold s.mu.
 func (s *Store) durableRange(opts storage.ScanOptions, visit func(record) bool) {
-	start, end := record{key: opts.Start}, record{key: opts.End}
-	switch {
-	case !opts.Reverse && opts.End == nil:
-		s.durable.AscendGreaterOrEqual(start, visit)
-	case !opts.Reverse:
-		s.durable.AscendRange(start, end, visit)
-	default:
-		descend := func(rec record) bool {
-			if opts.End != nil && bytes.Compare(rec.key, opts.End) >= 0 {
-				return true // End is exclusive
-			}
-			if opts.Start != nil && bytes.Compare(rec.key, opts.Start) < 0 {
-				return false
-			}
-			return visit(rec)
-		}
-		if opts.End == nil {
-			s.durable.Descend(descend)
-		} else {
-			s.durable.DescendLessOrEqual(end, descend)
-		}
-	}
+	memory.Range(s.durable, func(k []byte) record { return record{key: k} }, func(r record) []byte { return r.key }, opts, visit)
 }
 
 // locked is the Reader req.Validate sees inside Commit's atomic section:

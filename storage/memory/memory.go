@@ -82,33 +82,40 @@ func (s *Store) Scan(ctx context.Context, opts storage.ScanOptions) ([]storage.V
 
 func (s *Store) scan(opts storage.ScanOptions) []storage.VersionedKV {
 	var out []storage.VersionedKV
-	visit := func(it item) bool {
+	Range(s.tree, func(k []byte) item { return item{key: k} }, func(it item) []byte { return it.key }, opts, func(it item) bool {
 		out = append(out, storage.VersionedKV{Key: bytes.Clone(it.key), Value: bytes.Clone(it.value), Version: it.version})
 		return len(out) < opts.Limit
-	}
-	start, end := item{key: opts.Start}, item{key: opts.End}
+	})
+	return out
+}
+
+// Range visits the items of t whose keys lie in [opts.Start, opts.End)
+// (opts.Limit aside), ascending or, with opts.Reverse, descending, until
+// visit returns false. probe makes an item with a given key, to bound the
+// walk; key returns an item's key. The simulator's disk walks its tree
+// with it too.
+func Range[T any](t *btree.BTreeG[T], probe func(key []byte) T, key func(T) []byte, opts storage.ScanOptions, visit func(T) bool) {
 	switch {
 	case !opts.Reverse && opts.End == nil:
-		s.tree.AscendGreaterOrEqual(start, visit)
+		t.AscendGreaterOrEqual(probe(opts.Start), visit)
 	case !opts.Reverse:
-		s.tree.AscendRange(start, end, visit)
+		t.AscendRange(probe(opts.Start), probe(opts.End), visit)
 	default:
-		descend := func(it item) bool {
-			if opts.End != nil && bytes.Compare(it.key, opts.End) >= 0 {
+		descend := func(it T) bool {
+			if opts.End != nil && bytes.Compare(key(it), opts.End) >= 0 {
 				return true // End is exclusive
 			}
-			if opts.Start != nil && bytes.Compare(it.key, opts.Start) < 0 {
+			if opts.Start != nil && bytes.Compare(key(it), opts.Start) < 0 {
 				return false
 			}
 			return visit(it)
 		}
 		if opts.End == nil {
-			s.tree.Descend(descend)
+			t.Descend(descend)
 		} else {
-			s.tree.DescendLessOrEqual(end, descend)
+			t.DescendLessOrEqual(probe(opts.End), descend)
 		}
 	}
-	return out
 }
 
 // Commit implements storage.Backend.
