@@ -131,7 +131,7 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 		}
 		return encode(view(ctx, c)(update(ctx, c, &req)))
 	case OpDelete:
-		return nil, remove(c)
+		return nil, remove(ctx, c)
 	case OpSend:
 		var req SendRequest
 		if err := decode(payload, &req); err != nil {
@@ -157,7 +157,7 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 		if err := decode(payload, &req); err != nil {
 			return nil, err
 		}
-		return encode(a.cancel(c, &req))
+		return encode(a.cancel(ctx, c, &req))
 	case OpGetRun, OpRunMessages, OpRunSteps:
 		var req RunRequest
 		if err := decode(payload, &req); err != nil {
@@ -202,6 +202,9 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 		return encode(setStepFeedback(ctx, c, &req))
 	case OpContextWindow:
 		return encode(contextWindow(ctx, c))
+	case OpCreateConversation, OpGetConversation, OpUpdateConversation, OpDeleteConversation, OpForkConversation,
+		OpListConversations, OpCompileConversation:
+		return invokeConversation(ctx, c, op, payload)
 	case OpArchivalInsert, OpArchivalList, OpArchivalSearch, OpArchivalDelete:
 		return invokeArchival(ctx, c, op, payload)
 		// archival operations go here
@@ -573,10 +576,13 @@ func changeCustomTools(ctx context.Context, c *actor.Context[State], refs []stri
 // remove deletes the agent's state, messages, passages and index entry in
 // one transaction, then asks for deactivation. Until then the (now empty)
 // in-memory state already answers "not found".
-func remove(c *actor.Context[State]) error {
+func remove(ctx context.Context, c *actor.Context[State]) error {
 	ag := c.State.Agent
 	if ag == nil {
 		return fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+	}
+	if err := removeConversations(ctx, c); err != nil {
+		return err
 	}
 	if err := c.DeleteIndex(ByCreatedKey(ag)); err != nil {
 		return err

@@ -37,8 +37,8 @@ type ContextWindow struct {
 // inContext returns the log entries the model sees: the most recent
 // contextMessagesMax, oldest first, never starting with a tool return
 // whose call fell out of the window.
-func inContext(ctx context.Context, c *actor.Context[State]) ([]Message, error) {
-	kvs, err := c.Scan(ctx, storage.ScanOptions{Start: MessagePrefix(), End: MessagePrefix().End(), Reverse: true, Limit: contextMessagesMax})
+func inContext(ctx context.Context, c *actor.Context[State], th *thread) ([]Message, error) {
+	kvs, err := c.Scan(ctx, storage.ScanOptions{Start: th.messagePrefix(), End: th.messagePrefix().End(), Reverse: true, Limit: contextMessagesMax})
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func contextWindow(ctx context.Context, c *actor.Context[State]) (*ContextWindow
 	if ag == nil {
 		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
 	}
-	msgs, err := inContext(ctx, c)
+	msgs, err := inContext(ctx, c, defaultThread(ag))
 	if err != nil {
 		return nil, err
 	}

@@ -29,12 +29,18 @@ const (
 // SendRequest starts one turn: a run.
 type SendRequest struct {
 	// RunID names the run; the service draws it (a "run-<uuid4>").
-	RunID    string         `json:"run_id"`
-	Messages []InputMessage `json:"messages"`
+	RunID string `json:"run_id"`
+	// ConversationID names the conversation ("" for the agent's default one).
+	ConversationID string         `json:"conversation_id,omitempty"`
+	Messages       []InputMessage `json:"messages"`
 	// MaxSteps bounds model calls in this turn (0: DefaultMaxSteps).
 	MaxSteps int `json:"max_steps,omitempty"`
-	// Background marks a run started with messages/async.
+	// Background marks a run started with messages/async, or in the
+	// background of a stream.
 	Background bool `json:"background,omitempty"`
+	// OverrideModel, if set, is the model handle the run uses instead of
+	// the agent's (or its conversation's).
+	OverrideModel string `json:"override_model,omitempty"`
 	// Approvals answer the calls a previous run left pending.
 	Approvals []Approval `json:"approvals,omitempty"`
 	// ClientTools are tools the client runs itself: the model may call
@@ -75,8 +81,10 @@ const DefaultSystemPrompt = "You are a helpful assistant with persistent memory.
 
 // turn holds one invocation's working set of a run.
 type turn struct {
-	c     *actor.Context[State]
-	ag    *Agent
+	c  *actor.Context[State]
+	ag *Agent
+	// th is the conversation the run belongs to.
+	th    *thread
 	ids   rt.Rand
 	runID string
 	run   *Run
@@ -96,19 +104,20 @@ type turn struct {
 func (t *turn) append(m Message) error {
 	m.ID = rt.NewID(t.ids, "message")
 	m.RunID = t.runID
-	m.Seq = t.ag.NextSeq
+	m.ConversationID = t.th.id()
+	m.Seq = t.th.NextSeq
 	m.CreatedAt = t.c.Now().UTC()
 	b, err := json.Marshal(&m)
 	if err != nil {
 		return err
 	}
-	if err := t.c.Set(MessageKey(m.Seq), b); err != nil {
+	if err := t.c.Set(t.th.messageKey(m.Seq), b); err != nil {
 		return err
 	}
-	if err := t.c.Set(MessageIDKey(m.ID), tuple.Pack(m.Seq)); err != nil {
+	if err := t.c.Set(MessageIDKey(m.ID), t.th.messageIndexValue(m.Seq)); err != nil {
 		return err
 	}
-	t.ag.NextSeq++
+	t.th.NextSeq++
 	t.added = append(t.added, m)
 	return nil
 }
@@ -117,7 +126,7 @@ func (t *turn) append(m Message) error {
 // most recent messages, oldest first, never starting with an orphaned tool
 // return.
 func (t *turn) history(ctx context.Context) ([]llm.Message, error) {
-	msgs, err := inContext(ctx, t.c)
+	msgs, err := inContext(ctx, t.c, t.th)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +134,7 @@ func (t *turn) history(ctx context.Context) ([]llm.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []llm.Message{{Role: llm.RoleSystem, Content: CompileSystemPrompt(v)}}
+	out := []llm.Message{{Role: llm.RoleSystem, Content: CompileSystemPrompt(t.th.blocks(v))}}
 	for _, m := range msgs {
 		lm := llm.Message{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Name: m.ToolName}
 		for _, tc := range m.ToolCalls {
@@ -152,6 +161,8 @@ func CompileSystemPrompt(ag *Agent) string {
 
 // ListMessagesRequest pages through the message log.
 type ListMessagesRequest struct {
+	// ConversationID names the conversation ("" for the default one).
+	ConversationID string `json:"conversation_id,omitempty"`
 	// Start is the first sequence number to consider.
 	Start uint64 `json:"start,omitempty"`
 	// AfterID and BeforeID, if set, bound the page to messages after or
@@ -170,9 +181,13 @@ type ListMessagesRequest struct {
 const MessagesPageMax = 1000
 
 func listMessages(ctx context.Context, c *actor.Context[State], req *ListMessagesRequest) ([]Message, error) {
-	start, end := MessageKey(req.Start), MessagePrefix().End()
+	th, err := loadThread(ctx, c, req.ConversationID)
+	if err != nil {
+		return nil, err
+	}
+	start, end := th.messageKey(req.Start), th.messagePrefix().End()
 	if req.End > 0 {
-		end = MessageKey(req.End)
+		end = th.messageKey(req.End)
 	}
 	for _, cur := range []struct {
 		id    string
@@ -181,14 +196,17 @@ func listMessages(ctx context.Context, c *actor.Context[State], req *ListMessage
 		if cur.id == "" {
 			continue
 		}
-		seq, err := messageSeq(ctx, c, cur.id)
+		seq, conv, err := messageSeq(ctx, c, cur.id)
 		if err != nil {
 			return nil, err
 		}
+		if conv != th.id() {
+			return nil, invalidf("message %s is not in conversation %q", cur.id, th.id())
+		}
 		if cur.after {
-			start = MessageKey(max(seq+1, req.Start))
+			start = th.messageKey(max(seq+1, req.Start))
 		} else {
-			end = MessageKey(seq)
+			end = th.messageKey(seq)
 		}
 	}
 	if bytes.Compare(start, end) >= 0 {
@@ -209,19 +227,23 @@ func listMessages(ctx context.Context, c *actor.Context[State], req *ListMessage
 	return out, nil
 }
 
-// messageSeq returns the sequence number of the message with the given ID.
-func messageSeq(ctx context.Context, c *actor.Context[State], id string) (uint64, error) {
+// messageSeq returns the sequence number of the message with the given
+// ID, and its conversation ("" for the default one).
+func messageSeq(ctx context.Context, c *actor.Context[State], id string) (seq uint64, conversationID string, err error) {
 	v, err := c.Get(ctx, MessageIDKey(id))
 	if errors.Is(err, storage.ErrNotFound) {
-		return 0, fmt.Errorf("%w: message %s", ErrNotFound, id)
+		return 0, "", fmt.Errorf("%w: message %s", ErrNotFound, id)
 	}
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	elems, err := tuple.Unpack(v)
-	if err != nil || len(elems) != 1 {
-		return 0, fmt.Errorf("%w: message index of %s", storage.ErrCorrupt, id)
+	if err != nil || len(elems) < 1 || len(elems) > 2 {
+		return 0, "", fmt.Errorf("%w: message index of %s", storage.ErrCorrupt, id)
 	}
-	seq, _ := elems[0].(uint64)
-	return seq, nil
+	seq, _ = elems[0].(uint64)
+	if len(elems) == 2 {
+		conversationID, _ = elems[1].(string)
+	}
+	return seq, conversationID, nil
 }

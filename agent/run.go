@@ -36,15 +36,20 @@ const (
 
 // Run is a run's record.
 type Run struct {
-	ID          string     `json:"id"`
-	AgentID     string     `json:"agent_id"`
-	Status      string     `json:"status"`
-	StopReason  string     `json:"stop_reason,omitempty"`
-	Error       string     `json:"error,omitempty"`
-	Background  bool       `json:"background,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	CompletedAt *time.Time `json:"completed_at,omitempty"`
-	MaxSteps    int        `json:"max_steps"`
+	ID      string `json:"id"`
+	AgentID string `json:"agent_id"`
+	// ConversationID names the run's conversation; "" for the default one.
+	ConversationID string     `json:"conversation_id,omitempty"`
+	Status         string     `json:"status"`
+	StopReason     string     `json:"stop_reason,omitempty"`
+	Error          string     `json:"error,omitempty"`
+	Background     bool       `json:"background,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	CompletedAt    *time.Time `json:"completed_at,omitempty"`
+	MaxSteps       int        `json:"max_steps"`
+	// Model, if set, is the model handle this run uses instead of its
+	// conversation's (a request's override_model).
+	Model string `json:"model,omitempty"`
 	// ClientTools are the client-side tools offered in this run.
 	ClientTools []llm.Tool `json:"client_tools,omitempty"`
 	// Steps counts the model calls made so far.
@@ -62,6 +67,7 @@ type Step struct {
 	ID               string    `json:"id"`
 	RunID            string    `json:"run_id"`
 	AgentID          string    `json:"agent_id"`
+	ConversationID   string    `json:"conversation_id,omitempty"`
 	Model            string    `json:"model,omitempty"`
 	Status           string    `json:"status"` // "success" or "failed"
 	PromptTokens     int       `json:"prompt_tokens"`
@@ -94,7 +100,10 @@ type StepByID struct {
 // saveStep records a step of run.
 func (t *turn) saveStep(st *Step) error {
 	st.ID = rt.NewID(t.ids, "step")
-	st.RunID, st.AgentID, st.Model = t.run.ID, t.ag.ID, t.ag.Model
+	st.RunID, st.AgentID, st.Model, st.ConversationID = t.run.ID, t.ag.ID, t.th.model(t.ag), t.th.id()
+	if t.run.Model != "" {
+		st.Model = t.run.Model
+	}
 	st.CreatedAt = t.c.Now().UTC()
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -212,9 +221,11 @@ type RunRequest struct {
 	RunID string `json:"run_id"`
 }
 
-// CancelRequest cancels the active run (if RunID is empty or matches).
+// CancelRequest cancels a run in progress: RunID, or (RunID empty) the
+// one of conversation ConversationID ("" for the default one).
 type CancelRequest struct {
-	RunID string `json:"run_id,omitempty"`
+	RunID          string `json:"run_id,omitempty"`
+	ConversationID string `json:"conversation_id,omitempty"`
 }
 
 // StepRequest names a step of a run.
@@ -332,10 +343,20 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 		}
 		return &SendResult{Run: *run, Deduplicated: true}, nil
 	}
-	if ag.ActiveRun != nil {
-		return nil, &BusyError{RunID: ag.ActiveRun.ID}
+	if err := checkText("override_model", req.OverrideModel, NameBytesMax); err != nil {
+		return nil, err
 	}
-	if p := ag.PendingApproval; p != nil && len(req.Approvals) == 1 && req.Approvals[0].ToolCallID == "" {
+	th, err := loadThread(ctx, c, req.ConversationID)
+	if err != nil {
+		return nil, err
+	}
+	if th.ActiveRun != nil {
+		return nil, &BusyError{RunID: th.ActiveRun.ID}
+	}
+	if th.conv != nil && len(ag.ConversationRuns) >= ConversationRunsMax {
+		return nil, fmt.Errorf("%w: %d conversations of agent %s have runs in progress, the limit", actor.ErrBusy, len(ag.ConversationRuns), ag.ID)
+	}
+	if p := th.PendingApproval; p != nil && len(req.Approvals) == 1 && req.Approvals[0].ToolCallID == "" {
 		// One answer without a call ID answers every pending call.
 		one := req.Approvals[0]
 		req.Approvals = nil
@@ -345,7 +366,7 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 			req.Approvals = append(req.Approvals, a)
 		}
 	}
-	if err := checkApprovals(ag.PendingApproval, req.Approvals); err != nil {
+	if err := checkApprovals(th.PendingApproval, req.Approvals); err != nil {
 		return nil, err
 	}
 	if err := req.Embeddings.check(); err != nil {
@@ -355,17 +376,17 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 		return nil, invalidf("run id %q", req.RunID)
 	}
 	now := c.Now().UTC()
-	run := &Run{ID: req.RunID, AgentID: ag.ID, Status: RunRunning, Background: req.Background, CreatedAt: now,
-		MaxSteps: maxSteps, FirstSeq: ag.NextSeq, ClientTools: req.ClientTools}
-	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings}
-	if p := ag.PendingApproval; p != nil {
+	run := &Run{ID: req.RunID, AgentID: ag.ID, ConversationID: th.id(), Status: RunRunning, Background: req.Background, CreatedAt: now,
+		MaxSteps: maxSteps, FirstSeq: th.NextSeq, ClientTools: req.ClientTools, Model: req.OverrideModel}
+	t := &turn{c: c, ag: ag, th: th, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings}
+	if p := th.PendingApproval; p != nil {
 		if len(run.ClientTools) == 0 {
 			run.ClientTools = p.ClientTools
 		}
 		if err := t.answer(ctx, p, req.Approvals); err != nil {
 			return nil, err
 		}
-		ag.PendingApproval = nil
+		th.PendingApproval = nil
 	}
 	for _, m := range req.Messages {
 		if err := t.append(Message{Role: m.Role, Content: m.Content, OTID: m.OTID}); err != nil {
@@ -377,7 +398,7 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 			}
 		}
 	}
-	run.EndSeq = ag.NextSeq
+	run.EndSeq = th.NextSeq
 	if err := c.SetIndex(RunIndexKey(run), []byte(ag.ID)); err != nil {
 		return nil, err
 	}
@@ -387,29 +408,40 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 	if err := saveRun(c, run); err != nil {
 		return nil, err
 	}
-	ag.ActiveRun = run
+	th.ActiveRun, th.LastRunID = run, run.ID
+	if th.conv != nil {
+		ag.ConversationRuns = append(ag.ConversationRuns, ConversationRun{ConversationID: th.conv.ID, RunID: run.ID})
+		th.conv.LastMessageAt = &now
+		if err := th.save(c); err != nil {
+			return nil, err
+		}
+	}
 	a.publish(c, *run, t.added, nil)
 	a.drive(c, run)
 	return &SendResult{Run: *run}, nil
 }
 
-// activeStep returns the active run if it is at step n.
-func activeStep(c *actor.Context[State], runID string, n int) *Run {
-	ag := c.State.Agent
-	if ag == nil || ag.ActiveRun == nil || ag.ActiveRun.ID != runID || ag.ActiveRun.Steps != n {
-		return nil
+// activeStep returns the run in progress runID, and its conversation, if
+// it is at step n.
+func activeStep(ctx context.Context, c *actor.Context[State], runID string, n int) (*thread, *Run, error) {
+	th, err := runThread(ctx, c, runID)
+	if err != nil || th == nil || th.ActiveRun.Steps != n {
+		return nil, nil, err
 	}
-	return ag.ActiveRun
+	return th, th.ActiveRun, nil
 }
 
 // prepare builds the model request for the active run's next step.
 func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepRequest) (*Prepared, error) {
-	run := activeStep(c, req.RunID, req.Step)
+	th, run, err := activeStep(ctx, c, req.RunID, req.Step)
+	if err != nil {
+		return nil, err
+	}
 	if run == nil {
 		return &Prepared{Done: true}, nil
 	}
 	ag := c.State.Agent
-	t := &turn{c: c, ag: ag, runID: run.ID}
+	t := &turn{c: c, ag: ag, th: th, runID: run.ID}
 	history, err := t.history(ctx)
 	if err != nil {
 		return nil, err
@@ -420,19 +452,28 @@ func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepR
 	if errors.Is(err, ErrToolsTooLarge) {
 		// Not transient: the run fails with the reason, and the driver,
 		// told the step is done, stops.
-		a.finish(c, t, run, RunFailed, StopError, err)
+		if err := a.finish(c, t, run, RunFailed, StopError, err); err != nil {
+			return nil, err
+		}
 		return &Prepared{Done: true}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	tools = append(tools, run.ClientTools...)
-	return &Prepared{Step: run.Steps, Request: llm.Request{Model: ag.Model, Messages: history, Tools: tools}, Embedding: ag.Embedding}, nil
+	model := th.model(ag)
+	if run.Model != "" {
+		model = run.Model
+	}
+	return &Prepared{Step: run.Steps, Request: llm.Request{Model: model, Messages: history, Tools: tools}, Embedding: ag.Embedding}, nil
 }
 
 // apply logs the model's answer for a step and runs its tool calls.
 func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRequest) (*Applied, error) {
-	run := activeStep(c, req.RunID, req.Step)
+	th, run, err := activeStep(ctx, c, req.RunID, req.Step)
+	if err != nil {
+		return nil, err
+	}
 	if run == nil {
 		return &Applied{Done: true}, nil // stale: cancelled, finished, or applied already
 	}
@@ -440,21 +481,20 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 		return nil, err
 	}
 	ag := c.State.Agent
-	t := &turn{c: c, ag: ag, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings}
+	t := &turn{c: c, ag: ag, th: th, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings}
 	if req.Response == nil {
 		msg := req.Error
 		if msg == "" {
 			msg = "model call failed"
 		}
-		if err := t.saveStep(&Step{Status: "failed", StopReason: StopLLMAPIError, Error: msg, FirstSeq: ag.NextSeq, EndSeq: ag.NextSeq,
+		if err := t.saveStep(&Step{Status: "failed", StopReason: StopLLMAPIError, Error: msg, FirstSeq: th.NextSeq, EndSeq: th.NextSeq,
 			Metrics: stepMetrics(req.Timing, 0, c.Now())}); err != nil {
 			return nil, err
 		}
-		a.finish(c, t, run, RunFailed, StopLLMAPIError, errors.New(msg))
-		return &Applied{Done: true}, nil
+		return &Applied{Done: true}, a.finish(c, t, run, RunFailed, StopLLMAPIError, errors.New(msg))
 	}
 	out := req.Response
-	firstSeq := ag.NextSeq
+	firstSeq := th.NextSeq
 	run.Steps++
 	run.Usage.StepCount++
 	run.Usage.PromptTokens += out.Usage.PromptTokens
@@ -493,69 +533,91 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 		}
 		more = more || !terminal
 	}
-	run.EndSeq = ag.NextSeq
+	run.EndSeq = th.NextSeq
 	now := c.Now()
 	if err := t.saveStep(&Step{Status: "success", PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens,
-		TotalTokens: out.Usage.TotalTokens, FirstSeq: firstSeq, EndSeq: ag.NextSeq, Metrics: stepMetrics(req.Timing, now.Sub(toolStart), now)}); err != nil {
+		TotalTokens: out.Usage.TotalTokens, FirstSeq: firstSeq, EndSeq: th.NextSeq, Metrics: stepMetrics(req.Timing, now.Sub(toolStart), now)}); err != nil {
 		return nil, err
 	}
 	switch {
 	case len(pending) > 0:
-		ag.PendingApproval = &PendingApproval{RunID: run.ID, Calls: pending, ClientTools: run.ClientTools}
-		a.finish(c, t, run, RunCompleted, StopApproval, nil)
+		th.PendingApproval = &PendingApproval{RunID: run.ID, Calls: pending, ClientTools: run.ClientTools}
+		err = a.finish(c, t, run, RunCompleted, StopApproval, nil)
 	case !more:
-		a.finish(c, t, run, RunCompleted, StopEndTurn, nil)
+		err = a.finish(c, t, run, RunCompleted, StopEndTurn, nil)
 	case run.Steps >= run.MaxSteps:
-		a.finish(c, t, run, RunCompleted, StopMaxSteps, nil)
+		err = a.finish(c, t, run, RunCompleted, StopMaxSteps, nil)
 	default:
 		if err := saveRun(c, run); err != nil {
+			return nil, err
+		}
+		if err := th.save(c); err != nil {
 			return nil, err
 		}
 		a.publish(c, *run, t.added, nil)
 		return &Applied{}, nil
 	}
-	return &Applied{Done: true}, nil
+	return &Applied{Done: true}, err
 }
 
-// finish ends the active run.
-func (a *Actor) finish(c *actor.Context[State], t *turn, run *Run, status, stopReason string, cause error) {
+// finish ends the run in progress of t's conversation.
+func (a *Actor) finish(c *actor.Context[State], t *turn, run *Run, status, stopReason string, cause error) error {
 	now := c.Now().UTC()
 	run.Status, run.StopReason, run.CompletedAt = status, stopReason, &now
 	if cause != nil {
 		run.Error = cause.Error()
 	}
-	run.EndSeq = t.ag.NextSeq
-	t.ag.ActiveRun = nil
-	t.ag.MessageCount = t.ag.NextSeq
-	t.ag.LastStopReason, t.ag.LastRunCompletion = stopReason, &now
+	th := t.th
+	run.EndSeq = th.NextSeq
+	th.ActiveRun = nil
+	th.MessageCount = th.NextSeq
+	th.LastStopReason, th.LastRunCompletion = stopReason, &now
+	if th.conv != nil {
+		t.ag.ConversationRuns = slices.DeleteFunc(t.ag.ConversationRuns, func(r ConversationRun) bool { return r.RunID == run.ID })
+	}
 	if err := saveRun(c, run); err != nil {
-		// The record is bounded and small; a failure here is a storage
-		// limit, surfaced on the next read of the run.
-		run.Error = err.Error()
+		return err
+	}
+	if err := th.save(c); err != nil {
+		return err
 	}
 	a.publish(c, *run, t.added, cause)
+	return nil
 }
 
-// cancel stops the active run.
-func (a *Actor) cancel(c *actor.Context[State], req *CancelRequest) (*Run, error) {
+// cancel stops a run in progress.
+func (a *Actor) cancel(ctx context.Context, c *actor.Context[State], req *CancelRequest) (*Run, error) {
 	ag := c.State.Agent
 	if ag == nil {
 		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
 	}
-	run := ag.ActiveRun
-	if run == nil || (req.RunID != "" && req.RunID != run.ID) {
-		return nil, nil
+	var th *thread
+	var err error
+	if req.RunID != "" {
+		th, err = runThread(ctx, c, req.RunID)
+	} else {
+		th, err = loadThread(ctx, c, req.ConversationID)
 	}
-	t := &turn{c: c, ag: ag, runID: run.ID}
-	a.finish(c, t, run, RunCancelled, StopCancelled, nil)
-	return run, nil
+	if err != nil || th == nil || th.ActiveRun == nil {
+		return nil, err
+	}
+	run := th.ActiveRun
+	t := &turn{c: c, ag: ag, th: th, runID: run.ID}
+	return run, a.finish(c, t, run, RunCancelled, StopCancelled, nil)
 }
 
-// OnActivate has a run that a crash or a deactivation interrupted driven
-// again.
+// OnActivate has the runs that a crash or a deactivation interrupted
+// driven again: the default conversation's, and those of the others.
 func (a *Actor) OnActivate(ctx context.Context, c *actor.Context[State]) error {
-	if ag := c.State.Agent; ag != nil && ag.ActiveRun != nil {
+	ag := c.State.Agent
+	if ag == nil {
+		return nil
+	}
+	if ag.ActiveRun != nil {
 		a.drive(c, ag.ActiveRun)
+	}
+	for _, r := range ag.ConversationRuns {
+		a.drive(c, &Run{ID: r.RunID})
 	}
 	return nil
 }
@@ -612,13 +674,15 @@ func runMessages(ctx context.Context, c *actor.Context[State], id string) ([]Mes
 		return nil, err
 	}
 	end := run.EndSeq
-	if ag := c.State.Agent; ag != nil && ag.ActiveRun != nil && ag.ActiveRun.ID == id {
-		end = ag.NextSeq
+	if th, err := runThread(ctx, c, id); err != nil {
+		return nil, err
+	} else if th != nil {
+		end = th.NextSeq
 	}
 	if end <= run.FirstSeq {
 		return []Message{}, nil
 	}
-	return listMessages(ctx, c, &ListMessagesRequest{Start: run.FirstSeq, End: end, Limit: min(int(end-run.FirstSeq), MessagesPageMax)})
+	return listMessages(ctx, c, &ListMessagesRequest{ConversationID: run.ConversationID, Start: run.FirstSeq, End: end, Limit: min(int(end-run.FirstSeq), MessagesPageMax)})
 }
 
 // needsApproval reports whether a call to the named tool waits for the

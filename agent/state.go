@@ -105,23 +105,19 @@ type Agent struct {
 	Blocks      []Block        `json:"blocks"`
 	CreatedAt   time.Time      `json:"created_at"`
 	UpdatedAt   time.Time      `json:"updated_at"`
-	// NextSeq is the sequence number the next logged message gets.
-	NextSeq uint64 `json:"next_seq"`
-	// MessageCount is the number of messages of finished runs: NextSeq
-	// while no run is active, the active run's first sequence number while
-	// one is. A turn's messages thus become countable all at once.
-	MessageCount uint64 `json:"message_count"`
-	// ActiveRun is the run in progress, if any; one at a time.
-	ActiveRun *Run `json:"active_run,omitempty"`
+	// Thread is the default conversation's message log and run state.
+	// Other conversations keep theirs in their own records (Conversation).
+	Thread
 	// ApprovalRequired names the tools whose calls wait for a client's
 	// approval before they run.
 	ApprovalRequired []string `json:"approval_required,omitempty"`
-	// PendingApproval holds the tool calls a finished run left waiting for
-	// approval (or, for client-side tools, for the client's result).
-	PendingApproval *PendingApproval `json:"pending_approval,omitempty"`
-	// LastStopReason and LastRunCompletion describe the last finished run.
-	LastStopReason    string     `json:"last_stop_reason,omitempty"`
-	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
+	// ConversationRuns are the active runs of the agent's conversations
+	// other than the default one (at most ConversationRunsMax), so that an
+	// activation resumes them without reading every conversation.
+	ConversationRuns []ConversationRun `json:"conversation_runs,omitempty"`
+	// ConversationCount is the number of conversations besides the
+	// default one.
+	ConversationCount int `json:"conversation_count,omitempty"`
 	// PassageCount is the number of archival passages.
 	PassageCount uint64 `json:"passage_count"`
 	// PassagesIndexed says every passage was written with its full-text
@@ -144,6 +140,28 @@ type Agent struct {
 	// CustomTools are the current definitions of the custom tools, in
 	// replies only (ResolveTools); the state holds references alone.
 	CustomTools []CustomTool `json:"custom_tools,omitempty"`
+}
+
+// Thread is one conversation's message log and run state: the agent's
+// default conversation (embedded in Agent) or another one (embedded in
+// Conversation).
+type Thread struct {
+	// NextSeq is the sequence number the next logged message gets.
+	NextSeq uint64 `json:"next_seq"`
+	// MessageCount is the number of messages of finished runs: NextSeq
+	// while no run is active, the active run's first sequence number while
+	// one is. A turn's messages thus become countable all at once.
+	MessageCount uint64 `json:"message_count"`
+	// ActiveRun is the run in progress, if any; one at a time.
+	ActiveRun *Run `json:"active_run,omitempty"`
+	// PendingApproval holds the tool calls a finished run left waiting for
+	// approval (or, for client-side tools, for the client's result).
+	PendingApproval *PendingApproval `json:"pending_approval,omitempty"`
+	// LastStopReason and LastRunCompletion describe the last finished run.
+	LastStopReason    string     `json:"last_stop_reason,omitempty"`
+	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
+	// LastRunID names the conversation's most recent run.
+	LastRunID string `json:"last_run_id,omitempty"`
 }
 
 // CustomTool is a user-defined tool: a record of the tools registry
@@ -202,10 +220,13 @@ type Message struct {
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 	ToolName   string     `json:"tool_name,omitempty"`
 	// ToolStatus is "success" or "error" on a tool return.
-	ToolStatus string    `json:"tool_status,omitempty"`
-	OTID       string    `json:"otid,omitempty"`
-	RunID      string    `json:"run_id,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
+	ToolStatus string `json:"tool_status,omitempty"`
+	OTID       string `json:"otid,omitempty"`
+	RunID      string `json:"run_id,omitempty"`
+	// ConversationID names the conversation the message belongs to; ""
+	// for the agent's default one.
+	ConversationID string    `json:"conversation_id,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
 }
 
 // ToolCall is a call the model made, as logged.

@@ -213,7 +213,7 @@ var builtins = map[string]builtin{
 			if err != nil {
 				return "", err
 			}
-			kvs, err := t.c.Scan(ctx, storage.ScanOptions{Start: MessagePrefix(), End: MessagePrefix().End(), Reverse: true, Limit: storage.ScanLimitMax})
+			kvs, err := t.c.Scan(ctx, storage.ScanOptions{Start: t.th.messagePrefix(), End: t.th.messagePrefix().End(), Reverse: true, Limit: storage.ScanLimitMax})
 			if err != nil {
 				return "", err
 			}
@@ -372,6 +372,10 @@ func (t *turn) writableBlock(ctx context.Context, args map[string]any) (*Block, 
 	}
 	if b.ReadOnly {
 		return nil, fmt.Errorf("memory block %q is read-only", label)
+	}
+	if own := t.th.isolated(label); own != nil {
+		// The conversation's own copy: its record commits with the step.
+		return own, nil
 	}
 	if !b.Shared {
 		return t.ag.blockByID(b.ID), nil

@@ -22,6 +22,31 @@ func (h *handler) listMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	conv := r.URL.Query().Get("conversation_id")
+	if conv == agent.ConversationDefault {
+		conv = ""
+	}
+	if conv != "" {
+		if !validID(conv, "conv") {
+			writeQueryError(w, "conversation_id", fmt.Sprintf("conversation_id %q is not a valid conversation ID (expected conv-<uuid4> or \"default\")", conv))
+			return
+		}
+		owner, err := h.svc.ConversationAgent(r.Context(), conv)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if owner != id {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("conversation %s does not belong to agent %s", conv, id))
+			return
+		}
+	}
+	h.listMessagesOf(w, r, id, conv)
+}
+
+// listMessagesOf answers a list of one conversation's messages ("" for
+// the agent's default one).
+func (h *handler) listMessagesOf(w http.ResponseWriter, r *http.Request, id, conversationID string) {
 	limit, ok := listLimit(w, r, messagesPageDefault, agent.MessagesPageMax)
 	if !ok {
 		return
@@ -31,7 +56,7 @@ func (h *handler) listMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	req := agent.ListMessagesRequest{AfterID: q.Get("after"), BeforeID: q.Get("before"), Descending: desc, Limit: limit}
+	req := agent.ListMessagesRequest{ConversationID: conversationID, AfterID: q.Get("after"), BeforeID: q.Get("before"), Descending: desc, Limit: limit}
 	if desc {
 		// In newest-first order "after" a message means older than it.
 		req.AfterID, req.BeforeID = req.BeforeID, req.AfterID
@@ -142,7 +167,8 @@ func (m *messageCreate) text() (string, error) {
 	return strings.Join(texts, "\n"), nil
 }
 
-// lettaRequest is Letta's LettaRequest (the fields Kelpie uses).
+// lettaRequest is Letta's LettaRequest and ConversationMessageRequest
+// (the fields Kelpie uses).
 type lettaRequest struct {
 	ClientTools  []llm.Tool      `json:"client_tools"`
 	Messages     []messageCreate `json:"messages"`
@@ -150,7 +176,22 @@ type lettaRequest struct {
 	MaxSteps     int             `json:"max_steps"`
 	Streaming    *bool           `json:"streaming"`
 	StreamTokens bool            `json:"stream_tokens"`
+	// Background runs are listed as such; every run goes on after its
+	// client disconnects, and can be resumed (runs/{id}/stream).
+	Background bool `json:"background"`
+	// IncludePings asks for keep-alive ping events on an idle stream
+	// (Letta's default: true).
+	IncludePings *bool `json:"include_pings"`
+	// OverrideModel is a model handle for this request's run instead of
+	// the agent's (or the conversation's).
+	OverrideModel *string `json:"override_model"`
+	// AgentID names the agent of the "default" conversation in a
+	// conversation send.
+	AgentID *string `json:"agent_id"`
 }
+
+// pings reports whether a stream sends keep-alive pings.
+func (req *lettaRequest) pings() bool { return req.IncludePings == nil || *req.IncludePings }
 
 // sendRequest reads a send's agent ID and LettaRequest body.
 func (h *handler) sendRequest(w http.ResponseWriter, r *http.Request) (string, agent.SendRequest, bool) {
@@ -169,7 +210,18 @@ func (h *handler) sendRequestFull(w http.ResponseWriter, r *http.Request) (strin
 	if !decodeBody(w, r, &req) {
 		return "", send, req, false
 	}
-	send.MaxSteps, send.ClientTools = req.MaxSteps, req.ClientTools
+	send, ok = toSendRequest(w, &req)
+	return id, send, req, ok
+}
+
+// toSendRequest reads a LettaRequest into the agent's SendRequest,
+// answering 422 for what it cannot read.
+func toSendRequest(w http.ResponseWriter, req *lettaRequest) (agent.SendRequest, bool) {
+	var send agent.SendRequest
+	send.MaxSteps, send.ClientTools, send.Background = req.MaxSteps, req.ClientTools, req.Background
+	if req.OverrideModel != nil {
+		send.OverrideModel = *req.OverrideModel
+	}
 	if req.Input != nil {
 		send.Messages = append(send.Messages, agent.InputMessage{Role: "user", Content: *req.Input})
 	}
@@ -185,7 +237,7 @@ func (h *handler) sendRequestFull(w http.ResponseWriter, r *http.Request) (strin
 				a, err := it.approval()
 				if err != nil {
 					writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("messages[%d].approvals[%d]: %v", i, j, err))
-					return "", send, req, false
+					return send, false
 				}
 				send.Approvals = append(send.Approvals, a)
 			}
@@ -193,16 +245,16 @@ func (h *handler) sendRequestFull(w http.ResponseWriter, r *http.Request) (strin
 		case "", "message":
 		default:
 			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("messages[%d]: unknown type %q", i, m.Type))
-			return "", send, req, false
+			return send, false
 		}
 		text, err := m.text()
 		if err != nil {
 			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("messages[%d]: %v", i, err))
-			return "", send, req, false
+			return send, false
 		}
 		send.Messages = append(send.Messages, agent.InputMessage{Role: m.Role, Content: text, OTID: m.OTID})
 	}
-	return id, send, req, true
+	return send, true
 }
 
 func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
@@ -211,7 +263,7 @@ func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Streaming != nil && *req.Streaming {
-		h.stream(w, r, id, send, req.StreamTokens)
+		h.stream(w, r, id, send, &req)
 		return
 	}
 	h.sendJSON(w, r, id, send)
@@ -233,7 +285,7 @@ func (h *handler) streamMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.stream(w, r, id, send, req.StreamTokens)
+	h.stream(w, r, id, send, &req)
 }
 
 // stream runs a send and streams it as server-sent events: each step's
@@ -242,15 +294,25 @@ func (h *handler) streamMessage(w http.ResponseWriter, r *http.Request) {
 // committed copy then not repeated); then the stop reason, the usage, and
 // [DONE]. A failure before the first event is an ordinary JSON error; after
 // it, an `event: error`.
-func (h *handler) stream(w http.ResponseWriter, r *http.Request, id string, send agent.SendRequest, tokens bool) {
-	h.streamWith(w, r, tokens, func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
+func (h *handler) stream(w http.ResponseWriter, r *http.Request, id string, send agent.SendRequest, req *lettaRequest) {
+	h.streamWith(w, r, streamOptions{tokens: req.StreamTokens, pings: req.pings()}, func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
 		return h.svc.Stream(r.Context(), id, send, onStep)
 	})
 }
 
+// streamOptions shape a stream: token chunks, keep-alive pings.
+type streamOptions struct {
+	tokens bool
+	pings  bool
+}
+
 // streamWith streams what run reports to onStep as server-sent events.
-func (h *handler) streamWith(w http.ResponseWriter, r *http.Request, tokens bool, run func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error)) {
+func (h *handler) streamWith(w http.ResponseWriter, r *http.Request, opts streamOptions, run func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error)) {
+	tokens := opts.tokens
 	sse := newSSEWriter(w)
+	if opts.pings {
+		defer sse.keepAlive(pingInterval)()
+	}
 	streamed := map[int]string{} // step -> provisional ID of its streamed text
 	resp, err := run(func(ev agent.RunEvent) error {
 		if ev.Delta != nil {

@@ -25,19 +25,20 @@ func (h *handler) runRoutes() {
 
 // runWire is Letta's Run.
 type runWire struct {
-	ID            string         `json:"id"`
-	AgentID       string         `json:"agent_id"`
-	Status        string         `json:"status"`
-	CreatedAt     string         `json:"created_at"`
-	CompletedAt   *string        `json:"completed_at"`
-	Background    bool           `json:"background"`
-	StopReason    *string        `json:"stop_reason"`
-	Metadata      map[string]any `json:"metadata"`
-	RequestConfig any            `json:"request_config"`
+	ID             string         `json:"id"`
+	AgentID        string         `json:"agent_id"`
+	ConversationID *string        `json:"conversation_id"`
+	Status         string         `json:"status"`
+	CreatedAt      string         `json:"created_at"`
+	CompletedAt    *string        `json:"completed_at"`
+	Background     bool           `json:"background"`
+	StopReason     *string        `json:"stop_reason"`
+	Metadata       map[string]any `json:"metadata"`
+	RequestConfig  any            `json:"request_config"`
 }
 
 func toRunWire(r *agent.Run) runWire {
-	w := runWire{ID: r.ID, AgentID: r.AgentID, Status: r.Status, CreatedAt: timeString(r.CreatedAt),
+	w := runWire{ID: r.ID, AgentID: r.AgentID, ConversationID: optional(r.ConversationID), Status: r.Status, CreatedAt: timeString(r.CreatedAt),
 		Background: r.Background, StopReason: optional(r.StopReason), Metadata: map[string]any{}}
 	if r.CompletedAt != nil {
 		w.CompletedAt = ptr(timeString(*r.CompletedAt))
@@ -117,6 +118,7 @@ func (h *handler) listRuns(w http.ResponseWriter, r *http.Request) {
 		case q.Get("active") == "true" && run.Done():
 		case q.Get("background") != "" && strconv.FormatBool(run.Background) != q.Get("background"):
 		case q.Get("stop_reason") != "" && run.StopReason != q.Get("stop_reason"):
+		case q.Has("conversation_id") && !sameConversation(run.ConversationID, q.Get("conversation_id")):
 		default:
 			return true
 		}
@@ -178,4 +180,13 @@ func (h *handler) runUsage(w http.ResponseWriter, r *http.Request) {
 		"completion_tokens": run.Usage.CompletionTokens, "prompt_tokens": run.Usage.PromptTokens,
 		"total_tokens": run.Usage.TotalTokens,
 	})
+}
+
+// sameConversation reports whether a run's conversation ("" for the
+// default one) is the one a filter names ("default" for the default one).
+func sameConversation(runConversation, filter string) bool {
+	if filter == agent.ConversationDefault {
+		filter = ""
+	}
+	return runConversation == filter
 }

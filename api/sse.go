@@ -6,13 +6,24 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"time"
 )
+
+// pingInterval is how long a stream may stay idle before a keep-alive
+// ping event goes out (when the request asks for pings).
+const pingInterval = 10 * time.Second
 
 // sseWriter writes a Letta stream: one `data: <json>` event per message
 // (no event names), errors as `event: error`, and `data: [DONE]` at the
 // end. Headers go out with the first event, so a request that fails before
 // anything happened still gets an ordinary JSON error.
 type sseWriter struct {
+	// mu serialises events: the keep-alive pinger writes beside the
+	// stream's own events.
+	mu      sync.Mutex
+	last    time.Time // when the last event went out
+	pings   int
 	w       io.Writer
 	rw      http.ResponseWriter
 	flusher http.Flusher
@@ -60,6 +71,9 @@ func (s *sseWriter) errorEvent(v any) error {
 func (s *sseWriter) done() error { return s.raw("", []byte("[DONE]")) }
 
 func (s *sseWriter) raw(event string, payload []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = time.Now()
 	if s.err != nil {
 		return s.err
 	}
@@ -75,6 +89,38 @@ func (s *sseWriter) raw(event string, payload []byte) error {
 		s.flusher.Flush()
 	}
 	return s.err
+}
+
+// keepAlive sends a LettaPing event whenever the stream has been idle for
+// interval, once it has started, until the returned stop is called.
+func (s *sseWriter) keepAlive(interval time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				s.mu.Lock()
+				idle := s.started && s.err == nil && now.Sub(s.last) >= interval
+				s.pings++
+				n := s.pings
+				s.mu.Unlock()
+				if idle {
+					s.data(map[string]any{"id": streamChunkID("ping", n), "date": timeString(now), "message_type": "ping"})
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // streamChunkID is the ID shared by the streamed text chunks of one step:

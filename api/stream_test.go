@@ -153,7 +153,8 @@ func TestDefaultConversation(t *testing.T) {
 	if !strings.Contains(string(list), `"hi"`) || !strings.Contains(string(list), `"again"`) {
 		t.Fatalf("conversation log: %s", list)
 	}
-	fails(t, srv, "GET", "/v1/conversations/conv-1/messages?agent_id="+id, nil, 404, "default")
+	fails(t, srv, "GET", "/v1/conversations/conv-1/messages?agent_id="+id, nil, 422, "conv-<uuid4>")
+	fails(t, srv, "GET", "/v1/conversations/conv-00000000-0000-4000-8000-000000000000/messages", nil, 404, "conversation")
 	fails(t, srv, "GET", "/v1/conversations/default/messages", nil, 422, "agent_id")
 
 	// Resume the last run's stream from the start, then from a cursor.

@@ -195,7 +195,7 @@ func (s *Service) toolEmbeddings(ctx context.Context, model string, calls []llm.
 // costs a read of the agent, made only when some call is approved and an
 // embedder is configured; nil when nothing needs a vector (a failed read
 // included: the send reports the problem, or the call its missing vector).
-func (s *Service) approvalEmbeddings(ctx context.Context, agentID string, approvals []agent.Approval) *agent.ToolEmbeddings {
+func (s *Service) approvalEmbeddings(ctx context.Context, agentID, conversationID string, approvals []agent.Approval) *agent.ToolEmbeddings {
 	approved := func(callID string) bool {
 		for _, a := range approvals {
 			if (a.ToolCallID == callID || (len(approvals) == 1 && a.ToolCallID == "")) && a.Approve && a.Return == nil {
@@ -208,11 +208,22 @@ func (s *Service) approvalEmbeddings(ctx context.Context, agentID string, approv
 		return nil
 	}
 	ag, err := s.GetAgent(ctx, agentID)
-	if err != nil || ag.PendingApproval == nil || ag.Embedding == "" {
+	if err != nil || ag.Embedding == "" {
+		return nil
+	}
+	pending := ag.PendingApproval
+	if conversationID != "" {
+		conv, err := s.GetConversation(ctx, conversationID)
+		if err != nil {
+			return nil
+		}
+		pending = conv.PendingApproval
+	}
+	if pending == nil {
 		return nil
 	}
 	var calls []llm.ToolCall
-	for _, c := range ag.PendingApproval.Calls {
+	for _, c := range pending.Calls {
 		if approved(c.ID) {
 			calls = append(calls, llm.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
 		}

@@ -245,7 +245,7 @@ func (s *Service) StartRun(ctx context.Context, id string, req agent.SendRequest
 		return nil, llm.ErrNotConfigured // refuse before logging anything
 	}
 	req.RunID = rt.NewID(s.ids, "run")
-	req.Embeddings = s.approvalEmbeddings(ctx, id, req.Approvals)
+	req.Embeddings = s.approvalEmbeddings(ctx, id, req.ConversationID, req.Approvals)
 	var out agent.SendResult
 	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, id, agent.OpSend, req, &out) }); err != nil {
 		return nil, err
@@ -269,7 +269,7 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 		return nil, llm.ErrNotConfigured // refuse before logging anything
 	}
 	req.RunID = rt.NewID(s.ids, "run")
-	req.Embeddings = s.approvalEmbeddings(ctx, id, req.Approvals)
+	req.Embeddings = s.approvalEmbeddings(ctx, id, req.ConversationID, req.Approvals)
 	w, stop := s.hub.watch(req.RunID)
 	defer stop()
 	var started agent.SendResult
@@ -420,11 +420,32 @@ func runResult(run agent.Run, resp *agent.SendResponse, cause error) (*agent.Sen
 	return resp, nil
 }
 
-// CancelRun cancels the agent's active run (runID "" for whichever is
-// active) and returns it, or nil if none matched.
+// CancelRun cancels a run of the agent in progress (runID "" for the one
+// of the default conversation) and returns it, or nil if none matched.
 func (s *Service) CancelRun(ctx context.Context, id, runID string) (*agent.Run, error) {
+	return s.cancel(ctx, id, agent.CancelRequest{RunID: runID})
+}
+
+// CancelConversation cancels the run in progress of a conversation ("" or
+// "default" with agentID: the agent's default one) and returns it, or nil
+// if it has none.
+func (s *Service) CancelConversation(ctx context.Context, agentID, conversationID string) (*agent.Run, error) {
+	if conversationID == agent.ConversationDefault {
+		conversationID = ""
+	}
+	if conversationID != "" {
+		owner, err := s.ConversationAgent(ctx, conversationID)
+		if err != nil {
+			return nil, err
+		}
+		agentID = owner
+	}
+	return s.cancel(ctx, agentID, agent.CancelRequest{ConversationID: conversationID})
+}
+
+func (s *Service) cancel(ctx context.Context, id string, req agent.CancelRequest) (*agent.Run, error) {
 	var out *agent.Run
-	if err := s.call(ctx, id, agent.OpCancel, agent.CancelRequest{RunID: runID}, &out); err != nil {
+	if err := s.call(ctx, id, agent.OpCancel, req, &out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -1,0 +1,236 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/storage"
+	"github.com/kelpie-ai/kelpie/storage/tuple"
+)
+
+// Conversations: an agent's conversations besides its default one (see
+// package agent). Each is addressed by its own ID; the agent that owns it
+// is found through the conversation_agent index, read from committed
+// storage.
+
+// ConversationAgent returns the ID of the agent a conversation belongs to.
+func (s *Service) ConversationAgent(ctx context.Context, conversationID string) (string, error) {
+	tx, err := s.store.Begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	v, err := tx.Get(ctx, agent.ConversationAgentKey(conversationID))
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", fmt.Errorf("%w: conversation %s", agent.ErrNotFound, conversationID)
+	}
+	return string(v), err
+}
+
+// CreateConversation creates a conversation of the agent; the service
+// draws its ID ("conv-<uuid4>").
+func (s *Service) CreateConversation(ctx context.Context, agentID string, req agent.CreateConversationRequest) (*agent.Conversation, error) {
+	req.ID = rt.NewID(s.ids, "conv")
+	var out agent.Conversation
+	if err := s.call(ctx, agentID, agent.OpCreateConversation, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// conversationCall invokes a conversation operation on the agent that
+// owns the conversation.
+func (s *Service) conversationCall(ctx context.Context, conversationID, op string, in, out any) error {
+	agentID, err := s.ConversationAgent(ctx, conversationID)
+	if err != nil {
+		return err
+	}
+	return s.call(ctx, agentID, op, in, out)
+}
+
+// GetConversation returns a conversation.
+func (s *Service) GetConversation(ctx context.Context, conversationID string) (*agent.Conversation, error) {
+	var out agent.Conversation
+	if err := s.conversationCall(ctx, conversationID, agent.OpGetConversation, agent.ConversationRequest{ConversationID: conversationID}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UpdateConversation changes a conversation's summary or model.
+func (s *Service) UpdateConversation(ctx context.Context, req agent.UpdateConversationRequest) (*agent.Conversation, error) {
+	var out agent.Conversation
+	if err := s.conversationCall(ctx, req.ConversationID, agent.OpUpdateConversation, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteConversation deletes a conversation and its messages; one with a
+// run in progress is refused (agent.BusyError).
+func (s *Service) DeleteConversation(ctx context.Context, conversationID string) error {
+	return s.conversationCall(ctx, conversationID, agent.OpDeleteConversation, agent.ConversationRequest{ConversationID: conversationID}, nil)
+}
+
+// ForkConversation copies a conversation of agentID into a new one.
+// conversationID "" (or "default") names the agent's default
+// conversation, and needs agentID; otherwise agentID may be "".
+func (s *Service) ForkConversation(ctx context.Context, agentID, conversationID string) (*agent.Conversation, error) {
+	if conversationID == agent.ConversationDefault {
+		conversationID = ""
+	}
+	if conversationID != "" {
+		owner, err := s.ConversationAgent(ctx, conversationID)
+		if err != nil {
+			return nil, err
+		}
+		if agentID != "" && agentID != owner {
+			return nil, fmt.Errorf("%w: conversation %s of agent %s", agent.ErrNotFound, conversationID, agentID)
+		}
+		agentID = owner
+	}
+	var out agent.Conversation
+	req := agent.ForkConversationRequest{ConversationID: conversationID, ID: rt.NewID(s.ids, "conv")}
+	if err := s.call(ctx, agentID, agent.OpForkConversation, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CompileConversation returns the system prompt a conversation's next
+// step would send ("" or "default" with agentID: the agent's default
+// conversation).
+func (s *Service) CompileConversation(ctx context.Context, agentID, conversationID string) (string, error) {
+	if conversationID == agent.ConversationDefault {
+		conversationID = ""
+	}
+	if conversationID != "" {
+		owner, err := s.ConversationAgent(ctx, conversationID)
+		if err != nil {
+			return "", err
+		}
+		agentID = owner
+	}
+	var out agent.CompiledPrompt
+	if err := s.call(ctx, agentID, agent.OpCompileConversation, agent.ConversationRequest{ConversationID: conversationID}, &out); err != nil {
+		return "", err
+	}
+	return out.System, nil
+}
+
+// ListConversations pages through conversations: one agent's (through the
+// agent, with each conversation's in-context message IDs), or, with
+// agentID "", every agent's, read from committed storage in creation order
+// without activating any agent (their InContextMessageIDs left empty).
+func (s *Service) ListConversations(ctx context.Context, agentID string, req agent.ListConversationsRequest) ([]agent.Conversation, error) {
+	if req.Limit <= 0 || req.Limit > agent.ConversationsPageMax {
+		return nil, fmt.Errorf("%w: limit %d outside 1..%d", agent.ErrInvalid, req.Limit, agent.ConversationsPageMax)
+	}
+	if agentID != "" {
+		var out []agent.Conversation
+		if err := s.call(ctx, agentID, agent.OpListConversations, req, &out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	tx, err := s.store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	prefix := actor.IndexKey(agent.ConversationsIndex)
+	start, end := []byte(prefix), []byte(prefix.End())
+	if req.After != "" {
+		owner, err := tx.Get(ctx, agent.ConversationAgentKey(req.After))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("%w: conversation %s", agent.ErrNotFound, req.After)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var cur agent.Conversation
+		if err := storedJSON(ctx, tx, string(owner), agent.ConversationKey(req.After), "conversation "+req.After, &cur); err != nil {
+			return nil, err
+		}
+		if req.Descending {
+			end = agent.ConversationIndexKey(&cur)
+		} else {
+			start = tuple.Key(agent.ConversationIndexKey(&cur)).End()
+		}
+	}
+	kvs, err := tx.Scan(ctx, storage.ScanOptions{Start: start, End: end, Reverse: req.Descending, Limit: storage.ScanLimitMax})
+	if err != nil {
+		return nil, err
+	}
+	out := []agent.Conversation{}
+	for _, kv := range kvs {
+		if len(out) == req.Limit {
+			break
+		}
+		elems, err := tuple.Unpack(kv.Key[len(prefix):])
+		if err != nil || len(elems) != 2 {
+			return nil, fmt.Errorf("%w: conversation index key %q", storage.ErrCorrupt, kv.Key)
+		}
+		id, _ := elems[1].(string)
+		var conv agent.Conversation
+		err = storedJSON(ctx, tx, string(kv.Value), agent.ConversationKey(id), "conversation "+id, &conv)
+		if errors.Is(err, agent.ErrNotFound) {
+			continue // its agent was deleted
+		}
+		if err != nil {
+			return nil, err
+		}
+		if req.SummarySearch != "" && !strings.Contains(strings.ToLower(conv.Summary), strings.ToLower(req.SummarySearch)) {
+			continue
+		}
+		out = append(out, conv)
+	}
+	return out, nil
+}
+
+// LastRun returns the ID of a conversation's run in progress, or of its
+// last run ("" conversationID: the agent's default conversation).
+func (s *Service) LastRun(ctx context.Context, agentID, conversationID string) (string, error) {
+	var th agent.Thread
+	if conversationID == "" {
+		ag, err := s.GetAgent(ctx, agentID)
+		if err != nil {
+			return "", err
+		}
+		th = ag.Thread
+		if th.ActiveRun == nil && th.LastRunID == "" {
+			// An agent stored before runs were recorded per conversation.
+			runs, err := s.ListRuns(ctx, agentID, ListLimitMax)
+			if err != nil {
+				return "", err
+			}
+			for _, r := range runs {
+				if r.ConversationID == "" {
+					return r.ID, nil
+				}
+			}
+		}
+	} else {
+		conv, err := s.GetConversation(ctx, conversationID)
+		if err != nil {
+			return "", err
+		}
+		th = conv.Thread
+	}
+	switch {
+	case th.ActiveRun != nil:
+		return th.ActiveRun.ID, nil
+	case th.LastRunID != "":
+		return th.LastRunID, nil
+	}
+	what := "agent " + agentID
+	if conversationID != "" {
+		what = "conversation " + conversationID
+	}
+	return "", fmt.Errorf("%w: %s has no run to stream", agent.ErrNotFound, what)
+}
