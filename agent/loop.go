@@ -49,6 +49,9 @@ type SendRequest struct {
 	// Embeddings are the vectors of the approved archival tool calls
 	// among the pending ones Approvals answer (see ToolEmbeddings).
 	Embeddings *ToolEmbeddings `json:"embeddings,omitempty"`
+	// ToolResults are the results of the approved calls to external
+	// tools among the pending ones, executed by the service.
+	ToolResults []ToolResult `json:"tool_results,omitempty"`
 }
 
 // InputMessage is a message a client sends.
@@ -93,6 +96,9 @@ type turn struct {
 	// tool calls, and callID the call being run (see turn.embedding).
 	embeds *ToolEmbeddings
 	callID string
+	// results are the external tools' results the driver passed (see
+	// external.go).
+	results []ToolResult
 	// fatal is a tool failure that fails the invocation (see fatalError).
 	fatal error
 	// custom holds the current definitions of the agent's custom tools

@@ -243,6 +243,9 @@ type Prepared struct {
 	// Embedding is the agent's embedding model handle: the driver embeds
 	// the archival tool calls of the answer with it (ApplyRequest).
 	Embedding string `json:"embedding,omitempty"`
+	// External are the step's tools that run outside the actor: the
+	// driver executes the answer's calls to them (ApplyRequest.ToolResults).
+	External []ExternalTool `json:"external,omitempty"`
 }
 
 // ApplyRequest carries the model's answer for a step, or its failure.
@@ -258,6 +261,9 @@ type ApplyRequest struct {
 	// Timing, if set, is what the driver measured of the step; it is
 	// recorded as the step's metrics.
 	Timing *StepTiming `json:"timing,omitempty"`
+	// ToolResults are the results of the answer's calls to external
+	// tools (Prepared.External), executed by the driver.
+	ToolResults []ToolResult `json:"tool_results,omitempty"`
 }
 
 // Applied tells the driver whether the run goes on.
@@ -372,13 +378,16 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 	if err := req.Embeddings.check(); err != nil {
 		return nil, err
 	}
+	if err := checkToolResults(req.ToolResults); err != nil {
+		return nil, err
+	}
 	if req.RunID == "" || len(req.RunID) > 128 {
 		return nil, invalidf("run id %q", req.RunID)
 	}
 	now := c.Now().UTC()
 	run := &Run{ID: req.RunID, AgentID: ag.ID, ConversationID: th.id(), Status: RunRunning, Background: req.Background, CreatedAt: now,
 		MaxSteps: maxSteps, FirstSeq: th.NextSeq, ClientTools: req.ClientTools, Model: req.OverrideModel}
-	t := &turn{c: c, ag: ag, th: th, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings}
+	t := &turn{c: c, ag: ag, th: th, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings, results: req.ToolResults}
 	if p := th.PendingApproval; p != nil {
 		if len(run.ClientTools) == 0 {
 			run.ClientTools = p.ClientTools
@@ -465,7 +474,8 @@ func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepR
 	if run.Model != "" {
 		model = run.Model
 	}
-	return &Prepared{Step: run.Steps, Request: llm.Request{Model: model, Messages: history, Tools: tools}, Embedding: ag.Embedding}, nil
+	return &Prepared{Step: run.Steps, Request: llm.Request{Model: model, Messages: history, Tools: tools}, Embedding: ag.Embedding,
+		External: t.externalTools()}, nil
 }
 
 // apply logs the model's answer for a step and runs its tool calls.
@@ -480,8 +490,11 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 	if err := req.Embeddings.check(); err != nil {
 		return nil, err
 	}
+	if err := checkToolResults(req.ToolResults); err != nil {
+		return nil, err
+	}
 	ag := c.State.Agent
-	t := &turn{c: c, ag: ag, th: th, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings}
+	t := &turn{c: c, ag: ag, th: th, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings, results: req.ToolResults}
 	if req.Response == nil {
 		msg := req.Error
 		if msg == "" {

@@ -41,6 +41,9 @@ type builtin struct {
 	// terminal tools end the turn after they run.
 	terminal bool
 	run      func(t *turn, ctx context.Context, args map[string]any) (string, error)
+	// external, if set, is the kind of a tool that runs outside the
+	// actor (external.go); run is then nil.
+	external string
 }
 
 var builtins = map[string]builtin{
@@ -205,6 +208,16 @@ var builtins = map[string]builtin{
 			return searchToolResult(resp)
 		},
 	},
+	ToolFetchWebpage: {
+		description: "Fetch a web page and return its content as markdown text.",
+		params:      `{"type":"object","properties":{"url":{"type":"string","description":"The URL of the page to fetch (http or https)."}},"required":["url"]}`,
+		external:    ExternalWeb,
+	},
+	ToolWebSearch: {
+		description: "Search the web and return the most relevant results with their titles, URLs and text.",
+		params:      `{"type":"object","properties":{"query":{"type":"string","description":"What to search for."},"num_results":{"type":"integer","description":"How many results to return (default 10)."}},"required":["query"]}`,
+		external:    ExternalWeb,
+	},
 	ToolConversationSearch: {
 		description: "Search prior conversation history using case-insensitive string matching.",
 		params:      `{"type":"object","properties":{"query":{"type":"string","description":"String to search for."}},"required":["query"]}`,
@@ -318,7 +331,16 @@ func (t *turn) runTool(ctx context.Context, tc ToolCall) (result, status string,
 		return fmt.Sprintf("Error: arguments are not a JSON object: %v", err), ToolError, false
 	}
 	t.callID = tc.ID
-	out, err := b.run(t, ctx, args)
+	var out string
+	var err error
+	if b.external != "" {
+		out, status = t.externalResult(tc)
+		if status == ToolError {
+			err = errors.New(strings.TrimPrefix(out, "Error: "))
+		}
+	} else {
+		out, err = b.run(t, ctx, args)
+	}
 	if fatal := (*fatalError)(nil); errors.As(err, &fatal) && t.fatal == nil {
 		t.fatal = fatal.err // the caller fails the invocation
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +57,9 @@ func (h *handler) listMessagesOf(w http.ResponseWriter, r *http.Request, id, con
 		return
 	}
 	q := r.URL.Query()
+	// include_return_message_types keeps only the Letta message types it
+	// names.
+	types := q["include_return_message_types"]
 	req := agent.ListMessagesRequest{ConversationID: conversationID, AfterID: q.Get("after"), BeforeID: q.Get("before"), Descending: desc, Limit: limit}
 	if desc {
 		// In newest-first order "after" a message means older than it.
@@ -75,6 +79,9 @@ func (h *handler) listMessagesOf(w http.ResponseWriter, r *http.Request, id, con
 		}
 		for _, m := range msgs {
 			shown := toLettaMessages([]agent.Message{m})
+			if len(types) > 0 {
+				shown = slices.DeleteFunc(shown, func(lm lettaMessage) bool { return !slices.Contains(types, lm.MessageType) })
+			}
 			if len(out) > 0 && len(out)+len(shown) > limit {
 				writeJSON(w, http.StatusOK, out)
 				return

@@ -47,6 +47,7 @@ const agentToolsPageDefault = 10
 func (h *handler) toolRoutes() {
 	h.route("GET /v1/tools", h.listTools)
 	h.route("GET /v1/tools/count", h.countTools)
+	h.route("POST /v1/tools/add-base-tools", h.addBaseTools)
 	h.route("POST /v1/tools", h.createTool)
 	h.route("PUT /v1/tools", h.upsertTool)
 	h.route("GET /v1/tools/{tool_id}", h.getTool)
@@ -339,4 +340,15 @@ func (h *handler) changeTools(w http.ResponseWriter, r *http.Request, attach boo
 		return
 	}
 	writeJSON(w, http.StatusOK, toAgentWire(ag))
+}
+
+// addBaseTools answers POST /v1/tools/add-base-tools with the built-in
+// tools. They are part of the server, always present, so there is
+// nothing to upsert.
+func (h *handler) addBaseTools(w http.ResponseWriter, r *http.Request) {
+	out := []toolWire{}
+	for _, t := range toolreg.Builtins() {
+		out = append(out, toTool(t))
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -205,8 +205,10 @@ func (s *Service) driveRun(agentID, runID string) {
 			s.hub.fail(runID, err)
 		} else {
 			apply.Response = resp
-			// The archival tools' texts are embedded here, outside the actor.
+			// The archival tools' texts are embedded here, outside the actor,
+			// and the external tools run here.
 			apply.Embeddings = s.toolEmbeddings(ctx, prep.Embedding, resp.Message.ToolCalls)
+			apply.ToolResults = s.runExternal(ctx, agentID, prep.External, resp.Message.ToolCalls)
 		}
 		var applied agent.Applied
 		// An apply whose memory tools edit a shared block conflicts when
@@ -246,6 +248,7 @@ func (s *Service) StartRun(ctx context.Context, id string, req agent.SendRequest
 	}
 	req.RunID = rt.NewID(s.ids, "run")
 	req.Embeddings = s.approvalEmbeddings(ctx, id, req.ConversationID, req.Approvals)
+	req.ToolResults = s.approvalToolResults(ctx, id, req.ConversationID, req.Approvals)
 	var out agent.SendResult
 	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, id, agent.OpSend, req, &out) }); err != nil {
 		return nil, err
@@ -270,6 +273,7 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 	}
 	req.RunID = rt.NewID(s.ids, "run")
 	req.Embeddings = s.approvalEmbeddings(ctx, id, req.ConversationID, req.Approvals)
+	req.ToolResults = s.approvalToolResults(ctx, id, req.ConversationID, req.Approvals)
 	w, stop := s.hub.watch(req.RunID)
 	defer stop()
 	var started agent.SendResult

@@ -19,6 +19,7 @@ import (
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
 	"github.com/kelpie-ai/kelpie/storage/tuple"
+	"github.com/kelpie-ai/kelpie/toolexec"
 	"github.com/kelpie-ai/kelpie/tools"
 )
 
@@ -43,6 +44,8 @@ type Service struct {
 	// agents created without one (see embedding.go).
 	embedder         llm.Embedder
 	defaultEmbedding string
+	// executor runs the tools that run outside the actor (toolexec.go).
+	executor toolexec.Executor
 
 	mu         sync.Mutex
 	driving    map[string]bool   // runs with a driver task on this node

@@ -73,6 +73,9 @@ const (
 	TypeCustom     = "custom"
 	TypeCore       = "letta_core"
 	TypeMemoryCore = "letta_memory_core"
+	// TypeBuiltin marks the built-in tools that run outside the agent
+	// (web_search, fetch_webpage, run_code).
+	TypeBuiltin = "letta_builtin"
 )
 
 // ErrReadOnly: a request to modify or delete a built-in tool.
@@ -123,7 +126,10 @@ func Builtin(t llm.Tool) Tool {
 	var params map[string]any
 	json.Unmarshal(t.Parameters, &params)
 	toolType := TypeCore
-	if strings.Contains(t.Name, "memory") {
+	switch {
+	case agent.IsExternal(t.Name):
+		toolType = TypeBuiltin
+	case strings.Contains(t.Name, "memory") && !strings.HasPrefix(t.Name, "archival_"):
 		toolType = TypeMemoryCore
 	}
 	return Tool{ToolType: toolType, CustomTool: agent.CustomTool{

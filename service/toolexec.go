@@ -1,0 +1,141 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/toolexec"
+)
+
+// External tool execution: the driver runs a step's calls to tools that
+// run outside the actor (agent.Prepared.External) between the model call
+// and OpApply, and the service runs approved ones before the send that
+// approves them. See agent/external.go.
+
+// Limits of external tool execution.
+const (
+	// toolTimeout bounds one external tool call, whatever the executor's
+	// own bounds.
+	toolTimeout = 3 * time.Minute
+	// toolCallsParallelMax bounds the calls of one step that run at once.
+	toolCallsParallelMax = 4
+)
+
+// WithToolExecutor makes the service execute the tools that run outside
+// the actor (fetch_webpage, web_search, …) with e. Without it, a call to
+// one gets a tool error saying the server cannot run it.
+func WithToolExecutor(e toolexec.Executor) Option {
+	return func(s *Service) { s.executor = e }
+}
+
+// runExternal executes the calls among calls to the tools in external
+// that need no approval, at most toolCallsParallelMax at a time, and
+// returns their results. A call the executor cannot attempt, or that
+// runs out of time, gets an error result: the run goes on.
+func (s *Service) runExternal(ctx context.Context, agentID string, external []agent.ExternalTool, calls []llm.ToolCall) []agent.ToolResult {
+	var todo []toolexec.Call
+	for _, c := range calls {
+		i := slices.IndexFunc(external, func(e agent.ExternalTool) bool { return e.Name == c.Name })
+		if i < 0 || external[i].RequiresApproval {
+			continue
+		}
+		todo = append(todo, toolexec.Call{ID: c.ID, Name: c.Name, Arguments: json.RawMessage(c.Arguments),
+			AgentID: agentID, ToolID: external[i].ToolID, Source: external[i].Source})
+	}
+	results := make([]agent.ToolResult, len(todo))
+	for start := 0; start < len(todo); start += toolCallsParallelMax {
+		batch := todo[start:min(start+toolCallsParallelMax, len(todo))]
+		futures := make([]*rt.Future[agent.ToolResult], len(batch))
+		for i, call := range batch {
+			f := rt.NewFuture[agent.ToolResult](s.rt)
+			futures[i] = f
+			s.rt.Go("tool "+call.ID, func() { f.Resolve(s.execute(ctx, call), nil) })
+		}
+		for i, f := range futures {
+			r, _ := f.Wait(context.Background()) // execute always resolves, bounded by toolTimeout
+			results[start+i] = r
+		}
+	}
+	return results
+}
+
+// execute runs one call, bounded by toolTimeout and ctx.
+func (s *Service) execute(ctx context.Context, call toolexec.Call) agent.ToolResult {
+	out := agent.ToolResult{CallID: call.ID}
+	if s.executor == nil {
+		out.Status, out.Return = agent.ToolError, fmt.Sprintf("Error: %s cannot run on this server: no tool executor is configured", call.Name)
+		return out
+	}
+	tctx, cancel := rt.WithTimeout(s.rt, ctx, toolTimeout)
+	defer cancel()
+	res, err := s.executor.Run(tctx, call)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (err != nil && tctx.Err() != nil && ctx.Err() == nil):
+		out.Status, out.Return = agent.ToolError, fmt.Sprintf("Error: %s did not finish within %s", call.Name, toolTimeout)
+	case err != nil:
+		out.Status, out.Return = agent.ToolError, fmt.Sprintf("Error: %s could not run: %v", call.Name, err)
+	default:
+		out.Status, out.Return, out.Stdout, out.Stderr = res.Status, res.Return, res.Stdout, res.Stderr
+		if out.Status != agent.ToolSuccess {
+			out.Status = agent.ToolError
+		}
+	}
+	return out
+}
+
+// approvalToolResults executes the approved calls to external tools among
+// the pending calls that approvals answer, before the send that approves
+// them (the actor logs their results with the send). nil when none is.
+func (s *Service) approvalToolResults(ctx context.Context, agentID, conversationID string, approvals []agent.Approval) []agent.ToolResult {
+	approved := func(callID string) bool {
+		for _, a := range approvals {
+			if (a.ToolCallID == callID || (len(approvals) == 1 && a.ToolCallID == "")) && a.Approve && a.Return == nil {
+				return true
+			}
+		}
+		return false
+	}
+	if !slices.ContainsFunc(approvals, func(a agent.Approval) bool { return a.Approve && a.Return == nil }) {
+		return nil
+	}
+	pending, err := s.pendingApproval(ctx, agentID, conversationID)
+	if err != nil || pending == nil {
+		return nil // the send reports the problem
+	}
+	var calls []llm.ToolCall
+	var external []agent.ExternalTool
+	for _, c := range pending.Calls {
+		if approved(c.ID) && agent.IsExternal(c.Name) {
+			calls = append(calls, llm.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
+			external = append(external, agent.ExternalTool{Name: c.Name})
+		}
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	return s.runExternal(ctx, agentID, external, calls)
+}
+
+// pendingApproval returns the calls waiting for approval in a
+// conversation ("" for the agent's default one).
+func (s *Service) pendingApproval(ctx context.Context, agentID, conversationID string) (*agent.PendingApproval, error) {
+	if conversationID == "" {
+		ag, err := s.GetAgent(ctx, agentID)
+		if err != nil {
+			return nil, err
+		}
+		return ag.PendingApproval, nil
+	}
+	conv, err := s.GetConversation(ctx, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	return conv.PendingApproval, nil
+}
