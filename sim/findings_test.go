@@ -196,3 +196,22 @@ func TestSharedRecordsChange(t *testing.T) {
 	t.Logf("%d seeds: %d block deletions, %d tool edits, %d tool deletions, %d calls to the tool (%d by a gone name), %d committed appends",
 		seeds, deletes, edits, toolDeletes, calls, stale, appends)
 }
+
+// TestConversationsInWorkload: the standard workload creates
+// conversations, logs messages in them, and sends to one conversation of
+// an agent while another send to the same agent runs.
+func TestConversationsInWorkload(t *testing.T) {
+	const seeds = 15
+	var convs, msgs, overlaps int
+	for seed := uint64(1); seed <= seeds; seed++ {
+		res := Run(StandardConfig(seed))
+		if res.Err != nil {
+			t.Fatalf("%s\n%v", res.Summary(), res.Err)
+		}
+		convs, msgs, overlaps = convs+res.Conversations, msgs+res.ConversationMessages, overlaps+res.ConversationOverlaps
+	}
+	if convs == 0 || msgs == 0 || overlaps == 0 {
+		t.Errorf("%d seeds: %d conversations, %d messages in their logs, %d overlapping sends: each must be > 0", seeds, convs, msgs, overlaps)
+	}
+	t.Logf("%d seeds: %d conversations, %d messages in their logs, %d overlapping sends", seeds, convs, msgs, overlaps)
+}

@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -275,4 +276,31 @@ func TestPlantedSharedBlockEditOutsideTransaction(t *testing.T) {
 		return cfg
 	}
 	hunt(t, configure) // its control is the standard sweep
+}
+
+// convToDefault routes every send to a conversation into the agent's
+// default conversation: the conversation's messages land in the wrong
+// log, and its own log never shows the acknowledged sends.
+type convToDefault struct{ *agent.Actor }
+
+func (a convToDefault) Invoke(ctx context.Context, c *actor.Context[agent.State], op string, payload []byte) ([]byte, error) {
+	if op == agent.OpSend {
+		var req agent.SendRequest
+		if err := json.Unmarshal(payload, &req); err == nil && req.ConversationID != "" {
+			req.ConversationID = ""
+			payload, _ = json.Marshal(req)
+		}
+	}
+	return a.Actor.Invoke(ctx, c, op, payload)
+}
+
+// (g) Sends to a conversation logged in the default conversation.
+func TestPlantedConversationSendsInDefaultLog(t *testing.T) {
+	configure := func(seed uint64) Config {
+		cfg := StandardConfig(seed)
+		cfg.WrapActor = func(a *agent.Actor) actor.Actor[agent.State] { return convToDefault{a} }
+		return cfg
+	}
+	control(t, 10, configure)
+	hunt(t, configure)
 }

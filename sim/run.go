@@ -53,10 +53,12 @@ type Mix struct {
 	Create, Get, Update, Delete, Send, List int
 	// PatchBlock replaces the shared block's whole value (UpdateBlock).
 	PatchBlock int
+	// Conversation creates, uses or deletes a conversation (conversation.go).
+	Conversation int
 }
 
 // DefaultMix is the workload's operation mix.
-var DefaultMix = Mix{Create: 3, Get: 4, Update: 3, Delete: 1, Send: 4, List: 1, PatchBlock: 1}
+var DefaultMix = Mix{Create: 3, Get: 4, Update: 3, Delete: 1, Send: 4, List: 1, PatchBlock: 1, Conversation: 4}
 
 // The shared block and approvals in the workload. Before the clients
 // start, one standalone block (labelled SharedLabel) is created; a new
@@ -98,7 +100,11 @@ type Result struct {
 	// tool edits and deletions acknowledged, calls to the custom tool in
 	// the final logs, and those made after their name was gone.
 	BlockDeletes, ToolEdits, ToolDeletes, CustomToolCalls, StaleToolCalls int
-	Faults                                                                map[Fault]FaultStats
+	// Conversation figures: conversations created (acknowledged),
+	// messages in their final logs, and sends to a conversation made
+	// while another send to the same agent was in flight.
+	Conversations, ConversationMessages, ConversationOverlaps int
+	Faults                              map[Fault]FaultStats
 	// Virtual is the virtual time the run took.
 	Virtual time.Duration
 	// Err is the first failure: an invariant violation, a non-linearizable
@@ -123,10 +129,10 @@ func (r *Result) Summary() string {
 	if r.Err != nil {
 		status = "FAIL"
 	}
-	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d shared=%d/%d/%d approvals=%d/%d/%d tool=%d/%d/%d/%d steps=%d virtual=%v trace=%016x",
+	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d shared=%d/%d/%d approvals=%d/%d/%d tool=%d/%d/%d/%d conversations=%d/%d steps=%d virtual=%v trace=%016x",
 		status, r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, r.Crashes, r.Fired(), r.SharedAppends, r.SharedWrites, r.BlockDeletes,
 		r.ApprovalStops, r.ApprovalRefused, r.ApprovalAnswers, r.ToolEdits, r.ToolDeletes, r.CustomToolCalls, r.StaleToolCalls,
-		r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
+		r.Conversations, r.ConversationMessages, r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
 }
 
 // world is the state of one run.
@@ -164,6 +170,10 @@ type world struct {
 	toolGone      map[string]int64
 	customCalls   map[string]*check.CustomToolCall
 	loggedCalls   []string
+	// convs are the conversations whose create was acknowledged, and
+	// inFlight counts each agent's sends in progress, by history key.
+	convs    []simConversation
+	inFlight map[string]map[string]int
 }
 
 // finalReadAttempts bounds the final read of one agent, which waits for
@@ -196,7 +206,7 @@ func Run(cfg Config) Result {
 	}
 	res := Result{Seed: cfg.Seed}
 	w := &world{cfg: cfg, sim: s, inj: NewInjector(s), epochs: make(map[string]uint64), res: &res, appends: make(map[string]int),
-		present: make(map[string]bool), toolGone: make(map[string]int64), customCalls: make(map[string]*check.CustomToolCall)}
+		present: make(map[string]bool), inFlight: make(map[string]map[string]int), toolGone: make(map[string]int64), customCalls: make(map[string]*check.CustomToolCall)}
 	for _, r := range cfg.Rules {
 		if err := w.inj.Add(r); err != nil {
 			res.Err = err
@@ -402,7 +412,7 @@ func (w *world) callErr(r rt.Runtime, client int, op check.Op, fn func(ctx conte
 func (w *world) client(r rt.Runtime, c int) {
 	ctx := context.Background()
 	mix := w.cfg.Mix
-	total := mix.Create + mix.Get + mix.Update + mix.Delete + mix.Send + mix.List + mix.PatchBlock
+	total := mix.Create + mix.Get + mix.Update + mix.Delete + mix.Send + mix.List + mix.PatchBlock + mix.Conversation
 	for i := range w.cfg.OpsPerClient {
 		roll := rt.Intn(w.rng, total)
 		target := ""
@@ -427,9 +437,10 @@ func (w *world) client(r rt.Runtime, c int) {
 				w.get(r, c, target) // the update must be visible from storage
 			}
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete:
-			w.call(r, c, check.Op{Kind: check.KindDelete, Agent: target}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+			op := w.call(r, c, check.Op{Kind: check.KindDelete, Agent: target}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 				return svc.DeleteAgent(ctx, target)
 			})
+			w.cascadeDelete(op)
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send:
 			content := fmt.Sprintf("hello from %d/%d%s%d%s%s", c, i, sentMarker, w.sim.Now().Sub(Epoch).Nanoseconds(), agentMarker, target)
 			req := agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: content}}}
@@ -443,7 +454,9 @@ func (w *world) client(r rt.Runtime, c int) {
 			case errors.Is(err, agent.ErrApprovalPending):
 				w.answer(r, c, target)
 			}
-		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send+mix.PatchBlock:
+		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send+mix.Conversation:
+			w.conversationOp(r, c, i)
+		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send+mix.Conversation+mix.PatchBlock:
 			switch sub := rt.Intn(w.rng, deleteBlockOneIn*editToolOneIn); {
 			case sub < deleteBlockOneIn: // 1/editToolOneIn
 				w.editTool(r, c, i)
@@ -624,6 +637,9 @@ func (w *world) readFinal(r rt.Runtime) error {
 			start = page[len(page)-1].Seq + 1
 		}
 		final[id] = f
+	}
+	if err := w.readConversations(r, final); err != nil {
+		return err
 	}
 	return w.readTeam(r)
 }

@@ -197,8 +197,27 @@ func (w *world) issued(token, agentID string) {
 // send is one recorded send. It returns the response of an OK send that
 // found the agent (else nil) and the error the client saw.
 func (w *world) send(r rt.Runtime, c int, target string, req agent.SendRequest) (*agent.SendResponse, error) {
+	return w.sendIn(r, c, target, target, req)
+}
+
+// sendIn is send recorded under the history key key: the agent's ID, or
+// the ID of the conversation req names.
+func (w *world) sendIn(r rt.Runtime, c int, key, target string, req agent.SendRequest) (*agent.SendResponse, error) {
+	flying := w.inFlight[target]
+	if flying == nil {
+		flying = make(map[string]int)
+		w.inFlight[target] = flying
+	}
+	for k, n := range flying {
+		if k != key && n > 0 && req.ConversationID != "" {
+			w.res.ConversationOverlaps++
+			break
+		}
+	}
+	flying[key]++
+	defer func() { flying[key]-- }()
 	var resp *agent.SendResponse
-	op, err := w.callErr(r, c, check.Op{Kind: check.KindSend, Agent: target}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+	op, err := w.callErr(r, c, check.Op{Kind: check.KindSend, Agent: key}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 		var err error
 		resp, err = svc.SendMessage(ctx, target, req)
 		if err == nil && len(resp.Messages) > 0 {
@@ -226,6 +245,12 @@ func (w *world) send(r rt.Runtime, c int, target string, req agent.SendRequest) 
 // answer answers the agent's pending tool calls: approve, deny, or return
 // a result, at random.
 func (w *world) answer(r rt.Runtime, c int, target string) {
+	w.answerIn(r, c, target, target, "")
+}
+
+// answerIn is answer in a conversation ("" for the agent's default one),
+// recorded under the history key key.
+func (w *world) answerIn(r rt.Runtime, c int, key, target, conversationID string) {
 	var a agent.Approval
 	switch rt.Intn(w.rng, 3) {
 	case 0:
@@ -236,7 +261,7 @@ func (w *world) answer(r rt.Runtime, c int, target string) {
 		ret := "looked up: 42"
 		a.Return = &ret
 	}
-	w.send(r, c, target, agent.SendRequest{Approvals: []agent.Approval{a}})
+	w.sendIn(r, c, key, target, agent.SendRequest{ConversationID: conversationID, Approvals: []agent.Approval{a}})
 }
 
 // noteAppends records the successful appends to the shared block among

@@ -49,6 +49,10 @@ const (
 	KindDelete Kind = "delete"
 	KindSend   Kind = "send"
 	KindList   Kind = "list"
+	// KindPurge is the delete of the key's owner (an agent's delete, for
+	// its conversations): found, it leaves the key deleted whether or not
+	// the key still existed.
+	KindPurge Kind = "purge"
 )
 
 // Outcome of an operation as the client saw it.
@@ -174,7 +178,7 @@ func validate(h *History) error {
 	for i := range h.Ops {
 		op := &h.Ops[i]
 		switch op.Kind {
-		case KindCreate, KindGet, KindUpdate, KindDelete, KindSend:
+		case KindCreate, KindGet, KindUpdate, KindDelete, KindSend, KindPurge:
 			if op.Agent == "" {
 				return fmt.Errorf("op #%d (%s): no agent ID", i, op.Kind)
 			}

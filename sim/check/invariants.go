@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // agentOps summarizes one agent's operations for the invariants.
@@ -42,7 +43,7 @@ func summarize(h *History) (order []string, agents map[string]*agentOps) {
 			switch op.Kind {
 			case KindUpdate:
 				a.unknownUpdates = append(a.unknownUpdates, op)
-			case KindDelete:
+			case KindDelete, KindPurge:
 				a.unknownDeletes = append(a.unknownDeletes, op)
 			case KindSend:
 				a.unknownSends++
@@ -56,7 +57,7 @@ func summarize(h *History) (order []string, agents map[string]*agentOps) {
 				a.maxRead = max(a.maxRead, op.Messages)
 			case KindUpdate:
 				a.updates = append(a.updates, op)
-			case KindDelete:
+			case KindDelete, KindPurge:
 				a.deletes = append(a.deletes, op)
 			case KindSend:
 				a.sends = append(a.sends, op)
@@ -303,8 +304,8 @@ func ListsConsistent(h *History) error {
 		}
 		for _, id := range order {
 			a := agents[id]
-			if listed[id] {
-				continue
+			if listed[id] || strings.HasPrefix(id, "conv-") {
+				continue // listed, or a conversation: lists name agents only
 			}
 			createdBefore := false
 			for _, c := range a.creates {

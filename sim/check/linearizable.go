@@ -187,7 +187,7 @@ func step(s agentState, op *Op) []agentState {
 			s.PendingNames = slices.Insert(slices.Clone(s.PendingNames), i, op.Name)
 		case op.Kind == KindSend:
 			s.PendingSends++
-		case op.Kind == KindDelete:
+		case op.Kind == KindDelete || op.Kind == KindPurge:
 			s.PendingDelete = true
 		}
 		return []agentState{s}
@@ -195,6 +195,9 @@ func step(s agentState, op *Op) []agentState {
 	// OK.
 	if !op.Found {
 		return one(s.absent())
+	}
+	if op.Kind == KindPurge {
+		return []agentState{deletedState} // gone now, whether or not it was there
 	}
 	if !s.Exists {
 		return nil
