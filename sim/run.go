@@ -104,7 +104,7 @@ type Result struct {
 	// messages in their final logs, and sends to a conversation made
 	// while another send to the same agent was in flight.
 	Conversations, ConversationMessages, ConversationOverlaps int
-	Faults                              map[Fault]FaultStats
+	Faults                                                    map[Fault]FaultStats
 	// Virtual is the virtual time the run took.
 	Virtual time.Duration
 	// Err is the first failure: an invariant violation, a non-linearizable
