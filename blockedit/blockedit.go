@@ -74,7 +74,8 @@
 //     the section then fails), may appear once per Add or Update section,
 //     and makes an Update section without hunks a pure rename.
 //   - A multi-block patch applies all or nothing; Letta stores each section
-//     as it goes.
+//     as it goes. Its label argument may be left out (Letta requires it,
+//     though it is unused there).
 package blockedit
 
 import (

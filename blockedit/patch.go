@@ -54,6 +54,10 @@ const (
 	hunkSampleLines  = 4   // expected lines a no-match error shows
 )
 
+// isMarker reports whether t is the marker m, give or take trailing white
+// space.
+func isMarker(t, m string) bool { return strings.TrimRight(t, " \t") == m }
+
 // patchLine is one line of a patch and its 1-based line number.
 type patchLine struct {
 	no   int
@@ -89,7 +93,9 @@ type section struct {
 }
 
 func memoryApplyPatch(e *edit, a argSet) (string, error) {
-	label, err := a.string("label", e.opts.ArgBytesMax)
+	// Letta requires label, but a multi-block patch does not use it, so
+	// only a single-block patch needs it here.
+	label, _, err := a.optString("label", e.opts.ArgBytesMax)
 	if err != nil {
 		return "", err
 	}
@@ -102,6 +108,9 @@ func memoryApplyPatch(e *edit, a argSet) (string, error) {
 	}
 	lines := splitPatch(patch)
 	if !isMultiBlock(lines) {
+		if label == "" {
+			return "", errorf(ErrArgument, "label is empty and the patch has no *** Add Block, *** Update Block or *** Delete Block header: name the block to patch in label, or use the multi-block form")
+		}
 		b, err := e.writable(label)
 		if err != nil {
 			return "", err
@@ -205,7 +214,7 @@ func parseHunks(body []patchLine, multi bool) ([]hunk, error) {
 	for _, l := range body {
 		t := l.text
 		switch {
-		case t == markerBegin || t == markerEnd || t == markerEOF, strings.HasPrefix(t, `\`):
+		case isMarker(t, markerBegin) || isMarker(t, markerEnd) || isMarker(t, markerEOF), strings.HasPrefix(t, `\`):
 			continue
 		case strings.HasPrefix(t, "@@"):
 			if cur != nil {
@@ -263,9 +272,9 @@ func parseSections(lines []patchLine) ([]section, error) {
 				return nil, errorf(ErrPatch, "line %d of the patch, %s, follows *** End Patch; end the patch there", l.no, quote(t))
 			}
 			continue
-		case t == markerBegin:
+		case isMarker(t, markerBegin):
 			continue
-		case t == markerEnd:
+		case isMarker(t, markerEnd):
 			ended = true
 			continue
 		}
@@ -302,7 +311,7 @@ func parseSections(lines []patchLine) ([]section, error) {
 			secs[len(secs)-1].moveTo = target
 			continue
 		}
-		if strings.HasPrefix(t, "***") && t != markerEOF {
+		if strings.HasPrefix(t, "***") && !isMarker(t, markerEOF) {
 			return nil, errorf(ErrPatch, "line %d of the patch, %s, is not a patch header; the headers are %s, %s <label>, %s <label>, %s <label>, %s <label> and %s (spelt exactly so)", l.no, quote(t), markerBegin, headerAdd, headerUpdate, headerDelete, headerMove, markerEnd)
 		}
 		if len(secs) == 0 {
@@ -326,7 +335,7 @@ func parseSections(lines []patchLine) ([]section, error) {
 			s.content, err = addContent(body)
 		case deleteBlock:
 			for _, l := range body {
-				if strings.TrimSpace(l.text) != "" && l.text != markerEOF {
+				if strings.TrimSpace(l.text) != "" && !isMarker(l.text, markerEOF) {
 					err = errorf(ErrPatch, "line %d of the patch, %s: *** Delete Block takes no body", l.no, quote(l.text))
 					break
 				}
@@ -355,7 +364,7 @@ func addContent(body []patchLine) (string, error) {
 			lines = append(lines, expandTabs(t[1:]))
 		case strings.TrimSpace(t) == "":
 			lines = append(lines, "")
-		case t == markerEOF:
+		case isMarker(t, markerEOF):
 		default:
 			return "", errorf(ErrPatch, "line %d of the patch, %s: every line of a new block's value starts with '+'", l.no, quote(t))
 		}

@@ -155,7 +155,8 @@ func replaceOnce(e *edit, label, oldS, newS string) (string, error) {
 }
 
 // occurrenceLines lists the 1-based lines on which the non-overlapping
-// occurrences of sub in s start, the first linesListMax of them.
+// occurrences of sub in s start, each line once, the first linesListMax
+// of them.
 func occurrenceLines(s, sub string) string {
 	var lines []string
 	line, pos := 1, 0
@@ -165,7 +166,9 @@ func occurrenceLines(s, sub string) string {
 			return strings.Join(lines, ", ")
 		}
 		line += strings.Count(s[pos:pos+i], "\n")
-		lines = append(lines, fmt.Sprint(line))
+		if l := fmt.Sprint(line); len(lines) == 0 || lines[len(lines)-1] != l {
+			lines = append(lines, l)
+		}
 		line += strings.Count(sub, "\n")
 		pos += i + len(sub)
 	}
