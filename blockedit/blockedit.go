@@ -24,11 +24,13 @@
 // memory_replace and memory str_replace need old_string to occur exactly
 // once (ErrNotFound for none, ErrAmbiguous saying how many and on which
 // lines). memory_insert and memory insert take insert_line from 0 (before
-// the first line) to the block's line count, or -1 for the end. These two
-// tools, memory_rethink and memory_apply_patch refuse text that carries the
-// line-number prefixes of a numbered memory view ("3→ " at the start of a
-// line, or Letta's older "Line 3: ") or the banner Letta puts over such a
-// view (ErrLineNumbers). Like Letta, memory_replace, memory_insert, their
+// the first line) to the block's line count, or -1 for the end. These
+// tools (both forms), memory_rethink and memory_apply_patch refuse text that
+// carries the line-number prefixes of a numbered memory view ("3→ " at the
+// start of a line, or Letta's older "Line 3: ") or the banner Letta puts
+// over such a view (ErrLineNumbers); core_memory_append,
+// core_memory_replace and memory create do not check, as in Letta. Like
+// Letta, memory_replace, memory_insert, their
 // memory counterparts and memory_apply_patch expand tabs to spaces (tab
 // stops every 8 columns) in the block and in the text before matching, so
 // the stored value has its tabs expanded.
@@ -59,6 +61,11 @@
 //     is found by the label as written or, failing that, with "/" replaced
 //     by "_" (Letta applies that replacement in some commands only).
 //   - memory insert without insert_line appends at the end (Letta fails).
+//   - Line-number checks go a little further: "Line 3: " is refused on the
+//     first line too, memory_replace's new_string is checked for the banner
+//     as well as old_string, and a patch is checked behind each hunk line's
+//     '+', '-' or ' ' (Letta checks only from the line's start, so
+//     "+3→ text" passed).
 //   - In a patch, tabs are expanded in each line's text after its '+', '-'
 //     or ' ' (Letta expands the patch whole, so a tab after the prefix
 //     counts from column 1 and no longer matches the block's tab).
@@ -125,7 +132,9 @@ func (k ChangeKind) String() string {
 }
 
 // Change is one change to store. A call's changes apply in order, each to
-// the blocks as the changes before it left them (see ApplyChanges).
+// the blocks as the changes before it left them (see ApplyChanges): a
+// Rename keeps the block (its value, limit, read-only flag and identity)
+// under its new label, and later changes name it by that label.
 type Change struct {
 	Kind ChangeKind
 	// Label names the block the change applies to (for Create, the new
@@ -197,8 +206,10 @@ var (
 // Error is a failed call: Kind is one of the Err values above, and the
 // text is what the model is told.
 type Error struct {
+	// Kind is ErrNoBlock, ErrLimit, ….
 	Kind error
-	Msg  string
+	// Msg says what was wrong and what to do instead.
+	Msg string
 }
 
 func (e *Error) Error() string { return e.Msg }

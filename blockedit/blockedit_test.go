@@ -590,7 +590,8 @@ func TestFindLines(t *testing.T) {
 				wantStarts = append(wantStarts, i)
 			}
 		}
-		starts, n := findLines(hay, needle)
+		nums := lineNumbers{}
+		starts, n := findLines(nums.of(hay), nums.of(needle))
 		if n != len(wantStarts) || !slices.Equal(starts, wantStarts[:min(len(wantStarts), linesListMax)]) {
 			t.Fatalf("findLines(%q, %q) = %v, %d; want %v", hay, needle, starts, n, wantStarts)
 		}
@@ -650,6 +651,29 @@ func BenchmarkMemoryReplace(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := Apply("memory_replace", args, blocks, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkApplyPatchWorstCase measures the costliest patch the bounds
+// allow: patchHunksMax hunks, each matched against a block at the largest
+// character limit the agent allows (1 MiB characters), in 512 Ki lines.
+func BenchmarkApplyPatchWorstCase(b *testing.B) {
+	const lines = 1<<19 - 1024
+	var value, patch strings.Builder
+	for range lines - patchHunksMax {
+		value.WriteString(".\n")
+	}
+	for i := range patchHunksMax {
+		fmt.Fprintf(&value, "%x\n", i)
+		fmt.Fprintf(&patch, "@@\n-%x\n+%x\n", i, i)
+	}
+	blocks := []Block{{Label: "big", Value: strings.TrimSuffix(value.String(), "\n"), Limit: 1 << 20}}
+	args := map[string]any{"label": "big", "patch": patch.String()}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Apply("memory_apply_patch", args, blocks, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -424,25 +424,63 @@ func applySection(e *edit, s *section) (string, error) {
 // with its tabs expanded.
 func applyHunks(value, label string, hunks []hunk) (string, error) {
 	lines := strings.Split(expandTabs(value), "\n")
+	// The patch's lines are numbered once, equal lines alike, and each
+	// block line takes its number (or noLine), so that a hunk is matched
+	// by comparing numbers, not strings.
+	nums := lineNumbers{}
+	for _, h := range hunks {
+		nums.of(h.old)
+		nums.of(h.new)
+	}
+	ids := make([]int32, len(lines))
+	for i, l := range lines {
+		if id, ok := nums[l]; ok {
+			ids[i] = id
+		} else {
+			ids[i] = noLine
+		}
+	}
 	for i, h := range hunks {
 		if len(h.old) == 0 {
 			if len(lines) == 1 && lines[0] == "" { // an empty block
-				lines = slices.Clone(h.new)
+				lines, ids = slices.Clone(h.new), nums.of(h.new)
 			} else {
-				lines = append(lines, h.new...)
+				lines, ids = append(lines, h.new...), append(ids, nums.of(h.new)...)
 			}
 			continue
 		}
-		starts, n := findLines(lines, h.old)
+		starts, n := findLines(ids, nums.of(h.old))
 		switch {
 		case n == 0:
 			return "", errorf(ErrNotFound, "hunk %d (line %d of the patch) does not match memory block %s: its context and removed lines were not found together and in this order (white space counts). Check them against the block, or give fewer context lines. The hunk expects:\n%s", i+1, h.no, quote(label), sampleLines(h.old))
 		case n > 1:
 			return "", errorf(ErrAmbiguous, "hunk %d (line %d of the patch) matches %d places in memory block %s (starting on lines %s); add context lines so that it matches one", i+1, h.no, n, quote(label), lineList(starts, n))
 		}
-		lines = slices.Replace(lines, starts[0], starts[0]+len(h.old), h.new...)
+		at, end := starts[0], starts[0]+len(h.old)
+		lines = slices.Replace(lines, at, end, h.new...)
+		ids = slices.Replace(ids, at, end, nums.of(h.new)...)
 	}
 	return strings.Join(lines, "\n"), nil
+}
+
+// lineNumbers numbers distinct lines.
+type lineNumbers map[string]int32
+
+// noLine is the number of a block line that no hunk mentions.
+const noLine = -1
+
+// of returns the numbers of lines, numbering new ones.
+func (m lineNumbers) of(lines []string) []int32 {
+	ids := make([]int32, len(lines))
+	for i, l := range lines {
+		id, ok := m[l]
+		if !ok {
+			id = int32(len(m))
+			m[l] = id
+		}
+		ids[i] = id
+	}
+	return ids
 }
 
 func sampleLines(lines []string) string {
@@ -468,47 +506,32 @@ func lineList(starts []int, n int) string {
 	return strings.Join(s, ", ")
 }
 
-// findLines finds needle as a run of consecutive lines in hay, counting
-// overlapping matches. It returns where the first linesListMax matches
-// start and how many there are, in time linear in the lines (the lines are
-// numbered, then matched with Knuth-Morris-Pratt).
-func findLines(hay, needle []string) (starts []int, n int) {
-	ids := make(map[string]int, len(needle))
-	pat := make([]int, len(needle))
-	for i, l := range needle {
-		id, ok := ids[l]
-		if !ok {
-			id = len(ids)
-			ids[l] = id
-		}
-		pat[i] = id
-	}
-	fail := make([]int, len(pat)) // fail[i]: longest proper border of pat[:i+1]
-	for i, k := 1, 0; i < len(pat); i++ {
-		for k > 0 && pat[i] != pat[k] {
+// findLines finds needle as a run of consecutive lines in hay, both as
+// line numbers (lineNumbers), counting overlapping matches. It returns
+// where the first linesListMax matches start and how many there are, in
+// time linear in the lines (Knuth-Morris-Pratt).
+func findLines(hay, needle []int32) (starts []int, n int) {
+	fail := make([]int, len(needle)) // fail[i]: longest proper border of needle[:i+1]
+	for i, k := 1, 0; i < len(needle); i++ {
+		for k > 0 && needle[i] != needle[k] {
 			k = fail[k-1]
 		}
-		if pat[i] == pat[k] {
+		if needle[i] == needle[k] {
 			k++
 		}
 		fail[i] = k
 	}
 	k := 0
-	for i, l := range hay {
-		id, ok := ids[l]
-		if !ok {
-			k = 0 // no needle line: no match spans it
-			continue
-		}
-		for k > 0 && id != pat[k] {
+	for i, id := range hay {
+		for k > 0 && id != needle[k] {
 			k = fail[k-1]
 		}
-		if id == pat[k] {
+		if id == needle[k] {
 			k++
 		}
-		if k == len(pat) {
+		if k == len(needle) {
 			if n < linesListMax {
-				starts = append(starts, i-len(pat)+1)
+				starts = append(starts, i-len(needle)+1)
 			}
 			n++
 			k = fail[k-1]
