@@ -47,73 +47,6 @@ type builtin struct {
 }
 
 var builtins = map[string]builtin{
-	ToolMemoryInsert: {
-		description: "Insert text at a specific line in a memory block.",
-		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited, identified by its label."},"new_str":{"type":"string","description":"The text to insert. Do not include line number prefixes."},"insert_line":{"type":"integer","description":"The line number after which to insert the text (0 for beginning of file). Defaults to -1 (end of the file)."}},"required":["label","new_str"]}`,
-		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
-			b, err := t.writableBlock(ctx, args)
-			if err != nil {
-				return "", err
-			}
-			text, err := stringArg(args, "new_str")
-			if err != nil {
-				return "", err
-			}
-			line := -1
-			if v, ok := args["insert_line"].(float64); ok {
-				line = int(v)
-			}
-			lines := strings.Split(b.Value, "\n")
-			if b.Value == "" {
-				lines = nil
-			}
-			if line < 0 || line > len(lines) {
-				if line < -1 || line > len(lines) {
-					return "", fmt.Errorf("insert_line %d is outside 0..%d (or -1 for the end)", line, len(lines))
-				}
-				line = len(lines)
-			}
-			lines = slices.Insert(lines, line, strings.Split(text, "\n")...)
-			return "", t.setBlock(ctx, b, strings.Join(lines, "\n"))
-		},
-	},
-	ToolMemoryReplace: {
-		description: "Replace a specific string in a memory block with a new string. old_str must appear exactly once in the block.",
-		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited, identified by its label."},"old_str":{"type":"string","description":"The text to replace (must match exactly, including whitespace and indentation)."},"new_str":{"type":"string","description":"The new text to insert in place of the old text. Omit to delete the old text."}},"required":["label","old_str"]}`,
-		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
-			b, err := t.writableBlock(ctx, args)
-			if err != nil {
-				return "", err
-			}
-			oldStr, err := stringArg(args, "old_str")
-			if err != nil {
-				return "", err
-			}
-			newStr, _ := args["new_str"].(string)
-			switch n := strings.Count(b.Value, oldStr); {
-			case oldStr == "" || n == 0:
-				return "", fmt.Errorf("no replacement was performed: old_str %q did not appear verbatim in memory block %q", oldStr, b.Label)
-			case n > 1:
-				return "", fmt.Errorf("no replacement was performed: old_str %q appears %d times in memory block %q; make it unique", oldStr, n, b.Label)
-			}
-			return "", t.setBlock(ctx, b, strings.Replace(b.Value, oldStr, newStr, 1))
-		},
-	},
-	ToolMemoryRethink: {
-		description: "Rewrite a memory block entirely, replacing its current value.",
-		params:      `{"type":"object","properties":{"label":{"type":"string","description":"The memory block to be rewritten, identified by its label."},"new_memory":{"type":"string","description":"The new memory contents with information integrated from existing memory blocks and the conversation context."}},"required":["label","new_memory"]}`,
-		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
-			b, err := t.writableBlock(ctx, args)
-			if err != nil {
-				return "", err
-			}
-			value, err := stringArg(args, "new_memory")
-			if err != nil {
-				return "", err
-			}
-			return "", t.setBlock(ctx, b, value)
-		},
-	},
 	ToolSendMessage: {
 		description: "Sends a message to the human user.",
 		params:      `{"type":"object","properties":{"message":{"type":"string","description":"Message contents. All unicode (including emojis) are supported."}},"required":["message"]}`,
@@ -123,47 +56,6 @@ var builtins = map[string]builtin{
 				return "", err
 			}
 			return "Sent message successfully.", nil
-		},
-	},
-	ToolCoreMemoryAppend: {
-		description: "Append to the contents of core memory.",
-		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited."},"content":{"type":"string","description":"Content to write to the memory."}},"required":["label","content"]}`,
-		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
-			b, err := t.writableBlock(ctx, args)
-			if err != nil {
-				return "", err
-			}
-			content, err := stringArg(args, "content")
-			if err != nil {
-				return "", err
-			}
-			value := b.Value + "\n" + content
-			if b.Value == "" {
-				value = content
-			}
-			return "", t.setBlock(ctx, b, value)
-		},
-	},
-	ToolCoreMemoryReplace: {
-		description: "Replace the contents of core memory. To delete memories, use an empty string for new_content.",
-		params:      `{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited."},"old_content":{"type":"string","description":"String to replace. Must be an exact match."},"new_content":{"type":"string","description":"Content to write to the memory."}},"required":["label","old_content","new_content"]}`,
-		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
-			b, err := t.writableBlock(ctx, args)
-			if err != nil {
-				return "", err
-			}
-			oldContent, err := stringArg(args, "old_content")
-			if err != nil {
-				return "", err
-			}
-			newContent, err := stringArg(args, "new_content")
-			if err != nil {
-				return "", err
-			}
-			if oldContent == "" || !strings.Contains(b.Value, oldContent) {
-				return "", fmt.Errorf("old_content %q not found in memory block %q", oldContent, b.Label)
-			}
-			return "", t.setBlock(ctx, b, strings.ReplaceAll(b.Value, oldContent, newContent))
 		},
 	},
 	ToolArchivalMemoryInsert: {
