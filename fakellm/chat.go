@@ -132,6 +132,20 @@ func unwrapLetta(text string) string {
 	return *packed.Message
 }
 
+// reminderRE matches one <system-reminder>...</system-reminder> block.
+var reminderRE = regexp.MustCompile(`(?s)<system-reminder>.*?</system-reminder>`)
+
+// withoutReminders returns text without its <system-reminder> blocks:
+// context that clients such as letta-code add to every user message
+// (device, agent and permission details), not the user's words. Text with
+// no block is returned unchanged; otherwise what remains is trimmed.
+func withoutReminders(text string) string {
+	if !strings.Contains(text, "<system-reminder>") {
+		return text
+	}
+	return strings.TrimSpace(reminderRE.ReplaceAllString(text, ""))
+}
+
 // validate checks req as OpenAI would, including that tool results answer
 // the calls before them, and fills in the messages' text.
 func (req *chatRequest) validate() *apiError {
@@ -168,7 +182,7 @@ func (req *chatRequest) validate() *apiError {
 			return badRequest(param+".content", "invalid_type", "Invalid type for '%s.content': expected a string, an array of content parts, or null.", param)
 		}
 		if m.Role == roleUser {
-			text = unwrapLetta(text)
+			text = withoutReminders(unwrapLetta(text))
 		}
 		m.text = text
 		switch m.Role {

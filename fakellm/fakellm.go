@@ -16,6 +16,12 @@
 //     if it is offered and was not called since the last user message,
 //     otherwise reply "OK".
 //
+// Text between <system-reminder> and </system-reminder> in a user message
+// is not the user's: clients such as letta-code wrap the context they add
+// to every message (device, agent, permission mode) so. The fake model
+// ignores those blocks when it echoes, reads directives and matches script
+// rules.
+//
 // # Directives
 //
 // Lines of the last user message that start with a directive steer the

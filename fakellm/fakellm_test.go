@@ -781,3 +781,38 @@ func TestFakeToolChoiceAndLettaPacking(t *testing.T) {
 		t.Errorf("Letta-packed message: %s", m.RawJSON())
 	}
 }
+
+// letta-code sends each prompt as content parts, most of them
+// <system-reminder> blocks; the fake model answers only the user's part.
+func TestFakeIgnoresSystemReminders(t *testing.T) {
+	client, _ := newClient(t, fakellm.Options{})
+	ask := func(parts ...string) string {
+		t.Helper()
+		var content []openai.ChatCompletionContentPartUnionParam
+		for _, p := range parts {
+			content = append(content, openai.TextContentPart(p))
+		}
+		res, err := client.Chat.Completions.New(ctx(t), openai.ChatCompletionNewParams{
+			Model:    "fake-model",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(content)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Choices[0].Message.Content
+	}
+	reminder := "<system-reminder>\nDevice: Linux\n@reply not a directive\n</system-reminder>"
+	for _, tc := range []struct {
+		parts []string
+		want  string
+	}{
+		{[]string{reminder, "<system-reminder>Permission mode: unrestricted.</system-reminder>\n\n", "hi"}, "Echo: hi"},
+		{[]string{reminder + "\n@reply from the user"}, "from the user"},
+		{[]string{"before " + reminder + " after"}, "Echo: before  after"},
+		{[]string{"an unclosed <system-reminder> stays"}, "Echo: an unclosed <system-reminder> stays"},
+	} {
+		if got := ask(tc.parts...); got != tc.want {
+			t.Errorf("parts %q: reply %q, want %q", tc.parts, got, tc.want)
+		}
+	}
+}
