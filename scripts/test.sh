@@ -198,3 +198,12 @@ log "npm ci in sdktest (node $(node --version), npm $(npm --version))"
 (cd sdktest && npm ci --no-audit --no-fund --loglevel=error)
 log "Letta SDK conformance suite (sdktest)"
 KELPIE_BIN="$sdk_tmp/kelpie" npm test --prefix sdktest --silent
+
+# ---- 5. letta-code end to end (lettacode/) ---------------------------------
+# Drives the pinned letta-code CLIs (0.25.9, 0.32.18) headless against the
+# binary built above (create, resume, a client tool); see lettacode/README
+# and FINDINGS.md. Needs the npm registry for the first install.
+log "installing letta-code (scripts/install-letta-code.sh)"
+scripts/install-letta-code.sh
+log "letta-code end-to-end suite (lettacode)"
+KELPIE_BIN="$sdk_tmp/kelpie" npm test --prefix lettacode --silent
