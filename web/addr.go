@@ -121,6 +121,7 @@ type BlockedAddressError struct {
 	Reason string
 }
 
+// Error says which address was refused and why.
 func (e *BlockedAddressError) Error() string {
 	if e.Host != "" && e.Host != e.Addr.String() {
 		return fmt.Sprintf("%s resolves to %s, which is %s: fetch_webpage only reaches public addresses", e.Host, e.Addr, e.Reason)

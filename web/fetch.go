@@ -48,6 +48,8 @@ const (
 	// TLS handshake.
 	dialTimeout         = 10 * time.Second
 	tlsHandshakeTimeout = 10 * time.Second
+	// responseHeaderBytesMax bounds a response's header.
+	responseHeaderBytesMax = 64 << 10
 	// urlBytesMax bounds the url argument.
 	urlBytesMax = 8 << 10
 	// sniffBytes is how much of a body content sniffing reads.
@@ -119,12 +121,13 @@ func (f *Fetcher) init(cfg FetchConfig) {
 		Transport: &http.Transport{
 			// No proxy: the address check must see the address the
 			// connection goes to, not a proxy's.
-			Proxy:                 nil,
-			DialContext:           f.dialContext,
-			TLSHandshakeTimeout: tlsHandshakeTimeout,
-			MaxIdleConns:        16,
-			IdleConnTimeout:     30 * time.Second,
-			ForceAttemptHTTP2:   true,
+			Proxy:                  nil,
+			DialContext:            f.dialContext,
+			TLSHandshakeTimeout:    tlsHandshakeTimeout,
+			MaxResponseHeaderBytes: responseHeaderBytesMax,
+			MaxIdleConns:           16,
+			IdleConnTimeout:        30 * time.Second,
+			ForceAttemptHTTP2:      true,
 		},
 		CheckRedirect: checkRedirect,
 	}
@@ -285,6 +288,7 @@ func parseFetchURL(raw string) (*url.URL, string) {
 // model.
 type fetchError struct{ msg string }
 
+// Error returns the message.
 func (e *fetchError) Error() string { return e.msg }
 
 // describeFetchError words a failed fetch for the model.

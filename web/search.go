@@ -502,27 +502,63 @@ func cutChars(s string, n int) string {
 }
 
 // encodeBounded encodes out as compact JSON of at most charsMax
-// characters, leaving out results from the end until it fits.
+// characters, leaving out results from the end until it fits. Each result
+// is measured once, so the cost is linear in the answer's size.
 func encodeBounded(out searchOutput, charsMax int) (string, error) {
-	total := len(out.Results)
-	for {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if out.Results == nil {
-			out.Results = []hit{}
-		}
-		if err := enc.Encode(out); err != nil {
-			return "", fmt.Errorf("web: encoding search results: %w", err)
-		}
-		s := strings.TrimSuffix(buf.String(), "\n")
-		if utf8.RuneCountInString(s) <= charsMax || len(out.Results) == 0 {
-			return s, nil
-		}
-		out.Results = out.Results[:len(out.Results)-1]
-		out.Note = fmt.Sprintf("%d of %d results left out to keep the answer within %d characters; ask for fewer results or leave include_text off",
-			total-len(out.Results), total, charsMax)
+	if out.Results == nil {
+		out.Results = []hit{}
 	}
+	s, err := encodeJSON(out)
+	if err != nil || utf8.RuneCountInString(s) <= charsMax {
+		return s, err
+	}
+	all := out.Results
+	// prefix[k] is the size of the first k results with their commas.
+	prefix := make([]int, len(all)+1)
+	for i, h := range all {
+		b, err := encodeJSON(h)
+		if err != nil {
+			return "", err
+		}
+		prefix[i+1] = prefix[i] + utf8.RuneCountInString(b) + 1
+	}
+	withNote := func(k int) searchOutput {
+		o := out
+		o.Results = all[:k]
+		o.Note = fmt.Sprintf("%d of %d results left out to keep the answer within %d characters; ask for fewer results or leave include_text off",
+			len(all)-k, len(all), charsMax)
+		return o
+	}
+	// fits tells whether k results fit: the envelope without results,
+	// plus the results measured above (one comma too many: a margin).
+	fits := func(k int) (bool, error) {
+		o := withNote(k)
+		o.Results = []hit{}
+		empty, err := encodeJSON(o)
+		return utf8.RuneCountInString(empty)+prefix[k] <= charsMax, err
+	}
+	k := len(all) - 1
+	for ; k > 0; k-- {
+		ok, err := fits(k)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			break
+		}
+	}
+	return encodeJSON(withNote(k))
+}
+
+// encodeJSON encodes v compactly, without escaping HTML characters.
+func encodeJSON(v any) (string, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", fmt.Errorf("web: encoding search results: %w", err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
 
 // providerError is a provider's refusal or failure, worded for the model.
@@ -533,6 +569,7 @@ type providerError struct {
 	hint     string
 }
 
+// Error says what the provider answered, with a hint when there is one.
 func (e *providerError) Error() string {
 	msg := fmt.Sprintf("%s answered %s", e.provider, e.status)
 	if e.detail != "" {
