@@ -48,6 +48,8 @@ const (
 	// TLS handshake.
 	dialTimeout         = 10 * time.Second
 	tlsHandshakeTimeout = 10 * time.Second
+	// dialAddrsMax bounds the addresses of one host a connection tries.
+	dialAddrsMax = 8
 	// responseHeaderBytesMax bounds a response's header.
 	responseHeaderBytesMax = 64 << 10
 	// urlBytesMax bounds the url argument.
@@ -184,6 +186,7 @@ func (f *Fetcher) dialContext(ctx context.Context, network, address string) (net
 		if err != nil {
 			return nil, err
 		}
+		addrs = addrs[:min(len(addrs), dialAddrsMax)]
 	}
 	var refused error
 	var lastErr error
