@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/kelpie-ai/kelpie/toolexec"
+	"github.com/kelpie-ai/kelpie/webtools"
 )
 
 // External tools run outside the actor: the run driver executes a step's
@@ -22,9 +23,15 @@ import (
 
 // Built-in tools that run outside the actor.
 const (
-	ToolFetchWebpage = "fetch_webpage"
-	ToolWebSearch    = "web_search"
+	ToolFetchWebpage = webtools.NameFetchWebpage
+	ToolWebSearch    = webtools.NameWebSearch
 )
+
+func init() {
+	for _, tl := range webtools.Tools() {
+		builtins[tl.Name] = builtin{description: tl.Description, params: string(tl.Parameters), external: ExternalWeb}
+	}
+}
 
 // Kinds of external tools (ExternalTool.Kind).
 const (

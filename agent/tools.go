@@ -100,16 +100,6 @@ var builtins = map[string]builtin{
 			return searchToolResult(resp)
 		},
 	},
-	ToolFetchWebpage: {
-		description: "Fetch a web page and return its content as markdown text.",
-		params:      `{"type":"object","properties":{"url":{"type":"string","description":"The URL of the page to fetch (http or https)."}},"required":["url"]}`,
-		external:    ExternalWeb,
-	},
-	ToolWebSearch: {
-		description: "Search the web and return the most relevant results with their titles, URLs and text.",
-		params:      `{"type":"object","properties":{"query":{"type":"string","description":"What to search for."},"num_results":{"type":"integer","description":"How many results to return (default 10)."}},"required":["query"]}`,
-		external:    ExternalWeb,
-	},
 	ToolConversationSearch: {
 		description: "Search prior conversation history using case-insensitive string matching.",
 		params:      `{"type":"object","properties":{"query":{"type":"string","description":"String to search for."}},"required":["query"]}`,

@@ -27,6 +27,7 @@ import (
 	"github.com/kelpie-ai/kelpie/storage/memory"
 	"github.com/kelpie-ai/kelpie/storage/postgres"
 	"github.com/kelpie-ai/kelpie/storage/sqlite"
+	"github.com/kelpie-ai/kelpie/toolexec"
 )
 
 // Defaults for Config fields left zero.
@@ -80,6 +81,9 @@ type Config struct {
 	// leaves such agents on full-text archival search. Start fails if
 	// Model cannot embed with it.
 	EmbeddingModel string
+	// Tools executes the built-in tools that run outside the agents
+	// (fetch_webpage, web_search); nil: a call to one gets a tool error.
+	Tools toolexec.Executor
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
 	// StartTimeout bounds opening the store.
@@ -225,7 +229,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	r := rt.NewSystem()
 	sys := actor.NewSystem(actor.Config{Runtime: r, Store: store, Logger: log.With("component", "actor")})
-	svc, err := service.New(r, store, sys, cfg.Model, service.WithDefaultEmbedding(cfg.EmbeddingModel))
+	svc, err := service.New(r, store, sys, cfg.Model, service.WithDefaultEmbedding(cfg.EmbeddingModel), service.WithToolExecutor(cfg.Tools))
 	if err != nil {
 		return nil, fmt.Errorf("start agent service: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kelpie-ai/kelpie/llm/providers"
 	"github.com/kelpie-ai/kelpie/server"
+	"github.com/kelpie-ai/kelpie/web"
 )
 
 // Environment variables read by `kelpie serve` for flags not given on the
@@ -121,6 +122,21 @@ func serve(ctx context.Context, cfg server.Config, stderr io.Writer) error {
 		cfg.Model = router
 		for _, p := range router.Providers() {
 			log.Info("model provider configured", "provider", p)
+		}
+	}
+	if cfg.Tools == nil {
+		wcfg, err := web.ConfigFromEnv(os.Getenv)
+		if err != nil {
+			return fmt.Errorf("web tools: %w", err)
+		}
+		cfg.Tools = web.New(wcfg)
+		if p, err := wcfg.Search.ResolvedProvider(); err == nil {
+			log.Info("web_search provider configured", "provider", p)
+		} else {
+			log.Info("web_search has no provider: calls answer with a tool error naming the settings (KELPIE_WEB_SEARCH_PROVIDER, EXA_API_KEY, TAVILY_API_KEY, BRAVE_API_KEY, KELPIE_SEARXNG_URL)")
+		}
+		if wcfg.Fetch.AllowPrivate {
+			log.Warn("fetch_webpage may reach loopback and private addresses (KELPIE_WEB_FETCH_ALLOW_PRIVATE)")
 		}
 	}
 	ctx, stop := onSignal(ctx, log)

@@ -1,0 +1,125 @@
+package service_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/service"
+	"github.com/kelpie-ai/kelpie/storage/memory"
+	"github.com/kelpie-ai/kelpie/toolexec"
+	"github.com/kelpie-ai/kelpie/web"
+)
+
+// newEnvWith is newEnv with service options.
+func newEnvWith(t *testing.T, model llm.Client, opts ...service.Option) *env {
+	t.Helper()
+	r := rt.NewSystem()
+	store := memory.New()
+	sys := actor.NewSystem(actor.Config{Runtime: r, Store: store, Logger: slog.New(slog.DiscardHandler)})
+	svc, err := service.New(r, store, sys, model, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sys.Shutdown(ctx)
+	})
+	return &env{svc: svc, sys: sys, store: store}
+}
+
+// fetchPage sends one message whose model calls fetch_webpage on url and
+// returns the tool's return message.
+func fetchPage(t *testing.T, e *env, agentID, url string) agent.Message {
+	t.Helper()
+	resp, err := e.svc.SendMessage(ctx, agentID, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "read " + url}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range resp.Messages {
+		if m.Role == llm.RoleTool {
+			return m
+		}
+	}
+	t.Fatalf("no tool return in %+v", resp.Messages)
+	return agent.Message{}
+}
+
+// fetch_webpage runs outside the actor through the service's executor (the
+// real web package, allowed to reach the loopback test server), and its
+// result is logged with the step.
+func TestFetchWebpageRunsOutsideTheActor(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte("<html><head><title>T</title><script>evil()</script></head><body><h1>Kelpie facts</h1><p>Kelpies live in lochs.</p></body></html>"))
+	}))
+	defer page.Close()
+	var model llm.Client = callOnce(agent.ToolFetchWebpage, map[string]any{"url": page.URL})
+
+	e := newEnvWith(t, model, service.WithToolExecutor(web.New(web.Config{Fetch: web.FetchConfig{AllowPrivate: true}})))
+	ag, err := e.svc.CreateAgent(ctx, agent.CreateRequest{Tools: []string{agent.ToolFetchWebpage, agent.ToolWebSearch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret := fetchPage(t, e, ag.ID, page.URL)
+	if ret.ToolStatus != agent.ToolSuccess || !strings.Contains(ret.Content, "# Kelpie facts") || strings.Contains(ret.Content, "evil") {
+		t.Fatalf("fetch_webpage returned %s: %q", ret.ToolStatus, ret.Content)
+	}
+
+	// By default loopback is refused, with a tool error; the run goes on.
+	e = newEnvWith(t, model, service.WithToolExecutor(web.New(web.Config{})))
+	ag, _ = e.svc.CreateAgent(ctx, agent.CreateRequest{Tools: []string{agent.ToolFetchWebpage}})
+	if ret := fetchPage(t, e, ag.ID, page.URL); ret.ToolStatus != agent.ToolError || !strings.Contains(ret.Content, "loopback") {
+		t.Fatalf("fetch of a loopback address: %s %q", ret.ToolStatus, ret.Content)
+	}
+
+	// Without an executor the call gets an error saying so.
+	e = newEnvWith(t, model)
+	ag, _ = e.svc.CreateAgent(ctx, agent.CreateRequest{Tools: []string{agent.ToolFetchWebpage}})
+	if ret := fetchPage(t, e, ag.ID, page.URL); ret.ToolStatus != agent.ToolError || !strings.Contains(ret.Content, "no tool executor") {
+		t.Fatalf("fetch without an executor: %s %q", ret.ToolStatus, ret.Content)
+	}
+}
+
+// An external tool that needs approval is not executed until the client
+// approves it; the service then executes it before the approving send,
+// whose run logs the result.
+func TestExternalToolRunsAfterApproval(t *testing.T) {
+	var runs []string
+	exec := toolexec.Func(func(_ context.Context, call toolexec.Call) (toolexec.Result, error) {
+		runs = append(runs, call.ID)
+		return toolexec.Result{Status: toolexec.StatusSuccess, Return: "page for " + string(call.Arguments)}, nil
+	})
+	e := newEnvWith(t, callOnce(agent.ToolFetchWebpage, map[string]any{"url": "https://example.com/"}), service.WithToolExecutor(exec))
+	ag, err := e.svc.CreateAgent(ctx, agent.CreateRequest{Tools: []string{agent.ToolFetchWebpage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := []string{agent.ToolFetchWebpage}
+	if _, err := e.svc.UpdateAgent(ctx, ag.ID, agent.UpdateRequest{ApprovalRequired: &set}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "read it"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StopReason != agent.StopApproval || len(runs) != 0 {
+		t.Fatalf("stop %s, executed %v: want requires_approval and nothing executed", resp.StopReason, runs)
+	}
+	resp, err = e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{Approvals: []agent.Approval{{Approve: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || resp.Messages[0].Role != llm.RoleTool || !strings.Contains(resp.Messages[0].Content, "example.com") {
+		t.Fatalf("after approval: executed %v, messages %+v", runs, resp.Messages)
+	}
+}
