@@ -76,6 +76,9 @@ const (
 	// TypeBuiltin marks the built-in tools that run outside the agent
 	// (web_search, fetch_webpage, run_code).
 	TypeBuiltin = "letta_builtin"
+	// TypeSleeptimeCore marks memory_rethink and memory_finish_edits, as
+	// Letta types them.
+	TypeSleeptimeCore = "letta_sleeptime_core"
 )
 
 // ErrReadOnly: a request to modify or delete a built-in tool.
@@ -129,6 +132,8 @@ func Builtin(t llm.Tool) Tool {
 	switch {
 	case agent.IsExternal(t.Name):
 		toolType = TypeBuiltin
+	case t.Name == agent.ToolMemoryRethink || t.Name == agent.ToolMemoryFinishEdits:
+		toolType = TypeSleeptimeCore
 	case strings.Contains(t.Name, "memory") && !strings.HasPrefix(t.Name, "archival_"):
 		toolType = TypeMemoryCore
 	}
