@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/agentfile"
 	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/llm/llmtest"
 	"github.com/kelpie-ai/kelpie/service"
 	"github.com/kelpie-ai/kelpie/tools"
 )
@@ -161,6 +163,21 @@ func TestImportPublishedDoubleEncoded(t *testing.T) {
 	}
 }
 
+// chatty is a model that, for each user message, makes a memory edit
+// that fails, then says sorry with send_message, then ends its turn with
+// text beside nothing: a history with every kind of message.
+func chatty() *llmtest.Script {
+	return &llmtest.Script{Reply: func(_ context.Context, req llm.Request) (*llm.Response, error) {
+		switch last := req.Messages[len(req.Messages)-1]; {
+		case last.Role == llm.RoleUser:
+			return llmtest.Call(agent.ToolCoreMemoryReplace, map[string]any{"label": "human", "old_content": "not there", "new_content": "x"}), nil
+		case last.Role == llm.RoleTool && last.Name == agent.ToolCoreMemoryReplace:
+			return llmtest.Call(agent.ToolSendMessage, map[string]any{"message": "sorry"}), nil
+		}
+		return llmtest.Text("done"), nil
+	}}
+}
+
 // conversed creates an agent with a custom tool, a shared block, a tool
 // needing approval and a conversation.
 func conversed(t *testing.T, e *env) *agent.Agent {
@@ -171,7 +188,7 @@ func conversed(t *testing.T, e *env) *agent.Agent {
 	}
 	ag, err := e.svc.CreateAgent(ctx, agent.CreateRequest{Name: "talker", AgentType: agent.TypeMemGPT, Description: "talks",
 		Model: "openai/gpt-4o-mini", Tags: []string{"a", "b"}, Metadata: map[string]any{"k": "v"},
-		Tools: []string{agent.ToolSendMessage, agent.ToolConversationSearch}, CustomToolIDs: []string{tool.ID},
+		Tools: []string{agent.ToolSendMessage, agent.ToolCoreMemoryReplace}, CustomToolIDs: []string{tool.ID},
 		Blocks: []agent.BlockCreate{{Label: "human", Value: "likes tea", Limit: 500, Description: "who"}, {Label: "rules", Value: "be kind", ReadOnly: true}}})
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +216,7 @@ func conversed(t *testing.T, e *env) *agent.Agent {
 }
 
 func TestExportAgent(t *testing.T) {
-	e := newEnv(t, nil, nil)
+	e := newEnv(t, nil, chatty())
 	ag := conversed(t, e)
 	log := e.log(t, ag.ID)
 	f, err := e.svc.ExportAgentFile(ctx, ag.ID, service.ExportOptions{})
@@ -226,7 +243,7 @@ func TestExportAgent(t *testing.T) {
 	for _, tl := range f.Tools {
 		names = append(names, tl.Type()+":"+tl.Name)
 	}
-	if !slices.Equal(names, []string{"letta_core:send_message", "letta_core:conversation_search", "custom:shout"}) || !strings.Contains(*f.Tools[2].SourceCode, "text.upper()") {
+	if !slices.Equal(names, []string{"letta_core:send_message", "letta_memory_core:core_memory_replace", "custom:shout"}) || !strings.Contains(*f.Tools[2].SourceCode, "text.upper()") {
 		t.Fatalf("tools %v", names)
 	}
 	if len(fa.ToolRules) != 1 || string(fa.ToolRules[0]) != `{"tool_name":"shout","type":"requires_approval"}` {
@@ -248,6 +265,13 @@ func TestExportAgent(t *testing.T) {
 			t.Fatalf("otid of %d", i)
 		}
 	}
+	statuses := map[string]bool{}
+	for _, m := range log {
+		statuses[m.ToolStatus] = true
+	}
+	if !statuses[agent.ToolError] || !statuses[agent.ToolSuccess] {
+		t.Fatalf("the conversation lacks a failed or a successful tool call: %+v", log)
+	}
 	if len(fa.InContextMessageIDs) != len(fa.Messages) || fa.InContextMessageIDs[0] != "message-0" {
 		t.Fatalf("in context %v of %d", fa.InContextMessageIDs, len(fa.Messages))
 	}
@@ -267,7 +291,7 @@ func TestExportAgent(t *testing.T) {
 // TestAgentFileRoundTrip: import a file, export the agent, import the
 // export: the second agent is the first, and the second export the first.
 func TestAgentFileRoundTrip(t *testing.T) {
-	e := newEnv(t, nil, nil)
+	e := newEnv(t, nil, chatty())
 	files := map[string]*agentfile.File{}
 	for _, name := range publishedFiles {
 		files[name] = parseFile(t, name)
@@ -393,7 +417,7 @@ func TestImportTools(t *testing.T) {
 }
 
 func TestImportStripMessagesAndOverrides(t *testing.T) {
-	e := newEnv(t, nil, nil)
+	e := newEnv(t, nil, chatty())
 	f0, err := e.svc.ExportAgentFile(ctx, conversed(t, e).ID, service.ExportOptions{})
 	if err != nil {
 		t.Fatal(err)
