@@ -643,14 +643,20 @@ func (s *Service) runImport(ctx context.Context, p *importPlan) (*importDone, er
 		for _, id := range ap.shared {
 			req.SharedBlockIDs = append(req.SharedBlockIDs, blockIDs[id])
 		}
-		if req.Agent.Embedding == "" {
-			req.Agent.Embedding = s.defaultEmbedding
-		} else if err := s.checkAgentEmbedding(ctx, req.Agent.Embedding); err != nil {
+		// The file's embedding model may be one this server does not
+		// serve: the agent then gets the default, as one created without.
+		if err := s.checkAgentEmbedding(ctx, req.Agent.Embedding); err != nil {
 			if !ap.embeddingFromFile {
 				return done, err
 			}
 			p.notes.addf("agent %q: embedding model %s is not served here (%v); it got the server's default", ap.name, req.Agent.Embedding, err)
+			req.Agent.Embedding = ""
+		}
+		if req.Agent.Embedding == "" {
 			req.Agent.Embedding = s.defaultEmbedding
+			if err := s.checkAgentEmbedding(ctx, req.Agent.Embedding); err != nil {
+				return done, err
+			}
 		}
 		id, err := s.importAgent(ctx, req)
 		if err != nil {
