@@ -63,9 +63,9 @@ type ImportRequest struct {
 	// Content, ToolCalls, ToolCallID, ToolName, ToolStatus, OTID and
 	// CreatedAt count: each message gets a new ID and the next sequence
 	// number, belongs to no run, and keeps its CreatedAt unless that is
-	// zero (then: now). Every tool return must answer a call of an earlier
-	// assistant message, and every call be answered, so that the history
-	// is one a model accepts.
+	// zero (then: now). The returns of an assistant message's tool calls
+	// must follow it, one for each call, before any other message: the
+	// history must be one a model accepts.
 	Messages []Message `json:"messages,omitempty"`
 }
 
@@ -163,18 +163,23 @@ func importAgent(ctx context.Context, c *actor.Context[State], req *ImportReques
 	return ag, nil
 }
 
-// checkImported validates a history to import (see ImportRequest).
+// checkImported validates a history to import (see ImportRequest): the
+// returns of an assistant message's tool calls follow it, one for each
+// call, before any other message.
 func checkImported(msgs []Message) error {
 	if len(msgs) > ImportMessagesMax {
 		return invalidf("%d messages to import, over the limit of %d", len(msgs), ImportMessagesMax)
 	}
-	open := map[string]bool{} // calls not yet answered
+	open := map[string]bool{} // calls of the last assistant message not yet answered
 	for i, m := range msgs {
 		if err := checkText(fmt.Sprintf("message %d content", i), m.Content, MessageBytesMax); err != nil {
 			return err
 		}
 		if len(m.OTID) > otidBytesMax {
 			return invalidf("message %d: otid of %d bytes, over the limit of %d", i, len(m.OTID), otidBytesMax)
+		}
+		if m.Role != llm.RoleTool && len(open) > 0 {
+			return invalidf("message %d: %d tool calls of the assistant message before it are not answered", i, len(open))
 		}
 		switch m.Role {
 		case llm.RoleUser, llm.RoleSystem:
@@ -186,6 +191,9 @@ func checkImported(msgs []Message) error {
 				if tc.ID == "" || len(tc.ID) > toolCallIDBytesMax || tc.Name == "" {
 					return invalidf("message %d: a tool call needs an id of 1..%d bytes and a name", i, toolCallIDBytesMax)
 				}
+				if open[tc.ID] {
+					return invalidf("message %d: two tool calls with the id %q", i, tc.ID)
+				}
 				if err := checkText(fmt.Sprintf("message %d tool call arguments", i), tc.Arguments, MessageBytesMax); err != nil {
 					return err
 				}
@@ -193,7 +201,7 @@ func checkImported(msgs []Message) error {
 			}
 		case llm.RoleTool:
 			if !open[m.ToolCallID] {
-				return invalidf("message %d: tool return for call %q, which no earlier assistant message made or which was answered already", i, m.ToolCallID)
+				return invalidf("message %d: tool return for call %q, which the assistant message before it did not make or which was answered already", i, m.ToolCallID)
 			}
 			delete(open, m.ToolCallID)
 			if !slices.Contains([]string{ToolSuccess, ToolError}, m.ToolStatus) {
@@ -204,7 +212,7 @@ func checkImported(msgs []Message) error {
 		}
 	}
 	if len(open) > 0 {
-		return invalidf("%d tool calls are never answered by a tool message", len(open))
+		return invalidf("the last %d tool calls are not answered", len(open))
 	}
 	return nil
 }

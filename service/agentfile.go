@@ -307,7 +307,8 @@ func (p *importPlan) planAgent(a *agentfile.Agent) (*agentPlan, error) {
 	}
 	ap := &agentPlan{name: name}
 	note := func(format string, args ...any) { p.notes.addf("agent %q: "+format, append([]any{name}, args...)...) }
-	req := agent.CreateRequest{Name: name, AgentType: a.AgentType, Tags: a.Tags, Metadata: a.Metadata, Tools: []string{}}
+	req := &ap.req.Agent
+	*req = agent.CreateRequest{Name: name, AgentType: a.AgentType, Tags: a.Tags, Metadata: a.Metadata, Tools: []string{}}
 	switch a.AgentType {
 	case "", agent.TypeLettaV1, agent.TypeMemGPTV2, agent.TypeMemGPT, agent.TypeReact:
 	default:
@@ -332,16 +333,35 @@ func (p *importPlan) planAgent(a *agentfile.Agent) (*agentPlan, error) {
 	if a.LLMConfig != nil {
 		note("of llm_config only the model handle (%s) is kept", a.ModelHandle())
 	}
+	p.agentBlocks(a, ap, note)
+	if err := p.agentTools(a, ap, note); err != nil {
+		return nil, err
+	}
+	agentRules(a, ap, note)
+	agentSettings(a, note)
+	if p.opts.StripMessages {
+		if len(a.Messages) > 0 {
+			note("its %d messages were stripped, as asked", len(a.Messages))
+		}
+		return ap, nil
+	}
+	ap.req.Messages = importMessages(a, note)
+	if n := len(ap.req.Messages); n > agent.ImportMessagesMax {
+		return nil, fmt.Errorf("%w: %d messages, over Kelpie's import limit of %d; import it with strip_messages", agent.ErrInvalid, n, agent.ImportMessagesMax)
+	}
+	return ap, nil
+}
 
-	// Blocks: the agent's own, then the shared ones it attaches.
+// agentBlocks plans an agent's blocks: its own (given inline, or blocks of
+// the file only it uses), then the shared ones it attaches.
+func (p *importPlan) agentBlocks(a *agentfile.Agent, ap *agentPlan, note func(string, ...any)) {
 	blocks := slices.Clone(a.MemoryBlocks)
 	for _, id := range dedupe(a.BlockIDs) {
-		i := slices.IndexFunc(p.file.Blocks, func(b agentfile.Block) bool { return b.ID == id })
 		if slices.Contains(p.shared, id) {
 			ap.shared = append(ap.shared, id)
 			continue
 		}
-		blocks = append(blocks, p.file.Blocks[i])
+		blocks = append(blocks, p.file.Blocks[slices.IndexFunc(p.file.Blocks, func(b agentfile.Block) bool { return b.ID == id })])
 	}
 	for _, b := range blocks {
 		if len(b.Metadata) > 0 || len(b.Tags) > 0 || len(b.Extra.Set()) > 0 {
@@ -351,10 +371,15 @@ func (p *importPlan) planAgent(a *agentfile.Agent) (*agentPlan, error) {
 		if b.Description != nil {
 			bc.Description = *b.Description
 		}
-		req.Blocks = append(req.Blocks, bc)
+		ap.req.Agent.Blocks = append(ap.req.Agent.Blocks, bc)
 	}
+}
 
-	// Tools: built-in ones by name, custom ones by the file's IDs.
+// agentTools plans an agent's tools: built-in ones by name, custom ones by
+// the file's IDs (see planTools), and the agent type's defaults if the
+// file asks for the base tools.
+func (p *importPlan) agentTools(a *agentfile.Agent, ap *agentPlan, note func(string, ...any)) error {
+	req := &ap.req.Agent
 	addBuiltin := func(n string) {
 		if !slices.Contains(req.Tools, n) {
 			req.Tools = append(req.Tools, n)
@@ -374,8 +399,7 @@ func (p *importPlan) planAgent(a *agentfile.Agent) (*agentPlan, error) {
 		ids = append(ids, p.file.Tools[i].ID)
 	}
 	for _, id := range dedupe(ids) {
-		tp := p.tools[id]
-		switch {
+		switch tp := p.tools[id]; {
 		case tp.builtin != "":
 			addBuiltin(tp.builtin)
 		case tp.spec != nil:
@@ -388,10 +412,14 @@ func (p *importPlan) planAgent(a *agentfile.Agent) (*agentPlan, error) {
 		}
 	}
 	if len(ap.tools) > agent.CustomToolsMax {
-		return nil, fmt.Errorf("%w: %d custom tools, over the limit of %d", agent.ErrInvalid, len(ap.tools), agent.CustomToolsMax)
+		return fmt.Errorf("%w: %d custom tools, over the limit of %d", agent.ErrInvalid, len(ap.tools), agent.CustomToolsMax)
 	}
+	return nil
+}
 
-	// Tool rules: requires_approval has an equivalent.
+// agentRules keeps the tool rules Kelpie has an equivalent for: those
+// that require approval.
+func agentRules(a *agentfile.Agent, ap *agentPlan, note func(string, ...any)) {
 	var dropped []string
 	for _, raw := range a.ToolRules {
 		var rule struct {
@@ -409,8 +437,11 @@ func (p *importPlan) planAgent(a *agentfile.Agent) (*agentPlan, error) {
 	if len(dropped) > 0 {
 		note("%d tool rules (%s) were not kept: Kelpie has no tool rules but requires_approval", len(dropped), strings.Join(dedupe(dropped), ", "))
 	}
+}
 
-	// Settings without an equivalent.
+// agentSettings notes the agent's settings that Kelpie has no equivalent
+// for.
+func agentSettings(a *agentfile.Agent, note func(string, ...any)) {
 	if keys := mapKeys(a.Secrets, a.ToolExecEnvVars); len(keys) > 0 {
 		note("secrets (%s) were not kept: Kelpie has no tool secrets", strings.Join(keys, ", "))
 	}
@@ -426,18 +457,6 @@ func (p *importPlan) planAgent(a *agentfile.Agent) (*agentPlan, error) {
 	if set := a.Extra.Set(); len(set) > 0 {
 		note("settings Kelpie has no equivalent for were ignored: %s", strings.Join(set, ", "))
 	}
-
-	if !p.opts.StripMessages {
-		msgs := importMessages(a, note)
-		if len(msgs) > agent.ImportMessagesMax {
-			return nil, fmt.Errorf("%w: %d messages, over Kelpie's import limit of %d; import it with strip_messages", agent.ErrInvalid, len(msgs), agent.ImportMessagesMax)
-		}
-		ap.req.Messages = msgs
-	} else if len(a.Messages) > 0 {
-		note("its %d messages were stripped, as asked", len(a.Messages))
-	}
-	ap.req.Agent = req
-	return ap, nil
 }
 
 // importMessages converts an agent's history to Kelpie's log, noting what
@@ -526,36 +545,51 @@ func importMessages(a *agentfile.Agent, note func(string, ...any)) []agent.Messa
 		}
 	}
 
-	// Pair calls with returns: drop returns without an open call, then
-	// calls never answered, then assistant messages left empty.
-	calls := map[string]string{} // open call ID -> tool name
+	// Pair calls with returns as models require: the returns of an
+	// assistant message's calls follow it, before any other message.
+	// Returns without such a call are dropped, then calls without a
+	// return, then assistant messages left empty.
+	type openCall struct {
+		msg  int // index in kept
+		name string
+	}
+	open := map[string]openCall{}
+	unansweredIn := map[int][]string{} // kept index -> call IDs to drop
+	closeAll := func() {
+		for id, c := range open {
+			unansweredIn[c.msg] = append(unansweredIn[c.msg], id)
+		}
+		clear(open)
+	}
 	var orphans int
 	kept := out[:0]
 	for _, l := range out {
-		switch l.m.Role {
-		case llm.RoleAssistant:
+		if l.m.Role != llm.RoleTool {
+			closeAll()
 			for _, tc := range l.m.ToolCalls {
-				calls[tc.ID] = tc.Name
+				open[tc.ID] = openCall{len(kept), tc.Name}
 			}
-		case llm.RoleTool:
-			name, ok := calls[l.m.ToolCallID]
-			if !ok {
-				orphans++
-				continue
-			}
-			delete(calls, l.m.ToolCallID)
-			if l.m.ToolName == "" {
-				l.m.ToolName = name
-			}
+			kept = append(kept, l)
+			continue
+		}
+		c, ok := open[l.m.ToolCallID]
+		if !ok {
+			orphans++
+			continue
+		}
+		delete(open, l.m.ToolCallID)
+		if l.m.ToolName == "" {
+			l.m.ToolName = c.name
 		}
 		kept = append(kept, l)
 	}
+	closeAll()
 	var unanswered int
 	final := kept[:0]
-	for _, l := range kept {
-		if l.m.Role == llm.RoleAssistant {
+	for i, l := range kept {
+		if ids := unansweredIn[i]; len(ids) > 0 {
 			n := len(l.m.ToolCalls)
-			l.m.ToolCalls = slices.DeleteFunc(l.m.ToolCalls, func(tc agent.ToolCall) bool { _, open := calls[tc.ID]; return open })
+			l.m.ToolCalls = slices.DeleteFunc(l.m.ToolCalls, func(tc agent.ToolCall) bool { return slices.Contains(ids, tc.ID) })
 			unanswered += n - len(l.m.ToolCalls)
 			if len(l.m.ToolCalls) == 0 && l.m.Content == "" {
 				continue

@@ -450,7 +450,13 @@ func TestImportHistoryRepairs(t *testing.T) {
 	    {"id": "message-5", "role": "approval", "content": []},
 	    {"id": "message-6", "role": "assistant", "content": [{"type": "reasoning", "reasoning": "only thinking"}],
 	     "tool_calls": [{"id": "c3", "type": "function", "function": {"name": "a", "arguments": "{}"}}, {"id": "c4", "type": "function", "function": {"name": "b", "arguments": "{}"}}]},
-	    {"id": "message-7", "role": "tool", "content": [], "tool_returns": [{"tool_call_id": "c3", "status": "success", "func_response": "A"}, {"tool_call_id": "c4", "status": "error", "func_response": [{"type": "text", "text": "B"}]}]}
+	    {"id": "message-7", "role": "tool", "content": [], "tool_returns": [{"tool_call_id": "c3", "status": "success", "func_response": "A"}, {"tool_call_id": "c4", "status": "error", "func_response": [{"type": "text", "text": "B"}]}]},
+	    {"id": "message-8", "role": "assistant", "content": [], "tool_calls": [{"id": "c9", "type": "function", "function": {"name": "a", "arguments": "{}"}}]},
+	    {"id": "message-9", "role": "user", "content": "again"},
+	    {"id": "message-10", "role": "assistant", "content": [], "tool_calls": [{"id": "c9", "type": "function", "function": {"name": "a", "arguments": "{}"}}]},
+	    {"id": "message-11", "role": "tool", "name": "a", "tool_call_id": "c9", "content": "ok"},
+	    {"id": "message-12", "role": "user", "content": "late"},
+	    {"id": "message-13", "role": "tool", "name": "a", "tool_call_id": "c9", "content": "too late"}
 	  ]}], "groups": [], "blocks": [], "files": [], "sources": [], "tools": [], "mcp_servers": []}`
 	f, err := agentfile.Parse([]byte(doc))
 	if err != nil {
@@ -476,6 +482,10 @@ func TestImportHistoryRepairs(t *testing.T) {
 		{Role: "assistant", Content: "only thinking", Calls: "c3,c4"},
 		{Role: "tool", Content: "A", CallID: "c3", Name: "a", Status: "success"},
 		{Role: "tool", Content: "B", CallID: "c4", Name: "b", Status: "error"},
+		{Role: "user", Content: "again"},
+		{Role: "assistant", Calls: "c9"},
+		{Role: "tool", Content: "ok", CallID: "c9", Name: "a", Status: "success"},
+		{Role: "user", Content: "late"},
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("log:\n%+v\nwant\n%+v", got, want)
@@ -483,7 +493,7 @@ func TestImportHistoryRepairs(t *testing.T) {
 	if at := e.log(t, ags[0].ID)[0].CreatedAt; at.Format("2006-01-02T15:04:05.0") != "2025-03-04T05:06:07.5" {
 		t.Fatalf("created_at %v", at)
 	}
-	for _, n := range []string{"1 approval messages", "1 content parts other than", "1 messages kept their text but not the reasoning", "1 tool returns without their call", "1 tool calls without a return", "held 3 of the 6"} {
+	for _, n := range []string{"1 approval messages", "1 content parts other than", "1 messages kept their text but not the reasoning", "2 tool returns without their call", "2 tool calls without a return", "held 3 of the 10"} {
 		if !hasNote(res.Notes, n) {
 			t.Errorf("no note on %q in %q", n, res.Notes)
 		}
@@ -581,5 +591,26 @@ func TestImportRejects(t *testing.T) {
 	h := parseFile(t, publishedFiles[0])
 	if res, err := e.svc.ImportAgentFile(ctx, h, service.ImportOptions{Embedding: "openai/text-embedding-3-small"}); err != nil || len(res.AgentIDs) != 1 {
 		t.Fatalf("import with an embedding (no provider configured: accepted) = %v", err)
+	}
+}
+
+// TestImportEmbedding: a file's embedding model this server does not serve
+// gives way to the default, noted; one the caller names must be served.
+func TestImportEmbedding(t *testing.T) {
+	e, _ := newEmbedEnv(t, nil, nil, service.WithDefaultEmbedding(conceptModel))
+	f := parseFile(t, publishedFiles[0])
+	res, ags := e.importFile(t, f, keepNames)
+	if ags[0].Embedding != conceptModel || !hasNote(res.Notes, "embedding model openai/text-embedding-3-small is not served here") {
+		t.Fatalf("embedding %q, notes %q", ags[0].Embedding, res.Notes)
+	}
+	_, ags = e.importFile(t, f, service.ImportOptions{Embedding: conceptModel})
+	if ags[0].Embedding != conceptModel {
+		t.Fatalf("embedding %q", ags[0].Embedding)
+	}
+	if _, err := e.svc.ImportAgentFile(ctx, f, service.ImportOptions{Embedding: "anthropic/claude"}); err == nil || !strings.Contains(err.Error(), "anthropic/claude") {
+		t.Fatalf("import with an embedding model not served = %v", err)
+	}
+	if ags, _ := e.svc.ListAgents(ctx, service.ListOptions{}); len(ags) != 2 {
+		t.Fatalf("%d agents after the refused import", len(ags))
 	}
 }
