@@ -11,7 +11,8 @@
 // files are), bounds its size and counts, and checks those references
 // (Validate). Marshal writes a file as Letta exports it: indented JSON.
 //
-// Every type keeps the members it does not model in Extra, verbatim, and
+// Decoding a File (Parse, or json.Unmarshal into a File) keeps in each
+// part's Extra the members its type does not model, and writing the part
 // writes them back, so a file read and written again loses nothing, and a
 // reader can tell which of a file's settings it ignored.
 //

@@ -89,7 +89,7 @@ func TestParsePublishedMemGPT(t *testing.T) {
 		t.Fatalf("in context %v", a.InContextMessageIDs)
 	}
 	// The members the types do not model are kept.
-	if got := a.Extra.Set(); !slices.Equal(got, []string{"max_files_open", "per_file_view_window_char_limit", "timezone"}) {
+	if got := a.Extra.NonEmpty(); !slices.Equal(got, []string{"max_files_open", "per_file_view_window_char_limit", "timezone"}) {
 		t.Fatalf("extra settings %v", got)
 	}
 	if string(a.Extra["timezone"]) != `"UTC"` {
@@ -371,4 +371,38 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("writing is not stable: %v", err)
 		}
 	})
+}
+
+func BenchmarkParsePublished(b *testing.B) {
+	raw := read(b, memgptFile)
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := agentfile.Parse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseHistory parses a file with a long history (4000 messages,
+// Kelpie's import limit).
+func BenchmarkParseHistory(b *testing.B) {
+	f, err := agentfile.Parse(read(b, memgptFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := &f.Agents[0]
+	for i := range 4000 {
+		a.Messages = append(a.Messages, agentfile.Message{ID: "message-h" + jsonOf(i), Role: agentfile.RoleUser,
+			Content: agentfile.Content{agentfile.TextPart(strings.Repeat("words and more words ", 10))}, CreatedAt: "2025-01-02T03:04:05Z"})
+	}
+	raw, err := agentfile.Marshal(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := agentfile.Parse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

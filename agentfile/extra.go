@@ -3,6 +3,7 @@ package agentfile
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -10,13 +11,14 @@ import (
 )
 
 // Extra holds the members of a JSON object that its type does not model,
-// by name, verbatim. Marshal writes them after the modelled members.
+// by name, as JSON. Decoding a File fills it (numbers keep their digits);
+// Marshal writes it after the modelled members.
 type Extra map[string]json.RawMessage
 
-// Set reports the names of the members that hold something: not null,
+// NonEmpty reports the names of the members that hold something: not null,
 // false, 0, "", [] or {}. They are the settings a reader that ignores
 // Extra leaves unused.
-func (e Extra) Set() []string {
+func (e Extra) NonEmpty() []string {
 	var out []string
 	for k, v := range e {
 		if !isEmptyJSON(v) {
@@ -47,16 +49,29 @@ func isEmptyJSON(v json.RawMessage) bool {
 	}
 }
 
-// knownFields maps a struct type to the lower-cased JSON names of its
-// fields (encoding/json matches member names case-insensitively).
-var knownFields sync.Map // reflect.Type -> map[string]bool
+// structInfo describes a struct type for decodeFile and encodeObject.
+type structInfo struct {
+	// fields maps the lower-cased JSON names of the fields (encoding/json
+	// matches member names case-insensitively) to their indexes.
+	fields map[string]int
+	// extra is the index of the Extra field, -1 if there is none.
+	extra int
+}
 
-func fieldsOf(t reflect.Type) map[string]bool {
-	if v, ok := knownFields.Load(t); ok {
-		return v.(map[string]bool)
+// structInfos caches structInfo by type.
+var structInfos sync.Map // reflect.Type -> *structInfo
+
+func infoOf(t reflect.Type) *structInfo {
+	if v, ok := structInfos.Load(t); ok {
+		return v.(*structInfo)
 	}
-	m := map[string]bool{}
-	for f := range t.Fields() {
+	info := &structInfo{fields: map[string]int{}, extra: -1}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type == reflect.TypeFor[Extra]() {
+			info.extra = i
+			continue
+		}
 		tag := f.Tag.Get("json")
 		if tag == "-" || !f.IsExported() {
 			continue
@@ -65,10 +80,101 @@ func fieldsOf(t reflect.Type) map[string]bool {
 		if name == "" {
 			name = f.Name
 		}
-		m[strings.ToLower(name)] = true
+		info.fields[strings.ToLower(name)] = i
 	}
-	knownFields.Store(t, m)
-	return m
+	structInfos.Store(t, info)
+	return info
+}
+
+// decodeFile decodes the JSON document doc into f, its members that the
+// types do not model into their Extra: a decoding into the types, one
+// into plain values (generic, numbers as json.Number so that they keep
+// their digits), and a walk of both that files the members of the second
+// the first has no field for. Decoding each object on its own (an
+// UnmarshalJSON per type) would decode nested objects once per level.
+func decodeFile(doc []byte, generic any, f *File) error {
+	type plain File
+	if err := json.Unmarshal(doc, (*plain)(f)); err != nil {
+		return err
+	}
+	return fillExtra(reflect.ValueOf(f).Elem(), generic)
+}
+
+// decodeGeneric decodes doc into plain values with json.Number numbers,
+// which must be all of doc.
+func decodeGeneric(doc []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var g any
+	if err := dec.Decode(&g); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &json.SyntaxError{Offset: dec.InputOffset() + 1}
+	}
+	return g, nil
+}
+
+// fillExtra walks v (decoded from JSON) with g (the same JSON decoded
+// into plain values) and sets the Extra of every struct to the members of
+// g it has no field for.
+func fillExtra(v reflect.Value, g any) error {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			return fillExtra(v.Elem(), g)
+		}
+	case reflect.Slice:
+		list, ok := g.([]any)
+		if k := v.Type().Elem().Kind(); !ok || len(list) != v.Len() || (k != reflect.Struct && k != reflect.Pointer) {
+			return nil
+		}
+		for i, e := range list {
+			if err := fillExtra(v.Index(i), e); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		obj, ok := g.(map[string]any)
+		if !ok {
+			return nil
+		}
+		info := infoOf(v.Type())
+		var extra Extra
+		for k, e := range obj {
+			if i, known := info.fields[strings.ToLower(k)]; known {
+				if err := fillExtra(v.Field(i), e); err != nil {
+					return err
+				}
+				continue
+			}
+			if info.extra < 0 {
+				continue
+			}
+			raw, err := marshalCompact(e)
+			if err != nil {
+				return err
+			}
+			if extra == nil {
+				extra = Extra{}
+			}
+			extra[k] = raw
+		}
+		if info.extra >= 0 {
+			v.Field(info.extra).Set(reflect.ValueOf(extra))
+		}
+	}
+	return nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler: it decodes the file with the
+// Extra of every part (see Parse, which also validates).
+func (f *File) UnmarshalJSON(b []byte) error {
+	g, err := decodeGeneric(b)
+	if err != nil {
+		return err
+	}
+	return decodeFile(b, g, f)
 }
 
 // firstByte returns the first non-space byte of b, or 0.
@@ -98,33 +204,6 @@ func jsonKind(b []byte) string {
 	return "number"
 }
 
-// decodeObject decodes the JSON object b into plain (a type without
-// methods, so that this does not recurse) and the members plain does not
-// model into extra. null leaves both unchanged.
-func decodeObject[P any](b []byte, plain *P, extra *Extra) error {
-	if firstByte(b) == 'n' {
-		return nil
-	}
-	if err := json.Unmarshal(b, plain); err != nil {
-		return err
-	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
-		return err
-	}
-	known := fieldsOf(reflect.TypeFor[P]())
-	for k := range all {
-		if known[strings.ToLower(k)] {
-			delete(all, k)
-		}
-	}
-	if len(all) == 0 {
-		all = nil
-	}
-	*extra = all
-	return nil
-}
-
 // encodeObject encodes plain and appends the members of extra that plain
 // does not model, in name order.
 func encodeObject[P any](plain P, extra Extra) ([]byte, error) {
@@ -132,10 +211,10 @@ func encodeObject[P any](plain P, extra Extra) ([]byte, error) {
 	if err != nil || len(extra) == 0 {
 		return b, err
 	}
-	known := fieldsOf(reflect.TypeFor[P]())
+	known := infoOf(reflect.TypeFor[P]()).fields
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
-		if !known[strings.ToLower(k)] {
+		if _, ok := known[strings.ToLower(k)]; !ok {
 			keys = append(keys, k)
 		}
 	}
@@ -173,25 +252,14 @@ func marshalCompact(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// The JSON methods of the types with an Extra. Each converts to a local
-// type without methods and lets decodeObject and encodeObject do the work.
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (f *File) UnmarshalJSON(b []byte) error {
-	type plain File
-	return decodeObject(b, (*plain)(f), &f.Extra)
-}
+// The MarshalJSON methods of the types with an Extra. Each converts to a
+// local type without methods and lets encodeObject do the work. They have
+// no UnmarshalJSON: decoding a File fills every Extra of it (decodeFile).
 
 // MarshalJSON implements json.Marshaler.
 func (f File) MarshalJSON() ([]byte, error) {
 	type plain File
 	return encodeObject(plain(f), f.Extra)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (a *Agent) UnmarshalJSON(b []byte) error {
-	type plain Agent
-	return decodeObject(b, (*plain)(a), &a.Extra)
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -200,22 +268,10 @@ func (a Agent) MarshalJSON() ([]byte, error) {
 	return encodeObject(plain(a), a.Extra)
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (c *LLMConfig) UnmarshalJSON(b []byte) error {
-	type plain LLMConfig
-	return decodeObject(b, (*plain)(c), &c.Extra)
-}
-
 // MarshalJSON implements json.Marshaler.
 func (c LLMConfig) MarshalJSON() ([]byte, error) {
 	type plain LLMConfig
 	return encodeObject(plain(c), c.Extra)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (c *EmbeddingConfig) UnmarshalJSON(b []byte) error {
-	type plain EmbeddingConfig
-	return decodeObject(b, (*plain)(c), &c.Extra)
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -224,22 +280,10 @@ func (c EmbeddingConfig) MarshalJSON() ([]byte, error) {
 	return encodeObject(plain(c), c.Extra)
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (bl *Block) UnmarshalJSON(b []byte) error {
-	type plain Block
-	return decodeObject(b, (*plain)(bl), &bl.Extra)
-}
-
 // MarshalJSON implements json.Marshaler.
 func (bl Block) MarshalJSON() ([]byte, error) {
 	type plain Block
 	return encodeObject(plain(bl), bl.Extra)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (t *Tool) UnmarshalJSON(b []byte) error {
-	type plain Tool
-	return decodeObject(b, (*plain)(t), &t.Extra)
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -248,22 +292,10 @@ func (t Tool) MarshalJSON() ([]byte, error) {
 	return encodeObject(plain(t), t.Extra)
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (m *Message) UnmarshalJSON(b []byte) error {
-	type plain Message
-	return decodeObject(b, (*plain)(m), &m.Extra)
-}
-
 // MarshalJSON implements json.Marshaler.
 func (m Message) MarshalJSON() ([]byte, error) {
 	type plain Message
 	return encodeObject(plain(m), m.Extra)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (c *ToolCall) UnmarshalJSON(b []byte) error {
-	type plain ToolCall
-	return decodeObject(b, (*plain)(c), &c.Extra)
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -272,22 +304,10 @@ func (c ToolCall) MarshalJSON() ([]byte, error) {
 	return encodeObject(plain(c), c.Extra)
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (c *FunctionCall) UnmarshalJSON(b []byte) error {
-	type plain FunctionCall
-	return decodeObject(b, (*plain)(c), &c.Extra)
-}
-
 // MarshalJSON implements json.Marshaler.
 func (c FunctionCall) MarshalJSON() ([]byte, error) {
 	type plain FunctionCall
 	return encodeObject(plain(c), c.Extra)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (r *ToolReturn) UnmarshalJSON(b []byte) error {
-	type plain ToolReturn
-	return decodeObject(b, (*plain)(r), &r.Extra)
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -305,22 +325,10 @@ func (c Content) MarshalJSON() ([]byte, error) {
 	return marshalCompact([]ContentPart(c))
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (p *ContentPart) UnmarshalJSON(b []byte) error {
-	type plain ContentPart
-	return decodeObject(b, (*plain)(p), &p.Extra)
-}
-
 // MarshalJSON implements json.Marshaler.
 func (p ContentPart) MarshalJSON() ([]byte, error) {
 	type plain ContentPart
 	return encodeObject(plain(p), p.Extra)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (g *Group) UnmarshalJSON(b []byte) error {
-	type plain Group
-	return decodeObject(b, (*plain)(g), &g.Extra)
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -329,22 +337,10 @@ func (g Group) MarshalJSON() ([]byte, error) {
 	return encodeObject(plain(g), g.Extra)
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (r *FileRecord) UnmarshalJSON(b []byte) error {
-	type plain FileRecord
-	return decodeObject(b, (*plain)(r), &r.Extra)
-}
-
 // MarshalJSON implements json.Marshaler.
 func (r FileRecord) MarshalJSON() ([]byte, error) {
 	type plain FileRecord
 	return encodeObject(plain(r), r.Extra)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (s *Source) UnmarshalJSON(b []byte) error {
-	type plain Source
-	return decodeObject(b, (*plain)(s), &s.Extra)
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -353,34 +349,16 @@ func (s Source) MarshalJSON() ([]byte, error) {
 	return encodeObject(plain(s), s.Extra)
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (fa *FileAgent) UnmarshalJSON(b []byte) error {
-	type plain FileAgent
-	return decodeObject(b, (*plain)(fa), &fa.Extra)
-}
-
 // MarshalJSON implements json.Marshaler.
 func (fa FileAgent) MarshalJSON() ([]byte, error) {
 	type plain FileAgent
 	return encodeObject(plain(fa), fa.Extra)
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (m *MCPServer) UnmarshalJSON(b []byte) error {
-	type plain MCPServer
-	return decodeObject(b, (*plain)(m), &m.Extra)
-}
-
 // MarshalJSON implements json.Marshaler.
 func (m MCPServer) MarshalJSON() ([]byte, error) {
 	type plain MCPServer
 	return encodeObject(plain(m), m.Extra)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (s *Skill) UnmarshalJSON(b []byte) error {
-	type plain Skill
-	return decodeObject(b, (*plain)(s), &s.Extra)
 }
 
 // MarshalJSON implements json.Marshaler.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 )
@@ -38,33 +39,29 @@ func Parse(data []byte) (*File, error) {
 	if firstByte(doc) == 0 {
 		return nil, fmt.Errorf("%w: the file is empty", ErrSyntax)
 	}
-	if firstByte(doc) == '"' {
-		var inner string
-		if err := json.Unmarshal(doc, &inner); err != nil {
-			return nil, syntaxError(doc, err, "")
-		}
+	g, err := decodeGeneric(doc)
+	if err != nil {
+		return nil, syntaxError(doc, err, "")
+	}
+	if inner, ok := g.(string); ok {
 		doc = []byte(inner)
-		if firstByte(doc) == '"' {
+		if g, err = decodeGeneric(doc); err != nil {
+			return nil, syntaxError(doc, err, "in the JSON string the file holds: ")
+		}
+		if _, ok := g.(string); ok {
 			return nil, fmt.Errorf("%w: the file is a JSON string holding another JSON string; an agent file may be encoded twice at most", ErrSyntax)
 		}
-		if !json.Valid(doc) {
-			var v any
-			return nil, syntaxError(doc, json.Unmarshal(doc, &v), "in the JSON string the file holds: ")
-		}
-	} else if !json.Valid(doc) {
-		var v any
-		return nil, syntaxError(doc, json.Unmarshal(doc, &v), "")
 	}
-	var top map[string]json.RawMessage
-	if firstByte(doc) != '{' || json.Unmarshal(doc, &top) != nil {
+	top, ok := g.(map[string]any)
+	if !ok {
 		return nil, fmt.Errorf("%w: the file is JSON but not an object with an \"agents\" list", ErrNotAgentFile)
 	}
-	if firstByte(top["agents"]) != '[' {
+	if _, ok := top["agents"].([]any); !ok {
 		return nil, fmt.Errorf("%w: it has no \"agents\" list (the legacy single-agent format of Letta before 0.7 is not supported: export the agent again from a current Letta)", ErrNotAgentFile)
 	}
 	var f File
-	if err := json.Unmarshal(doc, &f); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrInvalid, locate(top, err))
+	if err := decodeFile(doc, g, &f); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, locate(doc, err))
 	}
 	if err := Validate(&f); err != nil {
 		return nil, err
@@ -78,6 +75,10 @@ func syntaxError(doc []byte, err error, where string) error {
 	if errors.As(err, &se) {
 		line, col := position(doc, se.Offset)
 		return fmt.Errorf("%w: %sline %d, column %d: %v", ErrSyntax, where, line, col, se)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		line, col := position(doc, int64(len(doc))+1)
+		return fmt.Errorf("%w: %sthe JSON ends early, at line %d, column %d: is the file cut short?", ErrSyntax, where, line, col)
 	}
 	return fmt.Errorf("%w: %s%v", ErrSyntax, where, err)
 }
@@ -95,7 +96,11 @@ func position(doc []byte, offset int64) (line, col int) {
 
 // locate finds the element of the file's lists that failed to decode, to
 // say where the problem is: "agents[0].messages[3]: …".
-func locate(top map[string]json.RawMessage, err error) string {
+func locate(doc []byte, err error) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(doc, &top) != nil {
+		return describe(err)
+	}
 	lists := []struct {
 		name string
 		elem func() any

@@ -290,7 +290,7 @@ func (p *importPlan) planTool(t *agentfile.Tool) (*toolPlan, error) {
 		return nil, err
 	}
 	for _, k := range []string{"pip_requirements", "npm_requirements"} {
-		if slices.Contains(t.Extra.Set(), k) {
+		if slices.Contains(t.Extra.NonEmpty(), k) {
 			p.notes.addf("tool %q: its %s were not kept (Kelpie runs no custom tool code)", checked, k)
 		}
 	}
@@ -364,7 +364,7 @@ func (p *importPlan) agentBlocks(a *agentfile.Agent, ap *agentPlan, note func(st
 		blocks = append(blocks, p.file.Blocks[slices.IndexFunc(p.file.Blocks, func(b agentfile.Block) bool { return b.ID == id })])
 	}
 	for _, b := range blocks {
-		if len(b.Metadata) > 0 || len(b.Tags) > 0 || len(b.Extra.Set()) > 0 {
+		if len(b.Metadata) > 0 || len(b.Tags) > 0 || len(b.Extra.NonEmpty()) > 0 {
 			note("block %q: its metadata, tags and template settings were not kept", b.Label)
 		}
 		bc := agent.BlockCreate{Label: b.Label, Value: b.Value, Limit: b.CharLimit(), ReadOnly: b.ReadOnly}
@@ -454,7 +454,7 @@ func agentSettings(a *agentfile.Agent, note func(string, ...any)) {
 	if len(a.GroupIDs) > 0 {
 		note("its membership of %d groups was not imported", len(a.GroupIDs))
 	}
-	if set := a.Extra.Set(); len(set) > 0 {
+	if set := a.Extra.NonEmpty(); len(set) > 0 {
 		note("settings Kelpie has no equivalent for were ignored: %s", strings.Join(set, ", "))
 	}
 }
