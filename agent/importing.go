@@ -34,9 +34,11 @@ const (
 	// transaction, which storage.TxnWritesMax bounds.
 	ImportMessagesMax = 4000
 	// ExportMessagesMax bounds the messages one export reads.
-	ExportMessagesMax = 100000
-	// ExportBytesMax bounds the encoded messages one export reads.
-	ExportBytesMax = 64 << 20
+	ExportMessagesMax = 50000
+	// ExportBytesMax bounds the encoded messages one export reads (so
+	// that the agent file, about twice their size, stays within what an
+	// import reads).
+	ExportBytesMax = 16 << 20
 	// toolCallsPerMessageMax bounds the tool calls of one imported message.
 	toolCallsPerMessageMax = 64
 	// toolCallIDBytesMax bounds a tool call ID.
