@@ -208,6 +208,8 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 	case OpArchivalInsert, OpArchivalList, OpArchivalSearch, OpArchivalDelete:
 		return invokeArchival(ctx, c, op, payload)
 		// archival operations go here
+	case OpImport, OpExport:
+		return invokeAgentFile(ctx, c, op, payload)
 	}
 	return nil, invalidf("unknown operation %q", op)
 }

@@ -100,6 +100,7 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.runRoutes()
 		h.conversationRoutes()
 		h.blockRoutes()
+		h.agentFileRoutes()
 	}
 	return h
 }
