@@ -255,7 +255,7 @@ func exportAgent(ctx context.Context, c *actor.Context[State], req *ExportReques
 		}
 		start = append(slices.Clone(kvs[len(kvs)-1].Key), 0)
 	}
-	window, err := inContext(ctx, c)
+	window, err := inContext(ctx, c, defaultThread(c.State.Agent))
 	if err != nil {
 		return nil, err
 	}
