@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -82,7 +85,7 @@ func (e *Executor) check() error {
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
 	help, _ := exec.CommandContext(ctx, e.bwrap, "--help").CombinedOutput()
-	needed := []string{"--size", "--cap-drop", "--userns"}
+	needed := []string{"--size", "--userns"}
 	if !e.rootMode {
 		needed = []string{"--size", "--disable-userns"}
 	}
@@ -115,15 +118,16 @@ func (e *Executor) check() error {
 // fixedBwrapFlags are the flags every sandbox of e gets.
 func (e *Executor) fixedBwrapFlags() []string {
 	a := []string{
-		"--die-with-parent", "--new-session",
+		"--die-with-parent", "--new-session", "--as-pid-1",
 		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--hostname", "sandbox",
 	}
 	if e.rootMode {
-		a = append(a, "--userns", "4", "--cap-drop", "ALL")
+		a = append(a, "--userns", "4")
 	} else {
 		a = append(a, "--unshare-user", "--disable-userns")
 	}
+	a = append(a, "--info-fd", "5")
 	id := strconv.Itoa(sandboxID)
 	a = append(a, "--uid", id, "--gid", id)
 	for _, d := range systemDirs {
@@ -172,7 +176,10 @@ func (e *Executor) bwrapArgs(s *spec) []string {
 			a = append(a, "--ro-bind", b.src, b.dst)
 		}
 	}
-	a = append(a, "--", e.prlimit)
+	// The root (a tmpfs bwrap made) is read-only too, once every mount
+	// point in it exists; /tmp is a mount of its own.
+	a = append(a, "--remount-ro", "/")
+	a = append(a, "--", e.setpriv, "--pdeathsig", "KILL", "--", e.prlimit)
 	a = append(a, s.limits.prlimitArgs()...)
 	a = append(a, "--")
 	return append(a, s.argv...)
@@ -194,6 +201,8 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 		defer r.Close()
 	}
 	var cmd *exec.Cmd
+	var child *sandboxChild
+	var stopped atomic.Bool // the wall-clock limit or ctx stopped the program
 	if e.isolated {
 		var ns *os.File
 		if e.rootMode {
@@ -204,13 +213,40 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 			}
 			defer ns.Close()
 		}
+		infoR, infoW, err := os.Pipe()
+		if err != nil {
+			closeFile(w)
+			return nil, fmt.Errorf("sandbox: making the info pipe: %w", err)
+		}
+		defer infoR.Close()
+		defer closeFile(infoW)
+		child = watchChild(infoR)
 		cmd = exec.CommandContext(wctx, e.bwrap, e.bwrapArgs(s)...)
-		// Descriptor 3 is the result pipe, 4 the user namespace (root mode).
-		cmd.ExtraFiles = []*os.File{w, ns}
+		// Descriptor 3 is the result pipe, 4 the user namespace (root
+		// mode), 5 where bwrap says which process is the sandbox's PID 1.
+		cmd.ExtraFiles = []*os.File{w, ns, infoW}
+		// Stopping the sandbox kills its PID 1, whose death bwrap reports
+		// by exiting (so it is reaped, not left a zombie); bwrap itself is
+		// killed only if it has no child yet or does not exit (WaitDelay).
+		// Killing bwrap alone is not enough while it sets the sandbox up:
+		// its child gets a parent-death signal that works only once it
+		// runs the tool (see below).
+		cmd.Cancel = func() error {
+			stopped.Store(true)
+			if child.kill(waitDelay) {
+				return nil
+			}
+			return cmd.Process.Kill()
+		}
 		// Killing bwrap kills the sandbox: its PID 1 has PR_SET_PDEATHSIG
 		// (--die-with-parent), and the kernel kills a PID namespace's
-		// processes when its PID 1 dies.
+		// processes when its PID 1 dies. In root mode bwrap runs as the
+		// sandbox user: a parent-death signal crosses only to a process of
+		// the same user (or from one with CAP_KILL, which bwrap drops).
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if e.rootMode {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(e.uid), Gid: uint32(e.gid), Groups: []uint32{}}
+		}
 	} else {
 		work := filepath.Join(s.callDir, "work")
 		if err := os.Mkdir(work, 0o700); err != nil {
@@ -222,7 +258,10 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 		cmd.Dir = work
 		cmd.ExtraFiles = []*os.File{w}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.Cancel = func() error {
+			stopped.Store(true)
+			return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
 	}
 	cmd.Env = s.env
 	stdout, stderr := newCaptures(s.limits.OutputBytes)
@@ -234,6 +273,9 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 		return nil, fmt.Errorf("sandbox: starting %s: %w", cmd.Path, err)
 	}
 	closeFile(w)
+	if len(cmd.ExtraFiles) > 2 {
+		closeFile(cmd.ExtraFiles[2])
+	}
 	frames := &boundedBuffer{limit: s.limits.ReturnBytes + frameSlackBytes}
 	framesDone := make(chan struct{})
 	if r != nil {
@@ -245,7 +287,10 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 		close(framesDone)
 	}
 	_ = cmd.Wait() // the outcome is read from ProcessState below
-	if !e.isolated {
+	if child != nil {
+		// Normally gone with bwrap already; not if bwrap died early.
+		child.kill(0)
+	} else {
 		// What the program left running in its process group goes with it.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
@@ -269,34 +314,109 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 		} else {
 			out.exitCode = ws.ExitStatus()
 		}
-		out.wallExpired = wctx.Err() != nil && ws.Signaled()
 	}
+	out.wallExpired = stopped.Load()
 	return out, nil
 }
 
-// newUserNamespace makes a root-mode call's user namespace: the sandbox
-// user is e.uid on the host, and host IDs below idMapSize-1 other than it
-// appear shifted by one (host root is uid 1), so that bwrap, which joins
-// the namespace as host root, keeps its access to the host paths it binds
-// while the tool has none of it. The namespace lives as long as the
-// returned file.
-func (e *Executor) newUserNamespace() (*os.File, error) {
-	cmd := exec.Command(e.sleep, "3600")
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:                 syscall.CLONE_NEWUSER,
-		UidMappings:                idMap(e.uid),
-		GidMappings:                idMap(e.gid),
-		GidMappingsEnableSetgroups: true,
-		Pdeathsig:                  syscall.SIGKILL,
+// sandboxChild is bwrap's child, the sandbox's PID 1, as bwrap reports
+// it on its --info-fd.
+type sandboxChild struct {
+	reported chan struct{} // closed once proc is set, or bwrap reported nothing
+	proc     *os.Process   // nil if bwrap reported no child
+}
+
+// watchChild reads bwrap's report of its child from r.
+func watchChild(r *os.File) *sandboxChild {
+	c := &sandboxChild{reported: make(chan struct{})}
+	go func() {
+		defer close(c.reported)
+		var info struct {
+			ChildPID int `json:"child-pid"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r, 4<<10)).Decode(&info); err != nil || info.ChildPID <= 0 {
+			return
+		}
+		// A pidfd (os.FindProcess has one on Linux) cannot signal another
+		// process that later reuses the PID.
+		if p, err := os.FindProcess(info.ChildPID); err == nil {
+			c.proc = p
+		}
+	}()
+	return c
+}
+
+// kill kills the child, waiting up to wait for bwrap to report it, and
+// says whether it did. Killing a PID namespace's PID 1 kills every
+// process in the namespace.
+func (c *sandboxChild) kill(wait time.Duration) bool {
+	select {
+	case <-c.reported:
+	case <-time.After(wait):
+		return false
 	}
+	return c.proc != nil && c.proc.Signal(syscall.SIGKILL) == nil
+}
+
+// newUserNamespace makes a root-mode call's user namespace. The sandbox
+// user creates it (unshare(1), holding it open with cat(1) until the
+// namespace is opened here), so it owns it, and bwrap, running as that
+// user too, may join it and has every capability in it while it sets the
+// sandbox up. The executor writes its ID map: the sandbox user is itself,
+// and host IDs below idMapSize-1 other than it appear shifted by one
+// (host root is uid 1), so that bwrap's capabilities in the namespace
+// reach the host paths it binds while the tool, which has none, gets
+// nothing from them. The namespace lives as long as the returned file.
+func (e *Executor) newUserNamespace() (*os.File, error) {
+	cmd := exec.Command(e.unshare, "--user", "--", e.cat)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: uint32(e.uid), Gid: uint32(e.gid), Groups: []uint32{}},
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: making the call's user namespace: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: making the call's user namespace: %w", err)
+	}
+	var stderr boundedBuffer
+	stderr.limit = 4 << 10
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("sandbox: making the call's user namespace: %w", err)
 	}
 	defer func() {
+		_ = stdin.Close()
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
+	// cat echoes a byte once it runs, that is once unshare has made the
+	// namespace.
+	var echo [1]byte
+	if _, err := stdin.Write([]byte{'.'}); err == nil {
+		_, err = io.ReadFull(stdout, echo[:])
+	}
+	if echo[0] != '.' {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("sandbox: making the call's user namespace as uid %d failed: %s", e.uid, firstLine(string(stderr.data)))
+	}
+	pid := cmd.Process.Pid
+	for _, m := range []struct {
+		file string
+		ids  []syscall.SysProcIDMap
+	}{{"uid_map", idMap(e.uid)}, {"gid_map", idMap(e.gid)}} {
+		var b strings.Builder
+		for _, r := range m.ids {
+			fmt.Fprintf(&b, "%d %d %d\n", r.ContainerID, r.HostID, r.Size)
+		}
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, m.file), []byte(b.String()), 0); err != nil {
+			return nil, fmt.Errorf("sandbox: writing the call's user namespace's %s: %w", m.file, err)
+		}
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: opening the call's user namespace: %w", err)
 	}

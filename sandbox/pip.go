@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kelpie-ai/kelpie/toolexec"
 )
 
 // ErrNoPackageIndex is wrapped by the error of a call whose tool needs
@@ -41,11 +40,11 @@ var requirementPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z
 	`(\[[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*\])?` +
 	`((===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+(,(===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+)*)?$`)
 
-// normalizeRequirements trims, checks, de-duplicates and sorts reqs.
-func normalizeRequirements(reqs []string) ([]string, *toolexec.Result) {
+// normalizeRequirements trims, checks, de-duplicates and sorts reqs, or
+// says what is wrong with them.
+func normalizeRequirements(reqs []string) ([]string, string) {
 	if len(reqs) > requirementsMax {
-		r := toolexec.Errorf("the tool has %d pip requirements, over the limit of %d", len(reqs), requirementsMax)
-		return nil, &r
+		return nil, fmt.Sprintf("the tool has %d pip requirements, over the limit of %d", len(reqs), requirementsMax)
 	}
 	out := make([]string, 0, len(reqs))
 	for _, req := range reqs {
@@ -54,36 +53,36 @@ func normalizeRequirements(reqs []string) ([]string, *toolexec.Result) {
 			continue
 		}
 		if len(req) > requirementBytesMax || !requirementPattern.MatchString(req) {
-			r := toolexec.Errorf("pip requirement %q is not of the form name[extras]<specifiers> (for example requests or numpy>=1.26): URLs, paths, options and markers are not accepted", req)
-			return nil, &r
+			return nil, fmt.Sprintf("pip requirement %q is not of the form name[extras]<specifiers> (for example requests or numpy>=1.26): URLs, paths, options and markers are not accepted", req)
 		}
 		out = append(out, req)
 	}
 	slices.Sort(out)
-	return slices.Compact(out), nil
+	return slices.Compact(out), ""
 }
 
 // venv returns the virtual environment holding reqs for in, installing it
-// first if no call has yet. A requirement that cannot be installed gives
-// an error Result; a missing index or a broken cache an error.
-func (e *Executor) venv(ctx context.Context, in *interpreter, reqs []string) (string, *toolexec.Result, error) {
-	reqs, res := normalizeRequirements(reqs)
-	if res != nil {
-		return "", res, nil
+// first if no call has yet. Requirements that are malformed or cannot be
+// installed give a problem for the model to see; a missing index or a
+// broken cache an error.
+func (e *Executor) venv(ctx context.Context, in *interpreter, reqs []string) (dir, problem string, err error) {
+	reqs, problem = normalizeRequirements(reqs)
+	if problem != "" {
+		return "", problem, nil
 	}
 	if len(reqs) == 0 {
-		return "", nil, nil
+		return "", "", nil
 	}
 	if e.pipIndexURL == "" {
-		return "", nil, fmt.Errorf("%w: the tool needs the pip package(s) %s; set the sandbox's PipIndexURL (a PyPI mirror or a local index) so they can be installed",
+		return "", "", fmt.Errorf("%w: the tool needs the pip package(s) %s; set the sandbox's PipIndexURL (a PyPI mirror or a local index) so they can be installed",
 			ErrNoPackageIndex, quoteList(reqs))
 	}
 	sum := sha256.Sum256([]byte(strings.Join(append([]string{in.exe, in.version, e.pipIndexURL}, reqs...), "\n")))
 	key := hex.EncodeToString(sum[:16])
 	root := filepath.Join(e.cacheDir, "venvs")
-	dir := filepath.Join(root, key)
+	dir = filepath.Join(root, key)
 	if venvReady(dir) {
-		return dir, nil, nil
+		return dir, "", nil
 	}
 
 	// One installation per key: a mutex in this process, a lock file
@@ -92,45 +91,45 @@ func (e *Executor) venv(ctx context.Context, in *interpreter, reqs []string) (st
 	mu.Lock()
 	defer mu.Unlock()
 	if venvReady(dir) {
-		return dir, nil, nil
+		return dir, "", nil
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", nil, fmt.Errorf("sandbox: making the requirements cache: %w", err)
+		return "", "", fmt.Errorf("sandbox: making the requirements cache: %w", err)
 	}
 	unlock, err := lockFile(ctx, dir+".lock")
 	if err != nil {
-		return "", nil, err
+		return "", "", err
 	}
 	defer unlock()
 	if venvReady(dir) {
-		return dir, nil, nil
+		return dir, "", nil
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return "", nil, fmt.Errorf("sandbox: clearing a half-built environment: %w", err)
+		return "", "", fmt.Errorf("sandbox: clearing a half-built environment: %w", err)
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		return "", nil, fmt.Errorf("sandbox: making the environment: %w", err)
+		return "", "", fmt.Errorf("sandbox: making the environment: %w", err)
 	}
 	if e.rootMode {
 		if err := os.Chown(dir, e.uid, e.gid); err != nil {
-			return "", nil, fmt.Errorf("sandbox: making the environment: %w", err)
+			return "", "", fmt.Errorf("sandbox: making the environment: %w", err)
 		}
 	}
-	if res, err := e.install(ctx, in, dir, reqs); err != nil || res != nil {
+	if problem, err := e.install(ctx, in, dir, reqs); err != nil || problem != "" {
 		_ = os.RemoveAll(dir)
-		return "", res, err
+		return "", problem, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, venvReadyFile), []byte(strings.Join(reqs, "\n")+"\n"), 0o644); err != nil {
-		return "", nil, fmt.Errorf("sandbox: marking the environment ready: %w", err)
+		return "", "", fmt.Errorf("sandbox: marking the environment ready: %w", err)
 	}
-	return dir, nil, nil
+	return dir, "", nil
 }
 
 // install makes a virtual environment in dir and installs reqs into it
 // with pip, in a sandbox with the network (to reach the index) whose only
 // writable host path is dir. pip installs wheels only, so no package's
 // build code runs.
-func (e *Executor) install(ctx context.Context, in *interpreter, dir string, reqs []string) (*toolexec.Result, error) {
+func (e *Executor) install(ctx context.Context, in *interpreter, dir string, reqs []string) (problem string, err error) {
 	lim := e.limits
 	lim.WallTime = e.installTimeout
 	lim.CPUTime = e.installTimeout
@@ -145,11 +144,11 @@ func (e *Executor) install(ctx context.Context, in *interpreter, dir string, req
 	}
 	callDir, err := e.newCallDir()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer os.RemoveAll(callDir)
 	if err := writeCallFiles(callDir, LanguagePython, "", callFile{}); err != nil {
-		return nil, err
+		return "", err
 	}
 	home := scratchInside
 	if !e.isolated {
@@ -169,21 +168,19 @@ func (e *Executor) install(ctx context.Context, in *interpreter, dir string, req
 		}
 		out, err := e.execute(ctx, &spec{argv: argv, env: env, limits: lim, network: true, callDir: callDir, binds: binds})
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		if out.wallExpired {
-			r := toolexec.Errorf("installing the tool's pip requirements (%s) took longer than %v", strings.Join(reqs, ", "), e.installTimeout)
-			return &r, nil
+			return fmt.Sprintf("installing the tool's pip requirements (%s) took longer than %v", strings.Join(reqs, ", "), e.installTimeout), nil
 		}
 		if out.exitCode != 0 || out.signal != 0 {
 			if e.isolated && strings.HasPrefix(out.stderr, "bwrap: ") {
-				return nil, fmt.Errorf("sandbox: bubblewrap could not set up the install sandbox: %s", firstLine(out.stderr))
+				return "", fmt.Errorf("sandbox: bubblewrap could not set up the install sandbox: %s", firstLine(out.stderr))
 			}
-			r := toolexec.Errorf("installing the tool's pip requirements (%s) failed: %s", strings.Join(reqs, ", "), pipError(out.stderr, out.stdout))
-			return &r, nil
+			return fmt.Sprintf("installing the tool's pip requirements (%s) failed: %s", strings.Join(reqs, ", "), pipError(out.stderr, out.stdout)), nil
 		}
 	}
-	return nil, nil
+	return "", nil
 }
 
 // pipError picks pip's own explanation out of its output.

@@ -165,7 +165,8 @@ type Executor struct {
 	bwrap          string
 	bwrapFlags     []string // the fixed part of bwrap's command line
 	prlimit        string
-	sleep          string // the process that holds a root-mode user namespace while bwrap joins it
+	setpriv        string
+	unshare, cat   string // make and hold a root-mode call's user namespace
 	tempDir        string
 	cacheDir       string
 	pipIndexURL    string
@@ -253,12 +254,23 @@ func newExecutor(cfg Config, isolated bool) (*Executor, error) {
 			return nil, err
 		}
 		if e.rootMode {
-			if e.sleep, err = exec.LookPath("sleep"); err != nil {
-				return nil, fmt.Errorf("sandbox: sleep (from coreutils) is needed to hold a user namespace: %w", err)
+			if e.unshare, err = exec.LookPath("unshare"); err != nil {
+				return nil, fmt.Errorf("sandbox: unshare (from util-linux) is needed to make user namespaces: %w", err)
+			}
+			if e.cat, err = exec.LookPath("cat"); err != nil {
+				return nil, fmt.Errorf("sandbox: cat (from coreutils) is needed to hold user namespaces: %w", err)
 			}
 		}
-		if !underSystemDir(e.prlimit) {
-			return nil, fmt.Errorf("sandbox: prlimit is at %s, outside the system directories the sandbox binds", e.prlimit)
+		if e.setpriv, err = exec.LookPath("setpriv"); err == nil {
+			e.setpriv, err = filepath.EvalSymlinks(e.setpriv)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: setpriv (from util-linux) is needed to tie a sandbox's life to bubblewrap's: %w", err)
+		}
+		for _, p := range []string{e.prlimit, e.setpriv} {
+			if !underSystemDir(p) {
+				return nil, fmt.Errorf("sandbox: %s is outside the system directories the sandbox binds", p)
+			}
 		}
 		e.bwrapFlags = e.fixedBwrapFlags()
 	}
@@ -285,23 +297,30 @@ func (e *Executor) Run(ctx context.Context, call toolexec.Call) (toolexec.Result
 	if src == nil {
 		return toolexec.Result{}, fmt.Errorf("sandbox: tool %q has no source code to run", call.Name)
 	}
+	reject := func(format string, args ...any) (toolexec.Result, error) {
+		r := toolexec.Errorf(format, args...)
+		if src.Script {
+			r.Return = runCodeReturn(r, nil)
+		}
+		return r, nil
+	}
 	lang, ok := normalizeLanguage(src.Language)
 	if !ok {
 		if src.Script {
-			return toolexec.Errorf("run_code cannot run %q: the languages it supports are python, javascript and typescript", src.Language), nil
+			return reject("run_code cannot run %q: the languages it supports are python, javascript and typescript", src.Language)
 		}
-		return toolexec.Errorf("tool %q is written in %q, which this server cannot run: use python, javascript or typescript", call.Name, src.Language), nil
+		return reject("tool %q is written in %q, which this server cannot run: use python, javascript or typescript", call.Name, src.Language)
 	}
 	if len(src.Code) > codeBytesMax {
-		return toolexec.Errorf("the source code is %d bytes, over the limit of %d", len(src.Code), codeBytesMax), nil
+		return reject("the source code is %d bytes, over the limit of %d", len(src.Code), codeBytesMax)
 	}
 	entry := cmpOr(src.Entry, call.Name)
 	if !src.Script && !identifier.MatchString(entry) {
-		return toolexec.Errorf("tool %q names no function to call: %q is not an identifier", call.Name, entry), nil
+		return reject("tool %q names no function to call: %q is not an identifier", call.Name, entry)
 	}
-	args, res, ok := parseArguments(call.Arguments)
-	if !ok {
-		return res, nil
+	args, problem := parseArguments(call.Arguments)
+	if problem != "" {
+		return reject("%s", problem)
 	}
 	if err := checkEnv(call.Env); err != nil {
 		return toolexec.Result{}, err
@@ -320,27 +339,32 @@ func (e *Executor) Run(ctx context.Context, call toolexec.Call) (toolexec.Result
 		}
 		in = e.node
 		if len(src.Requirements) > 0 {
-			return toolexec.Errorf("tool %q needs npm packages (%s), which this server cannot install: bundle them into the tool's source", call.Name, strings.Join(src.Requirements, ", ")), nil
+			return reject("tool %q needs npm packages (%s), which this server cannot install: bundle them into the tool's source", call.Name, strings.Join(src.Requirements, ", "))
 		}
 	}
 	code := src.Code
 	if lang == LanguageTypeScript {
 		js, msg := stripTypes(code)
 		if msg != "" {
-			return toolexec.Errorf("the TypeScript source does not compile: %s", msg), nil
+			return reject("the TypeScript source does not compile: %s", msg)
 		}
 		code = js
 	}
 	if lang != LanguagePython && !src.Script {
+		// The harness calls the entry through this export, whether or not
+		// the source exports it itself.
 		code += "\nexport { " + entry + " as __kelpie_entry__ };\n"
 	}
 
 	var binds []bind
 	exe := in.exe
 	if lang == LanguagePython && len(src.Requirements) > 0 {
-		venv, res, err := e.venv(ctx, in, src.Requirements)
-		if err != nil || res != nil {
-			return deref(res), err
+		venv, problem, err := e.venv(ctx, in, src.Requirements)
+		if err != nil {
+			return toolexec.Result{}, err
+		}
+		if problem != "" {
+			return reject("%s", problem)
 		}
 		binds = append(binds, bind{src: venv, dst: venv})
 		exe = filepath.Join(venv, "bin", "python")
@@ -460,6 +484,11 @@ func (e *Executor) exitReason(out *outcome) string {
 		// bwrap exits with 128+n when the tool was killed by signal n.
 		sig, code = syscall.Signal(code-128), 0
 	}
+	if sig != 0 && strings.Contains(out.stderr, "JavaScript heap out of memory") {
+		// V8 aborts (or crashes) when its heap is full.
+		return fmt.Sprintf("the tool ran out of memory: its JavaScript heap reached the limit of %d MiB (the sandbox's memory limit is %s per process)",
+			lim.nodeHeapMiB(), formatBytes(lim.MemoryBytes))
+	}
 	switch sig {
 	case 0:
 		return fmt.Sprintf("the tool exited with status %d before returning a result", code)
@@ -469,10 +498,6 @@ func (e *Executor) exitReason(out *outcome) string {
 		return fmt.Sprintf("the tool was killed (SIGKILL): past its CPU time limit of %d s, or out of memory", lim.cpuSeconds())
 	case syscall.SIGXFSZ:
 		return fmt.Sprintf("the tool wrote a file past the file size limit of %s and was stopped", formatBytes(lim.ScratchBytes))
-	case syscall.SIGABRT:
-		if strings.Contains(out.stderr, "heap out of memory") || strings.Contains(out.stderr, "Reached heap limit") {
-			return fmt.Sprintf("the tool ran out of memory: its JavaScript heap reached the limit of %d MiB", lim.nodeHeapMiB())
-		}
 	}
 	return fmt.Sprintf("the tool was killed by signal %d (%v) before returning a result", int(sig), sig)
 }
@@ -540,19 +565,20 @@ func normalizeLanguage(lang string) (string, bool) {
 	return "", false
 }
 
-// parseArguments checks the call's arguments: a JSON object, or nothing.
-func parseArguments(raw json.RawMessage) (json.RawMessage, toolexec.Result, bool) {
+// parseArguments checks the call's arguments (a JSON object, or nothing)
+// and returns them, or what is wrong with them.
+func parseArguments(raw json.RawMessage) (json.RawMessage, string) {
 	if len(raw) > argumentsBytesMax {
-		return nil, toolexec.Errorf("the arguments are %d bytes, over the limit of %d", len(raw), argumentsBytesMax), false
+		return nil, fmt.Sprintf("the arguments are %d bytes, over the limit of %d", len(raw), argumentsBytesMax)
 	}
 	if len(strings.TrimSpace(string(raw))) == 0 {
-		return json.RawMessage("{}"), toolexec.Result{}, true
+		return json.RawMessage("{}"), ""
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return nil, toolexec.Errorf("the arguments must be a JSON object: %s", describeJSONError(err)), false
+		return nil, "the arguments must be a JSON object: " + describeJSONError(err)
 	}
-	return raw, toolexec.Result{}, true
+	return raw, ""
 }
 
 func describeJSONError(err error) string {
@@ -705,13 +731,6 @@ func cmpOr[T comparable](v, fallback T) T {
 		return fallback
 	}
 	return v
-}
-
-func deref(r *toolexec.Result) toolexec.Result {
-	if r == nil {
-		return toolexec.Result{}
-	}
-	return *r
 }
 
 // ErrNoInterpreter is wrapped by the error of a call in a language whose
