@@ -1,17 +1,25 @@
 package sandbox_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -649,4 +657,152 @@ func TestUnsandboxed(t *testing.T) {
 	wantError(t, run(t, e, call("python", "nap", "import time\ndef nap():\n    time.sleep(3600)\n", `{}`)), "wall-clock limit of 2s")
 	res = run(t, e, call("python", "hog", "def hog():\n    return len(bytearray(10 * 1024**3))\n", `{}`))
 	wantError(t, res, "MemoryError", "memory limit")
+}
+
+func TestPipRequirementsNeedAnIndex(t *testing.T) {
+	t.Parallel()
+	requireProgram(t, "python3")
+	e := newSandbox(t, sandbox.Config{})
+
+	c := call("python", "fetch", "import requests\ndef fetch():\n    pass\n", `{}`)
+	c.Source.Requirements = []string{"requests>=2", " numpy "}
+	_, err := e.Run(context.Background(), c)
+	if !errors.Is(err, sandbox.ErrNoPackageIndex) {
+		t.Fatalf("Run gave %v, want ErrNoPackageIndex", err)
+	}
+	for _, s := range []string{`"numpy"`, `"requests>=2"`, "PipIndexURL"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %s", err, s)
+		}
+	}
+	for _, bad := range []string{"--index-url=http://evil", "pkg @ https://example.com/pkg.whl", "-r requirements.txt", "../local"} {
+		c.Source.Requirements = []string{bad}
+		wantError(t, run(t, e, c), "is not of the form")
+	}
+}
+
+// wheel is a minimal pure-Python wheel of a project kelpie-demo 1.0 whose
+// module kelpie_demo has VALUE = value.
+func wheel(t testing.TB, value string) (name string, data []byte) {
+	t.Helper()
+	files := []struct{ name, body string }{
+		{"kelpie_demo/__init__.py", fmt.Sprintf("VALUE = %q\n", value)},
+		{"kelpie_demo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: kelpie-demo\nVersion: 1.0\n"},
+		{"kelpie_demo-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: kelpie-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	var record strings.Builder
+	for _, f := range files {
+		w, err := zw.Create(f.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, f.body)
+		sum := sha256.Sum256([]byte(f.body))
+		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", f.name, base64.RawURLEncoding.EncodeToString(sum[:]), len(f.body))
+	}
+	record.WriteString("kelpie_demo-1.0.dist-info/RECORD,,\n")
+	w, err := zw.Create("kelpie_demo-1.0.dist-info/RECORD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, record.String())
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return "kelpie_demo-1.0-py3-none-any.whl", buf.Bytes()
+}
+
+func TestPipInstallFromLoopbackIndex(t *testing.T) {
+	t.Parallel()
+	requireProgram(t, "python3")
+	name, whl := wheel(t, "served over loopback")
+	sum := sha256.Sum256(whl)
+	var requests atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/simple/kelpie-demo/", func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		fmt.Fprintf(w, `<!DOCTYPE html><html><body><a href="/files/%s#sha256=%x">%s</a></body></html>`, name, sum, name)
+	})
+	mux.HandleFunc("/files/"+name, func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Write(whl)
+	})
+	srv := httptest.NewServer(mux) // listens on 127.0.0.1
+	defer srv.Close()
+	e := newSandbox(t, sandbox.Config{PipIndexURL: srv.URL + "/simple/"})
+
+	c := call("python", "demo", "import kelpie_demo\ndef demo():\n    return kelpie_demo.VALUE\n", `{}`)
+	c.Source.Requirements = []string{"kelpie-demo==1.0"}
+	wantSuccess(t, run(t, e, c), "served over loopback")
+	served := requests.Load()
+	if served < 2 {
+		t.Fatalf("the index served %d requests, want the page and the wheel", served)
+	}
+	// The environment is cached: the second call asks the index nothing.
+	wantSuccess(t, run(t, e, c), "served over loopback")
+	if requests.Load() != served {
+		t.Errorf("the second call asked the index again")
+	}
+	// Only tools with the requirement see it.
+	wantError(t, run(t, e, call("python", "demo", "import kelpie_demo\ndef demo():\n    pass\n", `{}`)), "ModuleNotFoundError")
+	// A requirement the index lacks is a clear error.
+	c.Source.Requirements = []string{"kelpie-absent"}
+	wantError(t, run(t, e, c), "installing the tool's pip requirements (kelpie-absent) failed", "kelpie-absent")
+}
+
+func TestPipInstallFromFileIndex(t *testing.T) {
+	t.Parallel()
+	requireProgram(t, "python3")
+	name, whl := wheel(t, "read from a file index")
+	root := t.TempDir()
+	project := filepath.Join(root, "kelpie-demo")
+	if err := os.MkdirAll(project, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The sandbox's user reads the index.
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	page := fmt.Sprintf(`<!DOCTYPE html><html><body><a href="%s">%s</a></body></html>`, name, name)
+	if err := os.WriteFile(filepath.Join(project, "index.html"), []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, name), whl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newSandbox(t, sandbox.Config{PipIndexURL: "file://" + root})
+	c := call("python", "demo", "import kelpie_demo\ndef demo():\n    return kelpie_demo.VALUE\n", `{}`)
+	c.Source.Requirements = []string{"kelpie-demo"}
+	wantSuccess(t, run(t, e, c), "read from a file index")
+}
+
+func BenchmarkSandboxCall(b *testing.B) {
+	for _, tc := range []struct{ lang, code string }{
+		{"python", "def add(a, b):\n    return a + b\n"},
+		{"javascript", "export function add(a, b) { return a + b; }\n"},
+	} {
+		b.Run(tc.lang, func(b *testing.B) {
+			requireProgram(b, map[string]string{"python": "python3", "javascript": "node"}[tc.lang])
+			e := newSandbox(b, sandbox.Config{})
+			c := call(tc.lang, "add", tc.code, `{"a": 1, "b": 2}`)
+			wantSuccess(b, run(b, e, c), "3")
+			durations := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				res, err := e.Run(context.Background(), c)
+				durations = append(durations, time.Since(start))
+				if err != nil || res.Return != "3" {
+					b.Fatalf("Run: %v %+v", err, res)
+				}
+			}
+			b.StopTimer()
+			slices.Sort(durations)
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			b.ReportMetric(ms(durations[len(durations)/2]), "p50-ms")
+			b.ReportMetric(ms(durations[min(len(durations)-1, len(durations)*99/100)]), "p99-ms")
+		})
+	}
 }
