@@ -69,7 +69,7 @@ const (
 	returnBytesMax   = 64 << 20
 	scratchBytesMax  = 16 << 30
 	openFilesMax     = 65536
-	processesMin     = 8       // an interpreter needs a few threads to start
+	processesMin     = 8        // an interpreter needs a few threads to start
 	memoryBytesMin   = 64 << 20 // below this neither interpreter starts
 	installMemoryMin = 1 << 30  // pip needs more than a small tool
 )

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
 )
 
 // ErrNoPackageIndex is wrapped by the error of a call whose tool needs
