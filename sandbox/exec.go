@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -362,11 +361,13 @@ func (c *sandboxChild) kill(wait time.Duration) bool {
 // user creates it (unshare(1), holding it open with cat(1) until the
 // namespace is opened here), so it owns it, and bwrap, running as that
 // user too, may join it and has every capability in it while it sets the
-// sandbox up. The executor writes its ID map: the sandbox user is itself,
-// and host IDs below idMapSize-1 other than it appear shifted by one
-// (host root is uid 1), so that bwrap's capabilities in the namespace
-// reach the host paths it binds while the tool, which has none, gets
-// nothing from them. The namespace lives as long as the returned file.
+// sandbox up. The executor writes its ID map: the sandbox user, and host
+// root as uid 1, so that bwrap's capabilities there let it look up bind
+// sources in directories only root may enter (a pyenv install under
+// /root). The tool runs with no capabilities, so the mapping gives it
+// nothing; a host process of the sandbox user could use it, which is why
+// that user must be one nothing else runs as (Config.SandboxUID). The
+// namespace lives as long as the returned file.
 func (e *Executor) newUserNamespace() (*os.File, error) {
 	cmd := exec.Command(e.unshare, "--user", "--", e.cat)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -406,13 +407,10 @@ func (e *Executor) newUserNamespace() (*os.File, error) {
 	pid := cmd.Process.Pid
 	for _, m := range []struct {
 		file string
-		ids  []syscall.SysProcIDMap
-	}{{"uid_map", idMap(e.uid)}, {"gid_map", idMap(e.gid)}} {
-		var b strings.Builder
-		for _, r := range m.ids {
-			fmt.Fprintf(&b, "%d %d %d\n", r.ContainerID, r.HostID, r.Size)
-		}
-		if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, m.file), []byte(b.String()), 0); err != nil {
+		host int
+	}{{"uid_map", e.uid}, {"gid_map", e.gid}} {
+		line := fmt.Sprintf("%d %d 1\n%d 0 1\n", sandboxID, m.host, hostRootInside)
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, m.file), []byte(line), 0); err != nil {
 			return nil, fmt.Errorf("sandbox: writing the call's user namespace's %s: %w", m.file, err)
 		}
 	}
@@ -421,18 +419,6 @@ func (e *Executor) newUserNamespace() (*os.File, error) {
 		return nil, fmt.Errorf("sandbox: opening the call's user namespace: %w", err)
 	}
 	return f, nil
-}
-
-// idMap is a root-mode namespace's ID map for the sandbox's host ID.
-func idMap(host int) []syscall.SysProcIDMap {
-	m := []syscall.SysProcIDMap{{ContainerID: sandboxID, HostID: host, Size: 1}}
-	if lo := min(host, idMapSize-1); lo > 0 {
-		m = append(m, syscall.SysProcIDMap{ContainerID: 1, HostID: 0, Size: lo})
-	}
-	if host+1 < idMapSize-1 {
-		m = append(m, syscall.SysProcIDMap{ContainerID: host + 2, HostID: host + 1, Size: idMapSize - 1 - (host + 1)})
-	}
-	return m
 }
 
 func closeFile(f *os.File) {

@@ -6,29 +6,34 @@
 //
 // Each call runs in a fresh bwrap(1) sandbox with its own user, PID, IPC,
 // UTS, cgroup and (unless Config.Network is set) network namespace; no
-// network means only a loopback interface that is down. Its root is an
-// empty tmpfs holding read-only binds of the system directories (/usr and
-// the /bin, /lib… links or directories), a handful of files from /etc
+// network means only a loopback interface that is down. Its root is a
+// read-only tmpfs holding read-only binds of the system directories (/usr
+// and the /bin, /lib… links or directories), a handful of files from /etc
 // (the dynamic linker's cache, time zone, certificates — never /etc
 // itself), and the interpreter's own prefix when it lives elsewhere (a
 // pyenv or nvm install). Nothing else of the host is there: not /, /root,
 // /home, the server's data or working directory. /tmp is a private tmpfs
 // of Limits.ScratchBytes and the working directory; the call's harness,
 // source and arguments are read-only under /sandbox; /etc/passwd names
-// only the sandbox user. The tool runs as uid 65534 in its namespace with
-// no capabilities, no_new_privs and nosuid mounts; bwrap kills it when
-// the server dies (--die-with-parent) and gives it a session of its own
-// (--new-session, so it cannot push input into a terminal).
+// only the sandbox user. The tool runs as uid 1000 in its namespace with
+// no capabilities, no_new_privs and nosuid mounts, as PID 1 of its PID
+// namespace, so every process it starts dies with it; it dies with bwrap
+// (a parent-death signal) and bwrap with the server, and it gets a
+// session of its own (--new-session: it cannot push input into a
+// terminal).
 //
-// When the server runs as root, bwrap's plain --unshare-user would map the
-// sandbox user to host root, where RLIMIT_NPROC never applies. So the
-// executor makes a user namespace per call that maps the sandbox user to
-// Config.SandboxUID (65534, nobody, by default) and host root to uid 1, and
-// bwrap joins it (--userns): bwrap, still host root, can bind paths under
-// /root, while everything the tool runs is an unprivileged host user whose
-// process count is its own namespace's. A server that is not root gets
-// bwrap's usual unprivileged user namespace, which maps the sandbox user
-// to the server's user, and further user namespaces are disabled in it.
+// A server that is not root gets bwrap's usual unprivileged user
+// namespace, which maps the sandbox user to the server's user and where
+// further user namespaces are disabled. A server running as root would get
+// a sandbox user that is host root, on whom RLIMIT_NPROC never binds. So
+// in root mode the sandbox's host user is Config.SandboxUID: the executor
+// has that user create a user namespace per call (so it owns it), maps
+// only it, and runs bwrap as it; bwrap joins the namespace (--userns) and
+// has its capabilities there to set the sandbox up. Everything of the call
+// then runs as an unprivileged host user whose process count is its own
+// namespace's. Host root appears in the namespace as uid 1, so that bwrap
+// can bind an interpreter from a directory only root may enter (/root for
+// a pyenv install); the tool, with no capabilities, gains nothing by it.
 //
 // # Bounds
 //
@@ -108,9 +113,8 @@ const (
 	frameSlackBytes   = 64 << 10  // result frame bytes beyond ReturnBytes: JSON framing, error type, traceback
 	waitDelay         = 2 * time.Second
 	probeTimeout      = 10 * time.Second
-	sandboxID         = 65534 // the tool's uid and gid inside the sandbox
-	nobodyID          = 65534 // SandboxUID and SandboxGID when unset
-	idMapSize         = 65534 // host IDs 0..idMapSize-2 are visible (as ID+1) in a root-mode namespace
+	sandboxID         = 1000 // the tool's uid and gid inside the sandbox
+	hostRootInside    = 1    // host root's uid and gid in a root-mode sandbox's user namespace
 )
 
 // Paths inside the sandbox.
@@ -147,13 +151,22 @@ type Config struct {
 	// minutes.
 	InstallTimeout time.Duration
 	// SandboxUID and SandboxGID are the host user and group a sandbox's
-	// processes run as when the server runs as root; 0 is 65534 (nobody).
-	// Ignored otherwise: then they run as the server's own user.
+	// processes run as when the server runs as root; 0 is
+	// DefaultSandboxID. Ignored otherwise: then they run as the server's
+	// own user. No other process on the host should run as this user:
+	// one that did could enter the sandboxes' namespaces and, for
+	// example, read a running tool's environment.
 	SandboxUID int
 	SandboxGID int
 }
 
 const installTimeoutDefault = 5 * time.Minute
+
+// DefaultSandboxID is the host user and group ID of the sandboxes of a
+// server running as root when Config names none: one chosen to belong to
+// nothing else (above the ranges that distributions, systemd and sssd
+// allocate), rather than the widely shared nobody.
+const DefaultSandboxID = 2100000000
 
 // Executor runs tool calls in sandboxes. It is safe for concurrent use.
 type Executor struct {
@@ -222,14 +235,14 @@ func newExecutor(cfg Config, isolated bool) (*Executor, error) {
 		network:        cfg.Network,
 		isolated:       isolated,
 		rootMode:       isolated && os.Geteuid() == 0,
-		uid:            cmpOr(cfg.SandboxUID, nobodyID),
-		gid:            cmpOr(cfg.SandboxGID, nobodyID),
+		uid:            cmpOr(cfg.SandboxUID, DefaultSandboxID),
+		gid:            cmpOr(cfg.SandboxGID, DefaultSandboxID),
 		tempDir:        cmpOr(cfg.TempDir, os.TempDir()),
 		pipIndexURL:    cfg.PipIndexURL,
 		installTimeout: cmpOr(cfg.InstallTimeout, installTimeoutDefault),
 		venvLocks:      map[string]*sync.Mutex{},
 	}
-	if e.uid < 0 || e.gid < 0 || e.uid >= 1<<31 || e.gid >= 1<<31 {
+	if e.uid <= 0 || e.gid <= 0 || e.uid >= 1<<31 || e.gid >= 1<<31 {
 		return nil, fmt.Errorf("sandbox: SandboxUID %d and SandboxGID %d must be user and group IDs", cfg.SandboxUID, cfg.SandboxGID)
 	}
 	if e.installTimeout < 0 || e.installTimeout > timeLimitMax {

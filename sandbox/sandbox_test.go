@@ -461,10 +461,10 @@ def flood():
 func TestWallClockLimit(t *testing.T) {
 	t.Parallel()
 	requireProgram(t, "python3")
-	e := newSandbox(t, sandbox.Config{Limits: sandbox.Limits{WallTime: time.Second}})
+	e := newSandbox(t, sandbox.Config{Limits: sandbox.Limits{WallTime: 3 * time.Second}})
 
 	res := run(t, e, call("python", "nap", "import time\ndef nap():\n    print('going to sleep')\n    time.sleep(3600)\n", `{}`))
-	wantError(t, res, "wall-clock limit of 1s")
+	wantError(t, res, "wall-clock limit of 3s")
 	if res.Stdout != "going to sleep\n" {
 		t.Errorf("stdout %q", res.Stdout)
 	}
