@@ -24,7 +24,7 @@ var ErrUnavailable = errors.New("sandbox: bubblewrap cannot run a sandbox here")
 // with the default configuration: nil if it can, else an error wrapping
 // ErrUnavailable that says why and what to do.
 func Available() error {
-	e, err := newExecutor(Config{}, true)
+	e, err := newExecutor(Config{CacheDir: os.TempDir()}, true, false)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,9 @@ type Limits struct {
 	MemoryBytes int64
 	// Processes bounds the processes and threads of the call together
 	// (RLIMIT_NPROC). The sandbox runs as an unprivileged user in a user
-	// namespace of its own, so the count is the call's alone.
+	// namespace of its own, so the count is the call's alone. Memory is
+	// bounded per process, so a call's total is at most Processes times
+	// MemoryBytes.
 	Processes int
 	// OutputBytes bounds what is kept of the call's stdout and stderr
 	// together. The rest is read and discarded, and the end of the
@@ -44,14 +46,17 @@ type Limits struct {
 }
 
 // DefaultLimits are the bounds of a call when Config.Limits leaves a field
-// zero: generous for a tool that computes or formats something, far below
-// anything that could hurt the server.
+// zero: generous for a tool that computes, formats or parses something,
+// and a third of Letta's 180 s tool timeout. Memory is bounded per
+// process, so the worst a call can hold is Processes × MemoryBytes
+// (16 GiB) plus ScratchBytes, for at most WallTime; lower them on a small
+// host.
 func DefaultLimits() Limits {
 	return Limits{
 		CPUTime:      30 * time.Second,
 		WallTime:     60 * time.Second,
 		MemoryBytes:  512 << 20,
-		Processes:    64,
+		Processes:    32,
 		OutputBytes:  256 << 10,
 		ReturnBytes:  1 << 20,
 		ScratchBytes: 64 << 20,

@@ -26,23 +26,28 @@
 // namespace, which maps the sandbox user to the server's user and where
 // further user namespaces are disabled. A server running as root would get
 // a sandbox user that is host root, on whom RLIMIT_NPROC never binds. So
-// in root mode the sandbox's host user is Config.SandboxUID: the executor
-// has that user create a user namespace per call (so it owns it), maps
-// only it, and runs bwrap as it; bwrap joins the namespace (--userns) and
-// has its capabilities there to set the sandbox up. Everything of the call
-// then runs as an unprivileged host user whose process count is its own
-// namespace's. Host root appears in the namespace as uid 1, so that bwrap
-// can bind an interpreter from a directory only root may enter (/root for
-// a pyenv install); the tool, with no capabilities, gains nothing by it.
+// in root mode the sandbox's host user is Config.SandboxUID (a dedicated
+// user, DefaultSandboxID unless configured): the executor has that user
+// create a user namespace per call (so it owns it), maps it to the
+// sandbox's uid 1000 and host root to uid 1, and runs bwrap as it; bwrap
+// joins the namespace (--userns) and has its capabilities there to set
+// the sandbox up, which lets it bind an interpreter from a directory only
+// root may enter (/root for a pyenv install). The tool, with no
+// capabilities, gains nothing by the mapping; everything of the call runs
+// as an unprivileged host user whose process count is its own
+// namespace's.
 //
 // # Bounds
 //
 // Limits bounds CPU time, memory, processes, open files and file size
 // (rlimits set by prlimit(1) inside the sandbox), the scratch space, the
 // captured output and return value, and wall-clock time: when it passes,
-// or when ctx is done, bwrap is killed, and with it the sandbox's PID
-// namespace and everything in it. A limit that ends a call is named in the
-// error the model sees.
+// or when ctx is done, the sandbox's PID 1 is killed, and with it
+// everything in its PID namespace. A limit that ends a call is named in
+// the error the model sees. Memory is bounded per process (a call may hold
+// up to Processes × MemoryBytes): a cgroup would bound the sum, but a
+// server can rarely create cgroups of its own (cgroup v2 needs a delegated
+// subtree), so the executor does not use them.
 //
 // # Calls
 //
@@ -62,10 +67,13 @@
 // LETTA_TOOL_CALL_ID and a minimal PATH, HOME, LANG and TMPDIR; nothing
 // of the server's own environment.
 //
-// Python requirements (Source.Requirements) are installed with pip, in a
-// sandbox that may use the network, into a virtual environment cached per
-// set of requirements under Config.CacheDir, from Config.PipIndexURL;
-// without an index a call with requirements fails with ErrNoPackageIndex.
+// Python requirements (Source.Requirements) are installed with pip from
+// Config.PipIndexURL, wheels only (so no package's build code runs), into
+// a virtual environment cached per set of requirements under
+// Config.CacheDir. The installation runs in a sandbox like a call's but
+// with the host's network (to reach the index) and the environment's
+// directory writable. Without an index a call with requirements fails
+// with ErrNoPackageIndex.
 //
 // NewUnsandboxed is the same executor without bubblewrap, for operators
 // who choose no sandbox: see its documentation for what that gives up.
@@ -200,7 +208,7 @@ var _ toolexec.Executor = (*Executor)(nil)
 // It fails, saying why, when bubblewrap cannot run a sandbox here (see
 // Available).
 func New(cfg Config) (*Executor, error) {
-	e, err := newExecutor(cfg, true)
+	e, err := newExecutor(cfg, true, true)
 	if err != nil {
 		return nil, err
 	}
@@ -222,10 +230,11 @@ func New(cfg Config) (*Executor, error) {
 // wall-clock limit, which kills the call's process group (a process that
 // leaves the group survives it).
 func NewUnsandboxed(cfg Config) (*Executor, error) {
-	return newExecutor(cfg, false)
+	return newExecutor(cfg, false, true)
 }
 
-func newExecutor(cfg Config, isolated bool) (*Executor, error) {
+// newExecutor makes an executor, finding the interpreters if probe is set.
+func newExecutor(cfg Config, isolated, probe bool) (*Executor, error) {
 	limits, err := cfg.Limits.withDefaults()
 	if err != nil {
 		return nil, err
@@ -287,8 +296,10 @@ func newExecutor(cfg Config, isolated bool) (*Executor, error) {
 		}
 		e.bwrapFlags = e.fixedBwrapFlags()
 	}
-	e.python, e.pythonErr = probeCached("python", cmpOr(cfg.PythonPath, "python3"), probePython)
-	e.node, e.nodeErr = probeCached("node", cmpOr(cfg.NodePath, "node"), probeNode)
+	if probe {
+		e.python, e.pythonErr = probeCached("python", cmpOr(cfg.PythonPath, "python3"), probePython)
+		e.node, e.nodeErr = probeCached("node", cmpOr(cfg.NodePath, "node"), probeNode)
+	}
 	return e, nil
 }
 
