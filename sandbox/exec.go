@@ -11,9 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrUnavailable is wrapped by the errors of New and Available when
@@ -425,4 +428,29 @@ func closeFile(f *os.File) {
 	if f != nil {
 		_ = f.Close()
 	}
+}
+
+// inheritedFDsClosed marks close-on-exec, once, every descriptor from 3 up
+// that the server process has: the ones Go opens are already, and the
+// others are what the server inherited from whatever started it (a
+// socket-activation listener, a shell's stray pipe), which would otherwise
+// pass through bwrap to every tool.
+var inheritedFDsClosed sync.Once
+
+func closeInheritedFDs() {
+	inheritedFDsClosed.Do(func() {
+		if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+			return
+		}
+		// Kernels before 5.11: one descriptor at a time.
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return
+		}
+		for _, ent := range entries {
+			if fd, err := strconv.Atoi(ent.Name()); err == nil && fd > 2 {
+				_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+			}
+		}
+	})
 }

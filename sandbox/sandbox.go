@@ -207,6 +207,10 @@ var _ toolexec.Executor = (*Executor)(nil)
 // New returns an Executor that runs every call in a bubblewrap sandbox.
 // It fails, saying why, when bubblewrap cannot run a sandbox here (see
 // Available).
+//
+// New (like NewUnsandboxed and Available) marks every descriptor the
+// server process inherited from whatever started it close-on-exec, so
+// that none reaches a tool; the server itself keeps using them.
 func New(cfg Config) (*Executor, error) {
 	e, err := newExecutor(cfg, true, true)
 	if err != nil {
@@ -235,6 +239,7 @@ func NewUnsandboxed(cfg Config) (*Executor, error) {
 
 // newExecutor makes an executor, finding the interpreters if probe is set.
 func newExecutor(cfg Config, isolated, probe bool) (*Executor, error) {
+	closeInheritedFDs()
 	limits, err := cfg.Limits.withDefaults()
 	if err != nil {
 		return nil, err
@@ -708,9 +713,10 @@ func parseFrames(data []byte, dropped int64) (started bool, result *frame, probl
 		case "start":
 			started = true
 		case "result":
-			if result == nil {
-				result = &f
-			}
+			// The harness writes its result last; a tool that writes on
+			// the descriptor itself does not get the final word by
+			// writing first.
+			result = &f
 		}
 	}
 	if dropped > 0 {

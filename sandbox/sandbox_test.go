@@ -20,12 +20,25 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kelpie-ai/kelpie/sandbox"
 	"github.com/kelpie-ai/kelpie/toolexec"
 )
+
+// strayFD is a descriptor the test process opens without close-on-exec
+// before any executor exists, as a server inherits one from whatever
+// started it; no tool may see it.
+var strayFD = -1
+
+func TestMain(m *testing.M) {
+	if fd, err := syscall.Dup(0); err == nil {
+		strayFD = fd
+	}
+	os.Exit(m.Run())
+}
 
 // need fails the test when CI is set and skips it otherwise: what it
 // needs (bubblewrap, an interpreter) is missing here.
@@ -347,6 +360,28 @@ def probe(read, write):
 	healthy(t, e)
 }
 
+func TestDescriptorsIsolated(t *testing.T) {
+	t.Parallel()
+	requireProgram(t, "python3")
+	if strayFD < 0 {
+		t.Fatal("TestMain could not open a stray descriptor")
+	}
+	e := newSandbox(t, sandbox.Config{})
+	// The tool has stdin, stdout, stderr and the harness's result pipe,
+	// nothing of the server's.
+	wantSuccess(t, run(t, e, call("python", "fds", `import os
+def fds():
+    open_fds = []
+    for fd in range(1024):
+        try:
+            os.fstat(fd)
+            open_fds.append(fd)
+        except OSError:
+            pass
+    return open_fds
+`, `{}`)), "[0,1,2,3]")
+}
+
 func TestEnvironmentIsolated(t *testing.T) {
 	requireProgram(t, "python3")
 	t.Setenv("KELPIE_SANDBOX_TEST_SECRET", "hunter2")
@@ -456,6 +491,10 @@ def flood():
 		t.Errorf("stdout does not state the truncation: ...%q", res.Stdout[max(0, len(res.Stdout)-200):])
 	}
 	healthy(t, e)
+
+	e = newSandbox(t, sandbox.Config{Limits: sandbox.Limits{ReturnBytes: 1024}})
+	wantError(t, run(t, e, call("python", "big", "def big():\n    return 'x' * 100000\n", `{}`)), "over the limit of 1024 bytes")
+	wantSuccess(t, run(t, e, call("python", "small", "def small():\n    return 'x' * 1000\n", `{}`)), strings.Repeat("x", 1000))
 }
 
 func TestWallClockLimit(t *testing.T) {
