@@ -204,7 +204,8 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 	}
 	var cmd *exec.Cmd
 	var child *sandboxChild
-	var stopped atomic.Bool // the wall-clock limit or ctx stopped the program
+	var stopped atomic.Bool  // the wall-clock limit or ctx stopped the program
+	var childOnly []*os.File // the child's ends of pipes, closed here once it starts
 	if e.isolated {
 		var ns *os.File
 		if e.rootMode {
@@ -221,7 +222,7 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 			return nil, fmt.Errorf("sandbox: making the info pipe: %w", err)
 		}
 		defer infoR.Close()
-		defer closeFile(infoW)
+		childOnly = append(childOnly, infoW)
 		child = watchChild(infoR)
 		cmd = exec.CommandContext(wctx, e.bwrap, e.bwrapArgs(s)...)
 		// Descriptor 3 is the result pipe, 4 the user namespace (root
@@ -240,11 +241,12 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 			}
 			return cmd.Process.Kill()
 		}
-		// Killing bwrap kills the sandbox: its PID 1 has PR_SET_PDEATHSIG
-		// (--die-with-parent), and the kernel kills a PID namespace's
-		// processes when its PID 1 dies. In root mode bwrap runs as the
-		// sandbox user: a parent-death signal crosses only to a process of
-		// the same user (or from one with CAP_KILL, which bwrap drops).
+		// bwrap dies with the server, and the tool, the sandbox's PID 1,
+		// with bwrap (setpriv --pdeathsig; see bwrapArgs), and the kernel
+		// kills a PID namespace's processes when its PID 1 dies. In root
+		// mode bwrap runs as the sandbox user: a parent-death signal
+		// reaches only a process of the same user (or is sent by one with
+		// CAP_KILL, which bwrap drops).
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if e.rootMode {
 			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(e.uid), Gid: uint32(e.gid), Groups: []uint32{}}
@@ -270,13 +272,13 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = waitDelay
 
-	if err := cmd.Start(); err != nil {
-		closeFile(w)
-		return nil, fmt.Errorf("sandbox: starting %s: %w", cmd.Path, err)
+	if w != nil {
+		childOnly = append(childOnly, w)
 	}
-	closeFile(w)
-	if len(cmd.ExtraFiles) > 2 {
-		closeFile(cmd.ExtraFiles[2])
+	err := cmd.Start()
+	closeAll(childOnly)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: starting %s: %w", cmd.Path, err)
 	}
 	frames := &boundedBuffer{limit: s.limits.ReturnBytes + frameSlackBytes}
 	framesDone := make(chan struct{})
@@ -291,7 +293,7 @@ func (e *Executor) execute(ctx context.Context, s *spec) (*outcome, error) {
 	_ = cmd.Wait() // the outcome is read from ProcessState below
 	if child != nil {
 		// Normally gone with bwrap already; not if bwrap died early.
-		child.kill(0)
+		child.kill(waitDelay)
 	} else {
 		// What the program left running in its process group goes with it.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -403,8 +405,6 @@ func (e *Executor) newUserNamespace() (*os.File, error) {
 		_, err = io.ReadFull(stdout, echo[:])
 	}
 	if echo[0] != '.' {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 		return nil, fmt.Errorf("sandbox: making the call's user namespace as uid %d failed: %s", e.uid, firstLine(string(stderr.data)))
 	}
 	pid := cmd.Process.Pid
@@ -422,6 +422,12 @@ func (e *Executor) newUserNamespace() (*os.File, error) {
 		return nil, fmt.Errorf("sandbox: opening the call's user namespace: %w", err)
 	}
 	return f, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		_ = f.Close()
+	}
 }
 
 func closeFile(f *os.File) {
