@@ -438,11 +438,11 @@ func (e *Executor) Run(ctx context.Context, call toolexec.Call) (toolexec.Result
 	if err != nil {
 		return toolexec.Result{}, err
 	}
-	return e.interpret(call, src.Script, out)
+	return e.interpret(src.Script, out)
 }
 
 // interpret turns what a call did into its Result.
-func (e *Executor) interpret(call toolexec.Call, script bool, out *outcome) (toolexec.Result, error) {
+func (e *Executor) interpret(script bool, out *outcome) (toolexec.Result, error) {
 	started, fr, frameErr := parseFrames(out.frames, out.framesDropped)
 	res := toolexec.Result{Stdout: out.stdout, Stderr: out.stderr}
 	switch {
