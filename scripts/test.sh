@@ -45,6 +45,18 @@ if ! command -v gcc >/dev/null 2>&1 && ! command -v cc >/dev/null 2>&1; then
 	apt_install gcc libc6-dev
 fi
 
+# The tool sandbox's tests (sandbox/) run real bubblewrap sandboxes with
+# Python and Node; the SDK and letta-code suites need Node and npm too.
+if ! command -v bwrap >/dev/null 2>&1; then
+	apt_install bubblewrap
+fi
+if ! command -v python3 >/dev/null 2>&1; then
+	apt_install python3 python3-venv python3-pip
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	apt_install nodejs npm
+fi
+
 # ---- 2. PostgreSQL -----------------------------------------------------------
 pg_up() { # pg_isready arguments...
 	command -v pg_isready >/dev/null 2>&1 && pg_isready -q -t 3 "$@"
