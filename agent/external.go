@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/kelpie-ai/kelpie/toolexec"
-	"github.com/kelpie-ai/kelpie/webtools"
+	"github.com/kelpie-ai/kelpie/toolschema"
 )
 
 // External tools run outside the actor: the run driver executes a step's
@@ -23,20 +25,26 @@ import (
 
 // Built-in tools that run outside the actor.
 const (
-	ToolFetchWebpage = webtools.NameFetchWebpage
-	ToolWebSearch    = webtools.NameWebSearch
+	ToolFetchWebpage = toolschema.NameFetchWebpage
+	ToolWebSearch    = toolschema.NameWebSearch
+	ToolRunCode      = toolschema.NameRunCode
 )
 
 func init() {
-	for _, tl := range webtools.Tools() {
+	for _, tl := range toolschema.Tools() {
 		builtins[tl.Name] = builtin{description: tl.Description, params: string(tl.Parameters), external: ExternalWeb}
 	}
+	rc := toolschema.RunCodeTool()
+	builtins[rc.Name] = builtin{description: rc.Description, params: string(rc.Parameters), external: ExternalSandbox}
 }
 
 // Kinds of external tools (ExternalTool.Kind).
 const (
 	// ExternalWeb: fetch_webpage and web_search.
 	ExternalWeb = "web"
+	// ExternalSandbox: run_code, and custom tools defined by source code,
+	// run in the tool sandbox.
+	ExternalSandbox = "sandbox"
 )
 
 // ExternalTool tells the run driver how to execute calls to one tool.
@@ -71,15 +79,39 @@ func IsExternal(name string) bool {
 	return ok && b.external != ""
 }
 
-// externalTools lists the agent's tools that run outside the actor.
-func (t *turn) externalTools() []ExternalTool {
+// ExternalTools lists the tools of ag that run outside the actor: its
+// built-in ones that do, and its custom tools (custom: their current
+// definitions), which run in the sandbox.
+func ExternalTools(ag *Agent, custom []CustomTool) []ExternalTool {
 	var out []ExternalTool
-	for _, name := range t.ag.Tools {
+	for _, name := range ag.Tools {
 		if b, ok := builtins[name]; ok && b.external != "" {
-			out = append(out, ExternalTool{Name: name, Kind: b.external, RequiresApproval: slices.Contains(t.ag.ApprovalRequired, name)})
+			out = append(out, ExternalTool{Name: name, Kind: b.external, RequiresApproval: slices.Contains(ag.ApprovalRequired, name)})
 		}
 	}
+	for i := range custom {
+		ct := &custom[i]
+		out = append(out, ExternalTool{Name: ct.Name, Kind: ExternalSandbox, ToolID: ct.ID, RequiresApproval: ct.requiresApproval(ag),
+			Source: &toolexec.Source{Language: ct.SourceType, Code: ct.SourceCode, Requirements: ct.PipRequirements}})
+	}
 	return out
+}
+
+// requiresApproval reports whether a call to the custom tool waits for the
+// client's approval: the tool's default_requires_approval, or the agent's
+// approval setting for its name.
+func (ct *CustomTool) requiresApproval(ag *Agent) bool {
+	return (ct.DefaultRequiresApproval != nil && *ct.DefaultRequiresApproval) || slices.Contains(ag.ApprovalRequired, ct.Name)
+}
+
+// externalTools lists the agent's tools that run outside the actor, as
+// this invocation reads them.
+func (t *turn) externalTools(ctx context.Context) ([]ExternalTool, error) {
+	custom, err := t.customTools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ExternalTools(t.ag, custom), nil
 }
 
 func checkToolResults(results []ToolResult) error {
@@ -112,4 +144,15 @@ func (t *turn) externalResult(tc ToolCall) (string, string) {
 		out = "Error: " + tc.Name + " failed"
 	}
 	return out, r.Status
+}
+
+// customResult is the result the driver (or, for an approved call, the
+// service) passed for a call to custom tool ct, cut to its
+// return_char_limit, saying so.
+func (t *turn) customResult(ct *CustomTool, tc ToolCall) (string, string) {
+	out, status := t.externalResult(tc)
+	if status == ToolSuccess && ct.ReturnCharLimit > 0 && utf8.RuneCountInString(out) > ct.ReturnCharLimit {
+		out = truncateChars(out, ct.ReturnCharLimit) + fmt.Sprintf("\n[cut to the tool's return_char_limit of %d characters]", ct.ReturnCharLimit)
+	}
+	return out, status
 }

@@ -474,8 +474,12 @@ func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepR
 	if run.Model != "" {
 		model = run.Model
 	}
+	external, err := t.externalTools(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return &Prepared{Step: run.Steps, Request: llm.Request{Model: model, Messages: history, Tools: tools}, Embedding: ag.Embedding,
-		External: t.externalTools()}, nil
+		External: external}, nil
 }
 
 // apply logs the model's answer for a step and runs its tool calls.
@@ -699,8 +703,8 @@ func runMessages(ctx context.Context, c *actor.Context[State], id string) ([]Mes
 }
 
 // needsApproval reports whether a call to the named tool waits for the
-// client: client-side tools, the agent's custom tools (no sandbox yet: the
-// client runs them), and its built-in tools marked as requiring approval.
+// client: client-side tools, and the agent's tools marked as requiring
+// approval (custom tools also by their default_requires_approval).
 // A call to a tool the agent does not have (any more) waits for nothing:
 // it gets a tool error.
 func (t *turn) needsApproval(ctx context.Context, name string) (bool, error) {
@@ -712,7 +716,7 @@ func (t *turn) needsApproval(ctx context.Context, name string) (bool, error) {
 		return false, err
 	}
 	if ct != nil {
-		return true, nil
+		return ct.requiresApproval(t.ag), nil
 	}
 	return slices.Contains(t.ag.ApprovalRequired, name) && slices.Contains(t.ag.Tools, name), nil
 }
@@ -780,7 +784,8 @@ func (t *turn) answer(ctx context.Context, p *PendingApproval, approvals []Appro
 		case a.Approve && t.isClientTool(call.Name):
 			result, status = "Error: "+call.Name+" is a client-side tool: the client must return its result", ToolError
 		case a.Approve && ct != nil:
-			result, status = "Error: "+call.Name+" is a custom tool, which this server cannot run (no sandbox): the client must run it and return its result", ToolError
+			// The service ran it in the sandbox before this send.
+			result, status = t.customResult(ct, call)
 		case a.Approve:
 			result, status, _ = t.runTool(ctx, call)
 			if t.fatal != nil {

@@ -183,10 +183,13 @@ type CustomTool struct {
 	ReturnCharLimit int            `json:"return_char_limit,omitempty"`
 	// DefaultRequiresApproval is recorded; every custom tool call waits
 	// for the client anyway.
-	DefaultRequiresApproval *bool          `json:"default_requires_approval,omitempty"`
-	Metadata                map[string]any `json:"metadata,omitempty"`
-	CreatedAt               time.Time      `json:"created_at"`
-	UpdatedAt               time.Time      `json:"updated_at"`
+	DefaultRequiresApproval *bool `json:"default_requires_approval,omitempty"`
+	// PipRequirements are the Python packages the tool needs (pip
+	// requirement specifiers), installed for it by the sandbox.
+	PipRequirements []string       `json:"pip_requirements,omitempty"`
+	Metadata        map[string]any `json:"metadata,omitempty"`
+	CreatedAt       time.Time      `json:"created_at"`
+	UpdatedAt       time.Time      `json:"updated_at"`
 }
 
 // Block is one core memory block, compiled into the system prompt.

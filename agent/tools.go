@@ -206,7 +206,16 @@ func ToolSchemas(names []string) []llm.Tool {
 func (t *turn) runTool(ctx context.Context, tc ToolCall) (result, status string, terminal bool) {
 	b, ok := builtins[tc.Name]
 	if !ok || !slices.Contains(t.ag.Tools, tc.Name) {
-		return fmt.Sprintf("Error: tool %q is not available to this agent", tc.Name), ToolError, false
+		ct, err := t.customTool(ctx, tc.Name)
+		if err != nil {
+			t.fatal = err
+			return "", ToolError, false
+		}
+		if ct == nil {
+			return fmt.Sprintf("Error: tool %q is not available to this agent", tc.Name), ToolError, false
+		}
+		result, status = t.customResult(ct, tc)
+		return result, status, false
 	}
 	var args map[string]any
 	if err := json.Unmarshal([]byte(tc.Arguments), &args); err != nil {

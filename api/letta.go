@@ -47,18 +47,19 @@ type blockWire struct {
 }
 
 type toolWire struct {
-	ID             string         `json:"id"`
-	Name           string         `json:"name"`
-	ToolType       string         `json:"tool_type"`
-	Description    string         `json:"description"`
-	SourceType     string         `json:"source_type"`
-	Tags           []string       `json:"tags"`
-	JSONSchema     map[string]any `json:"json_schema"`
-	ReturnCharLim  int            `json:"return_char_limit"`
-	Metadata       map[string]any `json:"metadata_"`
-	RequiresApprov *bool          `json:"default_requires_approval"`
-	SourceCode     *string        `json:"source_code,omitempty"`
-	ArgsJSONSchema map[string]any `json:"args_json_schema,omitempty"`
+	ID             string           `json:"id"`
+	Name           string           `json:"name"`
+	ToolType       string           `json:"tool_type"`
+	Description    string           `json:"description"`
+	SourceType     string           `json:"source_type"`
+	Tags           []string         `json:"tags"`
+	JSONSchema     map[string]any   `json:"json_schema"`
+	ReturnCharLim  int              `json:"return_char_limit"`
+	Metadata       map[string]any   `json:"metadata_"`
+	RequiresApprov *bool            `json:"default_requires_approval"`
+	SourceCode     *string          `json:"source_code,omitempty"`
+	ArgsJSONSchema map[string]any   `json:"args_json_schema,omitempty"`
+	PipRequire     []pipRequirement `json:"pip_requirements,omitempty"`
 }
 
 type agentWire struct {

@@ -68,7 +68,25 @@ func toTool(t toolreg.Tool) toolWire {
 		ID: t.ID, Name: t.Name, ToolType: t.ToolType, Description: t.Description, SourceType: t.SourceType,
 		Tags: nonNilStrings(t.Tags), JSONSchema: t.JSONSchema, ReturnCharLim: t.ReturnCharLimit, Metadata: metadata,
 		RequiresApprov: t.DefaultRequiresApproval, SourceCode: optional(t.SourceCode), ArgsJSONSchema: t.ArgsJSONSchema,
+		PipRequire: requirementsOf(t.PipRequirements),
 	}
+}
+
+// requirementsOf renders pip requirement specifiers as Letta's
+// PipRequirements (name and, for name==version, the version).
+func requirementsOf(specs []string) []pipRequirement {
+	var out []pipRequirement
+	for _, s := range specs {
+		name, version, ok := strings.Cut(s, "==")
+		r := pipRequirement{Name: name}
+		if ok {
+			r.Version = &version
+		} else {
+			r.Name = s
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // agentTools returns the agent's tools: built-in, then custom (a's
@@ -168,19 +186,50 @@ func (h *handler) countTools(w http.ResponseWriter, r *http.Request) {
 }
 
 // toolCreateRequest is Letta's ToolCreate, plus an optional name.
-// pip_requirements, npm_requirements and enable_parallel_execution are
-// accepted and ignored.
+// npm_requirements and enable_parallel_execution are accepted and
+// ignored.
 type toolCreateRequest struct {
-	Name                    string         `json:"name"`
-	Description             *string        `json:"description"`
-	Tags                    []string       `json:"tags"`
-	SourceCode              *string        `json:"source_code"`
-	SourceType              *string        `json:"source_type"`
-	JSONSchema              map[string]any `json:"json_schema"`
-	ArgsJSONSchema          map[string]any `json:"args_json_schema"`
-	ReturnCharLimit         *int           `json:"return_char_limit"`
-	DefaultRequiresApproval *bool          `json:"default_requires_approval"`
-	Metadata                map[string]any `json:"metadata_"`
+	Name                    string           `json:"name"`
+	Description             *string          `json:"description"`
+	Tags                    []string         `json:"tags"`
+	SourceCode              *string          `json:"source_code"`
+	SourceType              *string          `json:"source_type"`
+	JSONSchema              map[string]any   `json:"json_schema"`
+	ArgsJSONSchema          map[string]any   `json:"args_json_schema"`
+	ReturnCharLimit         *int             `json:"return_char_limit"`
+	DefaultRequiresApproval *bool            `json:"default_requires_approval"`
+	Metadata                map[string]any   `json:"metadata_"`
+	PipRequirements         []pipRequirement `json:"pip_requirements"`
+}
+
+// pipRequirement is Letta's PipRequirement.
+type pipRequirement struct {
+	Name    string  `json:"name"`
+	Version *string `json:"version"`
+}
+
+// specifiers renders requirements as pip requirement specifiers.
+func specifiers(reqs []pipRequirement) []string {
+	var out []string
+	for _, r := range reqs {
+		s := r.Name
+		if r.Version != nil && *r.Version != "" {
+			s += "==" + *r.Version
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func pipPatch(reqs *[]pipRequirement) *[]string {
+	if reqs == nil {
+		return nil
+	}
+	s := specifiers(*reqs)
+	if s == nil {
+		s = []string{}
+	}
+	return &s
 }
 
 // decodeToolCreate reads a ToolCreate body.
@@ -196,6 +245,7 @@ func decodeToolCreate(w http.ResponseWriter, r *http.Request) (toolreg.Spec, boo
 	spec := toolreg.Spec{
 		Name: req.Name, Tags: req.Tags, SourceCode: *req.SourceCode, JSONSchema: req.JSONSchema, ArgsJSONSchema: req.ArgsJSONSchema,
 		ReturnCharLimit: req.ReturnCharLimit, DefaultRequiresApproval: req.DefaultRequiresApproval, Metadata: req.Metadata,
+		PipRequirements: specifiers(req.PipRequirements),
 	}
 	if req.Description != nil {
 		spec.Description = *req.Description
@@ -247,15 +297,16 @@ func (h *handler) getTool(w http.ResponseWriter, r *http.Request) {
 
 // toolUpdateRequest is Letta's ToolUpdate; null or absent fields stay.
 type toolUpdateRequest struct {
-	Description             *string        `json:"description"`
-	Tags                    *[]string      `json:"tags"`
-	SourceCode              *string        `json:"source_code"`
-	SourceType              *string        `json:"source_type"`
-	JSONSchema              map[string]any `json:"json_schema"`
-	ArgsJSONSchema          map[string]any `json:"args_json_schema"`
-	ReturnCharLimit         *int           `json:"return_char_limit"`
-	DefaultRequiresApproval *bool          `json:"default_requires_approval"`
-	Metadata                map[string]any `json:"metadata_"`
+	Description             *string           `json:"description"`
+	Tags                    *[]string         `json:"tags"`
+	SourceCode              *string           `json:"source_code"`
+	SourceType              *string           `json:"source_type"`
+	JSONSchema              map[string]any    `json:"json_schema"`
+	ArgsJSONSchema          map[string]any    `json:"args_json_schema"`
+	ReturnCharLimit         *int              `json:"return_char_limit"`
+	DefaultRequiresApproval *bool             `json:"default_requires_approval"`
+	Metadata                map[string]any    `json:"metadata_"`
+	PipRequirements         *[]pipRequirement `json:"pip_requirements"`
 }
 
 func (h *handler) updateTool(w http.ResponseWriter, r *http.Request) {
@@ -270,7 +321,7 @@ func (h *handler) updateTool(w http.ResponseWriter, r *http.Request) {
 	t, err := h.svc.Tools().Update(r.Context(), id, toolreg.Patch{
 		Description: req.Description, Tags: req.Tags, SourceCode: req.SourceCode, SourceType: req.SourceType,
 		JSONSchema: req.JSONSchema, ArgsJSONSchema: req.ArgsJSONSchema, ReturnCharLimit: req.ReturnCharLimit,
-		DefaultRequiresApproval: req.DefaultRequiresApproval, Metadata: req.Metadata,
+		DefaultRequiresApproval: req.DefaultRequiresApproval, Metadata: req.Metadata, PipRequirements: pipPatch(req.PipRequirements),
 	})
 	if err != nil {
 		h.fail(w, r, err)

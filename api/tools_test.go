@@ -29,6 +29,10 @@ type toolJSON struct {
 	Tags            []string       `json:"tags"`
 	ReturnCharLimit int            `json:"return_char_limit"`
 	JSONSchema      map[string]any `json:"json_schema"`
+	PipRequirements []struct {
+		Name    string  `json:"name"`
+		Version *string `json:"version"`
+	} `json:"pip_requirements"`
 }
 
 // tool requires a 200 Tool answer and decodes it.
@@ -254,7 +258,13 @@ func TestAttachDetachTools(t *testing.T) {
 
 func TestCustomToolRun(t *testing.T) {
 	srv := server(t, callThenText("lookup", map[string]any{"city": "Oslo"}))
-	custom := tool(t, srv, "POST", "/v1/tools", map[string]any{"source_code": lookupTool})
+	// A tool that requires approval: the client may run it itself and give
+	// the result (without approval the server runs it in its sandbox).
+	custom := tool(t, srv, "POST", "/v1/tools", map[string]any{"source_code": lookupTool, "default_requires_approval": true,
+		"pip_requirements": []map[string]any{{"name": "requests", "version": "2.32.3"}}})
+	if len(custom.PipRequirements) != 1 || custom.PipRequirements[0].Name != "requests" {
+		t.Fatalf("pip_requirements %+v", custom.PipRequirements)
+	}
 	a := createAgent(t, srv, "runner")
 	conform(t, ok(t, srv, "PATCH", "/v1/agents/"+a.ID+"/tools/attach/"+custom.ID, nil), "AgentState", false)
 	path := "/v1/agents/" + a.ID + "/messages"

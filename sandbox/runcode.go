@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kelpie-ai/kelpie/toolexec"
+	"github.com/kelpie-ai/kelpie/toolschema"
 )
 
 // The run_code tool, Letta's built-in code runner: the model gives a
@@ -19,31 +20,11 @@ import (
 // "traceback"}. "results" (a notebook's last-expression values in Letta's
 // hosted runner) is always empty here: a program's output is what it
 // prints.
-const (
-	RunCodeName        = "run_code"
-	RunCodeDescription = "Execute a self-contained program in a fresh, isolated sandbox and return " +
-		"what it printed to stdout and stderr, and the error if it failed. Nothing persists " +
-		"between runs: no variables, files or installed packages, and there is no network access. " +
-		"Print whatever you need to see."
-)
+// Its name, description and schema are package toolschema's.
+const RunCodeName = toolschema.NameRunCode
 
 // RunCodeParameters is run_code's JSON Schema.
-var RunCodeParameters = json.RawMessage(`{
-  "type": "object",
-  "properties": {
-    "code": {
-      "type": "string",
-      "description": "The complete program to run."
-    },
-    "language": {
-      "type": "string",
-      "enum": ["python", "js", "ts"],
-      "description": "The program's language: python (Python 3), js (JavaScript, run by Node.js as an ES module) or ts (TypeScript, types stripped, then run as js)."
-    }
-  },
-  "required": ["code", "language"],
-  "additionalProperties": false
-}`)
+var RunCodeParameters = toolschema.RunCodeTool().Parameters
 
 // RunCodeSource is the Source for a run_code call with the given
 // arguments, or an error Result for arguments that do not name a program.

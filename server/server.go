@@ -81,9 +81,18 @@ type Config struct {
 	// leaves such agents on full-text archival search. Start fails if
 	// Model cannot embed with it.
 	EmbeddingModel string
-	// Tools executes the built-in tools that run outside the agents
-	// (fetch_webpage, web_search); nil: a call to one gets a tool error.
-	Tools toolexec.Executor
+	// WebTools executes fetch_webpage and web_search; nil: a call to one
+	// gets a tool error.
+	WebTools toolexec.Executor
+	// ToolSandbox is how custom tools and run_code run: SandboxBwrap (the
+	// default) or SandboxNone (see those). Where bubblewrap cannot run,
+	// SandboxBwrap starts anyway and such calls get a tool error saying
+	// why and what to do.
+	ToolSandbox string
+	// PipIndexURL is the package index custom tools' pip_requirements are
+	// installed from (cached per set of requirements under DataDir);
+	// empty: such tools fail, naming the requirement.
+	PipIndexURL string
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
 	// StartTimeout bounds opening the store.
@@ -229,7 +238,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	r := rt.NewSystem()
 	sys := actor.NewSystem(actor.Config{Runtime: r, Store: store, Logger: log.With("component", "actor")})
-	svc, err := service.New(r, store, sys, cfg.Model, service.WithDefaultEmbedding(cfg.EmbeddingModel), service.WithToolExecutor(cfg.Tools))
+	tools, err := newToolRouter(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := service.New(r, store, sys, cfg.Model, service.WithDefaultEmbedding(cfg.EmbeddingModel), service.WithToolExecutor(tools))
 	if err != nil {
 		return nil, fmt.Errorf("start agent service: %w", err)
 	}

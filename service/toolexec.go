@@ -105,16 +105,29 @@ func (s *Service) approvalToolResults(ctx context.Context, agentID, conversation
 	if !slices.ContainsFunc(approvals, func(a agent.Approval) bool { return a.Approve && a.Return == nil }) {
 		return nil
 	}
-	pending, err := s.pendingApproval(ctx, agentID, conversationID)
-	if err != nil || pending == nil {
+	ag, err := s.GetAgent(ctx, agentID) // with its custom tools' current definitions
+	if err != nil {
 		return nil // the send reports the problem
 	}
+	pending := ag.PendingApproval
+	if conversationID != "" {
+		if pending, err = s.pendingApproval(ctx, agentID, conversationID); err != nil {
+			return nil
+		}
+	}
+	if pending == nil {
+		return nil
+	}
+	tools := agent.ExternalTools(ag, ag.CustomTools)
 	var calls []llm.ToolCall
 	var external []agent.ExternalTool
 	for _, c := range pending.Calls {
-		if approved(c.ID) && agent.IsExternal(c.Name) {
+		i := slices.IndexFunc(tools, func(e agent.ExternalTool) bool { return e.Name == c.Name })
+		if approved(c.ID) && i >= 0 {
 			calls = append(calls, llm.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
-			external = append(external, agent.ExternalTool{Name: c.Name})
+			e := tools[i]
+			e.RequiresApproval = false // approved
+			external = append(external, e)
 		}
 	}
 	if len(calls) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kelpie-ai/kelpie/toolexec"
 	"slices"
 	"strings"
 	"sync"
@@ -57,9 +58,14 @@ func (m *recorder) last(name string) *llm.Tool {
 
 func TestCustomToolLoop(t *testing.T) {
 	var rec recorder
-	e := newEnv(t, nil, rec.script("lookup", map[string]any{"city": "Oslo"}))
+	var calls []toolexec.Call
+	exec := toolexec.Func(func(_ context.Context, call toolexec.Call) (toolexec.Result, error) {
+		calls = append(calls, call)
+		return toolexec.Result{Status: toolexec.StatusSuccess, Return: "709000 people", Stdout: "looking up\n"}, nil
+	})
+	e := newEnvWith(t, rec.script("lookup", map[string]any{"city": "Oslo"}), service.WithToolExecutor(exec))
 	limit := 5
-	tool, err := e.svc.Tools().Create(ctx, tools.Spec{SourceCode: lookupSrc, ReturnCharLimit: &limit})
+	tool, err := e.svc.Tools().Create(ctx, tools.Spec{SourceCode: lookupSrc, ReturnCharLimit: &limit, PipRequirements: []string{"requests==2.32.3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +77,7 @@ func TestCustomToolLoop(t *testing.T) {
 	if len(ag.CustomTools) != 1 || !strings.Contains(strings.Join(ag.Tools, ","), "lookup") {
 		t.Fatalf("after attach: tools %v, custom %+v", ag.Tools, ag.CustomTools)
 	}
-	// The copy survives a reload from storage.
+	// The reference survives a reload from storage.
 	e.reload(t, ag.ID)
 	resp, err := e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "how many live in Oslo?"}}})
 	if err != nil {
@@ -81,23 +87,39 @@ func TestCustomToolLoop(t *testing.T) {
 	if offered == nil || offered.Description != "Look up a city's population." || !strings.Contains(string(offered.Parameters), `"city"`) {
 		t.Fatalf("model was offered %+v", offered)
 	}
-	last := resp.Messages[len(resp.Messages)-1]
-	if resp.StopReason != agent.StopApproval || len(last.ToolCalls) != 1 || !last.ToolCalls[0].Approval {
-		t.Fatalf("turn: stop %s, last %+v", resp.StopReason, last)
+	// The server ran it (outside the actor) with its source and the
+	// model's arguments, and cut the return to return_char_limit.
+	if len(calls) != 1 || calls[0].Source == nil || calls[0].Source.Code != lookupSrc || calls[0].Source.Language != "python" ||
+		string(calls[0].Arguments) != `{"city":"Oslo"}` || calls[0].AgentID != ag.ID || calls[0].ToolID != tool.ID ||
+		!slices.Equal(calls[0].Source.Requirements, []string{"requests==2.32.3"}) {
+		t.Fatalf("executed %+v", calls)
 	}
-	callID := last.ToolCalls[0].ID
-	// Approving without a result: the server cannot run the tool.
+	ret := resp.Messages[2]
+	if ret.Role != llm.RoleTool || !strings.HasPrefix(ret.Content, "70900\n[cut to the tool's return_char_limit of 5") || ret.ToolStatus != agent.ToolSuccess || resp.StopReason != agent.StopEndTurn {
+		t.Fatalf("turn: stop %s, return %+v", resp.StopReason, ret)
+	}
+
+	// A tool that requires approval pauses first, and runs once approved.
+	yes := true
+	if _, err := e.svc.Tools().Update(ctx, tool.ID, tools.Patch{DefaultRequiresApproval: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "and now?"}}})
+	if err != nil || resp.StopReason != agent.StopApproval || len(calls) != 1 {
+		t.Fatalf("second turn: %+v %v (executed %d)", resp, err, len(calls))
+	}
+	callID := resp.Messages[len(resp.Messages)-1].ToolCalls[0].ID
 	resp, err = e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{Approvals: []agent.Approval{{ToolCallID: callID, Approve: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ret := resp.Messages[0]; ret.ToolStatus != agent.ToolError || !strings.Contains(ret.Content, "the client must run it") {
-		t.Fatalf("approved without result: %+v", ret)
+	if ret := resp.Messages[0]; len(calls) != 2 || calls[1].ID != callID || ret.ToolStatus != agent.ToolSuccess || !strings.HasPrefix(ret.Content, "70900") {
+		t.Fatalf("approved: executed %d, return %+v", len(calls), ret)
 	}
-	// Again, now with the client's result, cut to return_char_limit.
-	resp, err = e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "and now?"}}})
+	// Or the client gives the result itself, cut to return_char_limit.
+	resp, err = e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "once more"}}})
 	if err != nil || resp.StopReason != agent.StopApproval {
-		t.Fatalf("second turn: %+v %v", resp, err)
+		t.Fatalf("third turn: %+v %v", resp, err)
 	}
 	callID = resp.Messages[len(resp.Messages)-1].ToolCalls[0].ID
 	result := "709000 people"
@@ -105,7 +127,7 @@ func TestCustomToolLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ret := resp.Messages[0]; ret.Role != llm.RoleTool || ret.Content != "70900" || ret.ToolName != "lookup" || resp.StopReason != agent.StopEndTurn {
+	if ret := resp.Messages[0]; ret.Role != llm.RoleTool || ret.Content != "70900" || ret.ToolName != "lookup" || resp.StopReason != agent.StopEndTurn || len(calls) != 2 {
 		t.Fatalf("after the result: %+v (stop %s)", ret, resp.StopReason)
 	}
 }

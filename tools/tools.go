@@ -66,7 +66,13 @@ const (
 	tagBytesMax = 256
 	// sourceTypeBytesMax bounds source_type.
 	sourceTypeBytesMax = 32
+	// requirementsMax bounds a tool's pip requirements.
+	requirementsMax = 64
 )
+
+// requirementPattern is a pip requirement Kelpie accepts: a package name
+// and an optional version constraint, never a URL, path or pip option.
+var requirementPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(\[[A-Za-z0-9,._-]{1,128}\])?((==|>=|<=|~=|!=|>|<)[A-Za-z0-9.*+!_-]{1,64})?$`)
 
 // Tool types (Letta's).
 const (
@@ -174,6 +180,9 @@ type Spec struct {
 	ReturnCharLimit         *int
 	DefaultRequiresApproval *bool
 	Metadata                map[string]any
+	// PipRequirements are the Python packages the tool needs, as pip
+	// requirement specifiers ("requests", "requests==2.32.3").
+	PipRequirements []string
 }
 
 // Patch changes the fields that are non-nil (Letta's ToolUpdate). A new
@@ -189,6 +198,7 @@ type Patch struct {
 	ReturnCharLimit         *int
 	DefaultRequiresApproval *bool
 	Metadata                map[string]any
+	PipRequirements         *[]string
 }
 
 func invalidf(format string, args ...any) error {
@@ -314,7 +324,15 @@ func build(spec Spec) (*agent.CustomTool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &agent.CustomTool{
+	if len(spec.PipRequirements) > requirementsMax {
+		return nil, invalidf("%d pip requirements, over the limit of %d", len(spec.PipRequirements), requirementsMax)
+	}
+	for _, r := range spec.PipRequirements {
+		if !requirementPattern.MatchString(r) {
+			return nil, invalidf("pip requirement %q: want a package name, optionally with a version (name==1.2.3)", r)
+		}
+	}
+	return &agent.CustomTool{PipRequirements: slices.Clone(spec.PipRequirements),
 		Name: name, Description: desc, Tags: slices.Clone(spec.Tags), SourceCode: spec.SourceCode, SourceType: sourceType,
 		JSONSchema: schema, ArgsJSONSchema: args, ReturnCharLimit: limit,
 		DefaultRequiresApproval: spec.DefaultRequiresApproval, Metadata: metadata,
@@ -337,7 +355,10 @@ func apply(t *agent.CustomTool, p Patch) Spec {
 	spec := Spec{
 		Name: "", Description: t.Description, Tags: t.Tags, SourceCode: t.SourceCode, SourceType: t.SourceType,
 		JSONSchema: t.JSONSchema, ArgsJSONSchema: t.ArgsJSONSchema, ReturnCharLimit: &limit,
-		DefaultRequiresApproval: t.DefaultRequiresApproval, Metadata: t.Metadata,
+		DefaultRequiresApproval: t.DefaultRequiresApproval, Metadata: t.Metadata, PipRequirements: t.PipRequirements,
+	}
+	if p.PipRequirements != nil {
+		spec.PipRequirements = *p.PipRequirements
 	}
 	rederive := (p.SourceCode != nil && *p.SourceCode != t.SourceCode) || (p.SourceType != nil && *p.SourceType != t.SourceType)
 	if rederive && p.JSONSchema == nil {

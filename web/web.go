@@ -49,17 +49,17 @@ import (
 	"strings"
 
 	"github.com/kelpie-ai/kelpie/toolexec"
-	"github.com/kelpie-ai/kelpie/webtools"
+	"github.com/kelpie-ai/kelpie/toolschema"
 )
 
-// Tool names (Letta's), from webtools.
+// Tool names (Letta's), from toolschema.
 const (
-	NameFetchWebpage = webtools.NameFetchWebpage
-	NameWebSearch    = webtools.NameWebSearch
+	NameFetchWebpage = toolschema.NameFetchWebpage
+	NameWebSearch    = toolschema.NameWebSearch
 )
 
 // Categories are the values web_search's category argument takes.
-var Categories = webtools.Categories
+var Categories = toolschema.Categories
 
 // Config configures both tools.
 type Config struct {

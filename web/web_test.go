@@ -14,11 +14,11 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/kelpie-ai/kelpie/toolexec"
-	"github.com/kelpie-ai/kelpie/webtools"
+	"github.com/kelpie-ai/kelpie/toolschema"
 )
 
 // compileSchema compiles a tool's parameters as a JSON Schema.
-func compileSchema(t *testing.T, tool webtools.Tool) *jsonschema.Schema {
+func compileSchema(t *testing.T, tool toolschema.Tool) *jsonschema.Schema {
 	t.Helper()
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(tool.Parameters)))
 	if err != nil {
@@ -39,7 +39,7 @@ func compileSchema(t *testing.T, tool webtools.Tool) *jsonschema.Schema {
 // are exactly the arguments Run decodes, with Letta's names, and that
 // accepts the calls Run accepts.
 func TestToolSchemas(t *testing.T) {
-	tools := webtools.Tools()
+	tools := toolschema.Tools()
 	want(t, "names", []string{tools[0].Name, tools[1].Name}, []string{"fetch_webpage", "web_search"})
 	params := map[string][]string{
 		NameFetchWebpage: {"url"},
@@ -87,7 +87,7 @@ func TestToolSchemas(t *testing.T) {
 	}
 	// Tools hands out copies: changing one does not change the next.
 	tools[0].Parameters[0] = 'X'
-	if webtools.FetchWebpageTool().Parameters[0] != '{' {
+	if toolschema.FetchWebpageTool().Parameters[0] != '{' {
 		t.Error("Tools shares its parameters")
 	}
 }

@@ -30,6 +30,9 @@ const (
 	// envEmbeddingModel is the embedding model of agents created without
 	// one.
 	envEmbeddingModel = "KELPIE_EMBEDDING_MODEL"
+	// envToolSandbox and envPipIndexURL configure custom tool execution.
+	envToolSandbox = "KELPIE_TOOL_SANDBOX"
+	envPipIndexURL = "KELPIE_PIP_INDEX_URL"
 )
 
 // serveFlags holds the serve command's flag values.
@@ -40,6 +43,8 @@ type serveFlags struct {
 	password string
 	// embeddingModel is the default embedding model handle.
 	embeddingModel string
+	// toolSandbox and pipIndexURL configure custom tool execution.
+	toolSandbox, pipIndexURL string
 }
 
 // newServeCmd builds `kelpie serve`.
@@ -82,6 +87,8 @@ command line wins.`,
 	fl.StringVar(&f.dataDir, "data-dir", server.DefaultDataDir, "directory of the default SQLite database (env "+envDataDir+")")
 	fl.StringVar(&f.storage, "storage", "", "storage backend: empty for SQLite in --data-dir, sqlite:<file>, postgres://…, or memory (env "+envStorage+")")
 	fl.StringVar(&f.password, "password", "", "require this password (Authorization: Bearer) on every request but the health check; empty for none (env "+envPassword+")")
+	fl.StringVar(&f.toolSandbox, "tool-sandbox", server.SandboxBwrap, "how custom tools and run_code run: bwrap (bubblewrap sandbox) or none (unsandboxed: only if you trust every tool) (env "+envToolSandbox+")")
+	fl.StringVar(&f.pipIndexURL, "pip-index-url", "", "package index for custom tools' pip_requirements; empty: such tools fail naming the requirement (env "+envPipIndexURL+")")
 	fl.StringVar(&f.embeddingModel, "embedding-model", "", "embedding model handle (provider/model) of agents created without one; empty: full-text archival search (env "+envEmbeddingModel+")")
 	return cmd
 }
@@ -104,6 +111,8 @@ func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) s
 		Storage:        pick("storage", envStorage, f.storage),
 		Password:       pick("password", envPassword, f.password),
 		EmbeddingModel: strings.TrimSpace(pick("embedding-model", envEmbeddingModel, f.embeddingModel)),
+		ToolSandbox:    pick("tool-sandbox", envToolSandbox, f.toolSandbox),
+		PipIndexURL:    pick("pip-index-url", envPipIndexURL, f.pipIndexURL),
 	}
 }
 
@@ -124,12 +133,12 @@ func serve(ctx context.Context, cfg server.Config, stderr io.Writer) error {
 			log.Info("model provider configured", "provider", p)
 		}
 	}
-	if cfg.Tools == nil {
+	if cfg.WebTools == nil {
 		wcfg, err := web.ConfigFromEnv(os.Getenv)
 		if err != nil {
 			return fmt.Errorf("web tools: %w", err)
 		}
-		cfg.Tools = web.New(wcfg)
+		cfg.WebTools = web.New(wcfg)
 		if p, err := wcfg.Search.ResolvedProvider(); err == nil {
 			log.Info("web_search provider configured", "provider", p)
 		} else {

@@ -3,7 +3,7 @@
 // JSON-Schema parameters (Letta 0.16.8's names and types). It is pure, so
 // the agent loop can offer the tools without linking their executor,
 // package web.
-package webtools
+package toolschema
 
 import "encoding/json"
 
@@ -64,8 +64,27 @@ func WebSearchTool() Tool {
 	return Tool{Name: NameWebSearch, Description: webSearchDescription, Parameters: json.RawMessage(webSearchParameters)}
 }
 
-// Tools describes both tools, fetch_webpage first.
+// Tools describes both web tools, fetch_webpage first.
 func Tools() []Tool { return []Tool{FetchWebpageTool(), WebSearchTool()} }
+
+// run_code, Letta's built-in code runner: the model gives a program and
+// its language; the program runs in a fresh sandbox (package sandbox).
+const (
+	NameRunCode        = "run_code"
+	runCodeDescription = "Execute a self-contained program in a fresh, isolated sandbox and return " +
+		"what it printed to stdout and stderr, and the error if it failed. Nothing persists " +
+		"between runs: no variables, files or installed packages, and there is no network access. " +
+		"Print whatever you need to see."
+	runCodeParameters = `{"type":"object","properties":{` +
+		`"code":{"type":"string","description":"The complete program to run."},` +
+		`"language":{"type":"string","enum":["python","js","ts"],"description":"The program's language: python (Python 3), js (JavaScript, run by Node.js as an ES module) or ts (TypeScript, types stripped, then run as js)."}` +
+		`},"required":["code","language"],"additionalProperties":false}`
+)
+
+// RunCodeTool describes run_code for the model.
+func RunCodeTool() Tool {
+	return Tool{Name: NameRunCode, Description: runCodeDescription, Parameters: json.RawMessage(runCodeParameters)}
+}
 
 // mustJSON encodes v, which cannot fail for the values it is given.
 func mustJSON(v any) string {
