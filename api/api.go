@@ -20,11 +20,21 @@ import (
 	"github.com/kelpie-ai/kelpie/service"
 )
 
-// Version is the Kelpie version the server reports, both by `kelpie
-// version` and by GET /v1/health. Release builds set it at link time:
+// Version is Kelpie's own version, printed by `kelpie version` and sent
+// in the X-Kelpie-Version header of every response. Release builds set it
+// at link time:
 //
 //	go build -ldflags "-X github.com/kelpie-ai/kelpie/api.Version=v1.2.3" ./cmd/kelpie
 var Version = "dev"
+
+// LettaAPIVersion is the version of the Letta API that Kelpie implements,
+// reported by GET /v1/health as Letta reports its own server version.
+// Clients gate features on it: letta-code warns about servers older than
+// 0.16.6.
+const LettaAPIVersion = "0.16.8"
+
+// versionHeader carries Version on every response.
+const versionHeader = "X-Kelpie-Version"
 
 // Option configures the handler New returns.
 type Option func(*options)
@@ -119,6 +129,7 @@ func (h *handler) route(pattern string, fn http.HandlerFunc) {
 // Letta's shape instead of net/http's plain-text ones, and turning a
 // handler panic into a 500 JSON error.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(versionHeader, Version)
 	defer h.recoverPanic(w, r)
 	if !h.auth.authorize(w, r) {
 		return
@@ -173,9 +184,11 @@ type healthResponse struct {
 	Version string `json:"version"`
 }
 
-// health answers GET /v1/health: the server is up and serving.
+// health answers GET /v1/health: the server is up and serving. Its
+// version is the Letta API version Kelpie implements (LettaAPIVersion);
+// Kelpie's own is in the X-Kelpie-Version header.
 func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: Version})
+	writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: LettaAPIVersion})
 }
 
 // errorResponse is Letta's error body.
