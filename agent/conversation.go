@@ -130,12 +130,7 @@ func (th *thread) id() string {
 }
 
 // messageKey is the key of the conversation's message seq.
-func (th *thread) messageKey(seq uint64) []byte {
-	if th.conv == nil {
-		return MessageKey(seq)
-	}
-	return ConversationMessageKey(th.conv.ID, seq)
-}
+func (th *thread) messageKey(seq uint64) []byte { return MessageLogKey(th.id(), seq) }
 
 // messagePrefix is the prefix of the conversation's message keys.
 func (th *thread) messagePrefix() tuple.Key {

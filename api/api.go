@@ -110,6 +110,7 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.runRoutes()
 		h.conversationRoutes()
 		h.blockRoutes()
+		h.messageRoutes()
 	}
 	return h
 }

@@ -67,6 +67,9 @@ type contextMessage struct {
 	RunID      *string           `json:"run_id"`
 	OTID       *string           `json:"otid"`
 	CreatedAt  string            `json:"created_at,omitempty"`
+	// ConversationID names a conversation other than the agent's default
+	// one.
+	ConversationID *string `json:"conversation_id,omitempty"`
 }
 
 type textContent struct {
@@ -146,7 +149,8 @@ func (h *handler) getContextWindow(w http.ResponseWriter, r *http.Request) {
 // toContextMessage renders a log entry as Letta's Message.
 func toContextMessage(agentID string, m *agent.Message) contextMessage {
 	cm := contextMessage{ID: m.ID, AgentID: agentID, Role: m.Role, Content: []textContent{}, ToolCallID: optional(m.ToolCallID),
-		Name: optional(m.ToolName), RunID: optional(m.RunID), OTID: optional(m.OTID), CreatedAt: timeString(m.CreatedAt)}
+		Name: optional(m.ToolName), RunID: optional(m.RunID), OTID: optional(m.OTID), CreatedAt: timeString(m.CreatedAt),
+		ConversationID: optional(m.ConversationID)}
 	if m.Content != "" {
 		cm.Content = append(cm.Content, textContent{Type: "text", Text: m.Content})
 	}
