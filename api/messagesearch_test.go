@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/llm/llmtest"
 )
@@ -286,4 +288,47 @@ func TestSearchAllMessages(t *testing.T) {
 
 	fails(t, srv, "POST", "/v1/messages/search", map[string]any{"agent_id": a.ID}, 422, "Field required")
 	fails(t, srv, "POST", "/v1/messages/search", map[string]any{"query": "x", "limit": 500}, 422, "between 1 and 100")
+}
+
+// A search that a bound cut short says so in a header.
+func TestSearchMessagesPartial(t *testing.T) {
+	srv := server(t, llmtest.Echo())
+	a := createTalker(t, srv, "chatty")
+	search := func() http.Header {
+		t.Helper()
+		res, body := postJSON(t, srv, "/v1/agents/messages/search", map[string]any{"query": "x", "agent_id": a.ID})
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("search = %d %s", res.StatusCode, body)
+		}
+		return res.Header
+	}
+	if h := search(); h.Get("X-Kelpie-Partial") != "" {
+		t.Fatalf("a complete search is flagged partial: %v", h)
+	}
+	// One conversation more than a search reads per agent.
+	for range agent.MessageSearchConversationsMax + 1 {
+		ok(t, srv, "POST", "/v1/conversations?agent_id="+a.ID, nil)
+	}
+	if h := search(); h.Get("X-Kelpie-Partial") != "true" {
+		t.Fatalf("X-Kelpie-Partial = %q, want true", h.Get("X-Kelpie-Partial"))
+	}
+}
+
+// postJSON posts body and returns the response and its body.
+func postJSON(t *testing.T, srv *httptest.Server, path string, body any) (*http.Response, []byte) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := srv.Client().Post(srv.URL+path, "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, out
 }
