@@ -40,9 +40,10 @@ const versionHeader = "X-Kelpie-Version"
 type Option func(*options)
 
 type options struct {
-	log      *slog.Logger
-	password string
-	models   ModelLister
+	log       *slog.Logger
+	password  string
+	models    ModelLister
+	providers ProviderLister
 }
 
 // ModelLister is what GET /v1/models reads: the configured providers'
@@ -73,11 +74,12 @@ func WithLogger(l *slog.Logger) Option {
 
 // handler serves the API.
 type handler struct {
-	svc    *service.Service
-	log    *slog.Logger
-	mux    *http.ServeMux
-	auth   authenticator
-	models ModelLister
+	svc       *service.Service
+	log       *slog.Logger
+	mux       *http.ServeMux
+	auth      authenticator
+	models    ModelLister
+	providers ProviderLister
 }
 
 // New returns the HTTP handler for the Kelpie API backed by svc. Only
@@ -87,11 +89,12 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux(), auth: newAuthenticator(o.password), models: o.models}
+	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux(), auth: newAuthenticator(o.password), models: o.models, providers: o.providers}
 	h.route("GET /v1/health", h.health)
 	h.route("GET /v1/models", h.listModels)
 	h.route("GET /v1/models/embedding", h.listEmbeddingModels)
 	h.route("GET /v1/models/embeddings", h.listEmbeddingModels)
+	h.route("GET /v1/providers", h.listProviders)
 	if svc != nil {
 		h.route("POST /v1/agents", h.createAgent)
 		h.route("GET /v1/agents", h.listAgents)
