@@ -157,7 +157,7 @@ func TestGenerateStructured(t *testing.T) {
 	srv := server(t, llm.NewRouter(llm.Provider{Name: "openai", Type: llm.ProviderTypeOpenAI, Client: client, DefaultModel: fakellm.DefaultChatModel}))
 	a := createAgent(t, srv, "structured")
 	out := ok(t, srv, "POST", "/v1/agents/"+a.ID+"/generate", map[string]any{"prompt": "give me JSON",
-		"override_model": "openai/" + fakellm.DefaultChatModel,
+		"override_model":  "openai/" + fakellm.DefaultChatModel,
 		"response_schema": map[string]any{"type": "object", "properties": map[string]any{"answer": map[string]any{"type": "string"}}}})
 	conform(t, out, "GenerateResponse", false)
 	got := decodeAs[generateJSON](t, out)
