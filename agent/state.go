@@ -141,6 +141,21 @@ type Agent struct {
 	// CustomTools are the current definitions of the custom tools, in
 	// replies only (ResolveTools); the state holds references alone.
 	CustomTools []CustomTool `json:"custom_tools,omitempty"`
+	// CompactionSettings are Letta's compaction settings as the client
+	// gave them (CheckCompactionSettings); nil for none. Kelpie keeps
+	// them for clients; its own context management does not read them.
+	CompactionSettings map[string]any `json:"compaction_settings,omitempty"`
+	// ContextWindowLimit is the context window, in tokens, the client set
+	// for the agent's model (reported as its llm_config's); 0 for the
+	// model's own.
+	ContextWindowLimit int `json:"context_window_limit,omitempty"`
+	// ParallelToolCalls records whether the client lets the model call
+	// several tools in one step; nil if it did not say. Every call a model
+	// makes is run either way.
+	ParallelToolCalls *bool `json:"parallel_tool_calls,omitempty"`
+	// Secrets are the environment variables of the agent's tool
+	// executions, by key (see Secret).
+	Secrets []Secret `json:"secrets,omitempty"`
 }
 
 // Thread is one conversation's message log and run state: the agent's

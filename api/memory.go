@@ -99,8 +99,7 @@ func estimateTokens(s string) int { return (len(s) + 3) / 4 }
 // message they make up) — with token counts estimated by estimateTokens
 // (the functions' count over their JSON). Kelpie compiles no external
 // memory summary and keeps no summary memory, so those are empty.
-// context_window_size_max is the window Kelpie reports in every agent's
-// llm_config. conversation_id may be absent or "default" (Kelpie serves
+// context_window_size_max is the window the agent's llm_config reports. conversation_id may be absent or "default" (Kelpie serves
 // one conversation per agent).
 func (h *handler) getContextWindow(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r, "agent_id", "agent")
@@ -117,7 +116,7 @@ func (h *handler) getContextWindow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := contextWindowWire{
-		ContextWindowSizeMax: defaultContextWindow, NumArchivalMemory: cw.ArchivalCount, NumRecallMemory: cw.RecallCount,
+		ContextWindowSizeMax: contextWindow(cw.Limit), NumArchivalMemory: cw.ArchivalCount, NumRecallMemory: cw.RecallCount,
 		SystemPrompt: cw.System, NumTokensSystem: estimateTokens(cw.System),
 		CoreMemory: cw.CoreMemory, NumTokensCoreMemory: estimateTokens(cw.CoreMemory),
 		FunctionsDefinitions: make([]functionTool, 0, len(cw.Tools)),
