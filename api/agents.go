@@ -157,19 +157,19 @@ func (h *handler) classify(r *http.Request, err error) (int, string) {
 
 // createAgentRequest is Letta's CreateAgentRequest (the fields Kelpie uses).
 type createAgentRequest struct {
-	Name             string                          `json:"name"`
-	MemoryBlocks     []blockCreate                   `json:"memory_blocks"`
-	Tools            []string                        `json:"tools"`
-	ToolIDs          []string                        `json:"tool_ids"`
-	Tags             []string                        `json:"tags"`
-	System           string                          `json:"system"`
-	AgentType        string                          `json:"agent_type"`
-	IncludeBaseTools *bool                           `json:"include_base_tools"`
-	Description      string                          `json:"description"`
-	Metadata         map[string]any                  `json:"metadata"`
-	Model            string                          `json:"model"`
-	Embedding        string                          `json:"embedding"`
-	LLMConfig        *llmConfigRequest               `json:"llm_config"`
+	Name             string            `json:"name"`
+	MemoryBlocks     []blockCreate     `json:"memory_blocks"`
+	Tools            []string          `json:"tools"`
+	ToolIDs          []string          `json:"tool_ids"`
+	Tags             []string          `json:"tags"`
+	System           string            `json:"system"`
+	AgentType        string            `json:"agent_type"`
+	IncludeBaseTools *bool             `json:"include_base_tools"`
+	Description      string            `json:"description"`
+	Metadata         map[string]any    `json:"metadata"`
+	Model            string            `json:"model"`
+	Embedding        string            `json:"embedding"`
+	LLMConfig        *llmConfigRequest `json:"llm_config"`
 	// EmbeddingConfig (deprecated by Letta) names the embedding model
 	// when Embedding does not.
 	EmbeddingConfig *embeddingConfigRequest `json:"embedding_config"`
