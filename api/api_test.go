@@ -134,3 +134,21 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// Routes letta-code probes that Letta 0.16.8 does not serve answer a JSON
+// 404, so the client falls back cleanly.
+func TestUnservedProbes(t *testing.T) {
+	h := newHandler(t)
+	id := "agent-00000000-0000-4000-8000-000000000000"
+	for _, sub := range []string{"secrets", "mcp-servers", "repositories", "secrets/", "mcp-servers/", "repositories/"} {
+		path := "/v1/agents/" + id + "/" + sub
+		res, body := do(t, h, http.MethodGet, path)
+		if res.StatusCode != http.StatusNotFound || res.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("GET %s = %d (%s) %s, want a JSON 404", path, res.StatusCode, res.Header.Get("Content-Type"), body)
+			continue
+		}
+		if got := decode(t, body); len(got) != 1 || got["detail"] != "Not Found" {
+			t.Errorf("GET %s body = %s, want {\"detail\":\"Not Found\"}", path, body)
+		}
+	}
+}
