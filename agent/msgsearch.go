@@ -199,6 +199,10 @@ func SearchStoredMessages(ctx context.Context, tx *storage.Txn, req MessageSearc
 			kvs, s.partial = kvs[:MessageSearchAgentsMax], true
 		}
 		for _, kv := range kvs {
+			if s.exhausted() {
+				s.partial = true // agents left unread
+				break
+			}
 			elems, err := tuple.Unpack(kv.Key[len(prefix):])
 			if err != nil || len(elems) != 2 {
 				return nil, fmt.Errorf("%w: index key %q", storage.ErrCorrupt, kv.Key)
@@ -206,9 +210,6 @@ func SearchStoredMessages(ctx context.Context, tx *storage.Txn, req MessageSearc
 			id, _ := elems[1].(string)
 			if err := s.searchAgent(ctx, tx, id, ""); err != nil {
 				return nil, err
-			}
-			if s.exhausted() {
-				break
 			}
 		}
 	}
@@ -256,12 +257,12 @@ func (s *messageSearcher) searchAgent(ctx context.Context, tx *storage.Txn, agen
 		return s.searchLog(ctx, tx, agentID, append(keyCopy(base), MessagePrefix()...))
 	case "":
 	default:
-		return s.searchLog(ctx, tx, agentID, append(keyCopy(base), tuple.Pack("cm", conversationID)...))
+		return s.searchLog(ctx, tx, agentID, append(keyCopy(base), conversationMessagePrefix(conversationID)...))
 	}
 	if err := s.searchLog(ctx, tx, agentID, append(keyCopy(base), MessagePrefix()...)); err != nil {
 		return err
 	}
-	order := append(keyCopy(base), tuple.Pack("co")...)
+	order := append(keyCopy(base), conversationOrderPrefix()...)
 	kvs, err := tx.Scan(ctx, storage.ScanOptions{Start: order, End: tuple.Key(order).End(), Reverse: true, Limit: MessageSearchConversationsMax + 1})
 	if err != nil {
 		return err
@@ -274,7 +275,7 @@ func (s *messageSearcher) searchAgent(ctx context.Context, tx *storage.Txn, agen
 			s.partial = true
 			return nil
 		}
-		if err := s.searchLog(ctx, tx, agentID, append(keyCopy(base), tuple.Pack("cm", string(kv.Value))...)); err != nil {
+		if err := s.searchLog(ctx, tx, agentID, append(keyCopy(base), conversationMessagePrefix(string(kv.Value))...)); err != nil {
 			return err
 		}
 	}
