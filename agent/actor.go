@@ -41,6 +41,16 @@ type CreateRequest struct {
 	// defaults, empty for none. CustomToolIDs are the IDs of custom tools
 	// (records of the tools registry) to attach by reference.
 	CustomToolIDs []string `json:"custom_tool_ids,omitempty"`
+	// CompactionSettings, ContextWindowLimit (0: none), ParallelToolCalls
+	// and Secrets are the agent's settings (see Agent).
+	CompactionSettings map[string]any `json:"compaction_settings,omitempty"`
+	ContextWindowLimit int            `json:"context_window_limit,omitempty"`
+	ParallelToolCalls  *bool          `json:"parallel_tool_calls,omitempty"`
+	Secrets            []Secret       `json:"secrets,omitempty"`
+	// InitialMessages are logged into the default conversation, in order,
+	// by the transaction that creates the agent: user, assistant or system
+	// messages with text, at most InitialMessagesMax.
+	InitialMessages []InputMessage `json:"initial_messages,omitempty"`
 }
 
 // BlockCreate is a core memory block to create with an agent.
@@ -87,6 +97,13 @@ type UpdateRequest struct {
 	// Attaching a block that is attached already changes nothing.
 	AttachBlocks []string `json:"attach_blocks,omitempty"`
 	DetachBlocks []string `json:"detach_blocks,omitempty"`
+	// CompactionSettings, ContextWindowLimit, ParallelToolCalls and
+	// Secrets replace the agent's settings (see Agent). An empty
+	// CompactionSettings or Secrets clears them.
+	CompactionSettings *map[string]any `json:"compaction_settings,omitempty"`
+	ContextWindowLimit *int            `json:"context_window_limit,omitempty"`
+	ParallelToolCalls  *bool           `json:"parallel_tool_calls,omitempty"`
+	Secrets            *[]Secret       `json:"secrets,omitempty"`
 }
 
 // BlockUpdate changes one existing block, found by label. For a shared
@@ -239,6 +256,20 @@ func create(ctx context.Context, c *actor.Context[State], req *CreateRequest) (*
 	if err := checkEmbeddingHandle(req.Embedding); err != nil {
 		return nil, err
 	}
+	if err := CheckCompactionSettings(req.CompactionSettings); err != nil {
+		return nil, err
+	}
+	if req.ContextWindowLimit != 0 {
+		if err := checkContextWindowLimit(req.ContextWindowLimit); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkSecrets(req.Secrets); err != nil {
+		return nil, err
+	}
+	if err := checkInitialMessages(req.InitialMessages); err != nil {
+		return nil, err
+	}
 	agentType := req.AgentType
 	switch agentType {
 	case "":
@@ -256,6 +287,8 @@ func create(ctx context.Context, c *actor.Context[State], req *CreateRequest) (*
 		System: req.System, Model: req.Model, Embedding: req.Embedding,
 		Tags: nonNil(slices.Clone(req.Tags)), Metadata: req.Metadata,
 		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now, PassagesIndexed: true,
+		CompactionSettings: req.CompactionSettings, ContextWindowLimit: req.ContextWindowLimit,
+		ParallelToolCalls: req.ParallelToolCalls, Secrets: slices.Clone(req.Secrets),
 	}
 	if ag.Name == "" {
 		ag.Name = req.ID
@@ -303,6 +336,15 @@ func create(ctx context.Context, c *actor.Context[State], req *CreateRequest) (*
 	if err := c.SetIndex(ByCreatedKey(ag), nil); err != nil {
 		return nil, err
 	}
+	if len(req.InitialMessages) > 0 {
+		t := &turn{c: c, ag: ag, th: defaultThread(ag), ids: ids}
+		for _, m := range req.InitialMessages {
+			if err := t.append(Message{Role: m.Role, Content: m.Content, OTID: m.OTID}); err != nil {
+				return nil, err
+			}
+		}
+		ag.MessageCount = ag.NextSeq
+	}
 	c.State.Agent = ag
 	return ag, nil
 }
@@ -344,6 +386,21 @@ func update(ctx context.Context, c *actor.Context[State], req *UpdateRequest) (*
 			return nil, err
 		}
 	}
+	if req.CompactionSettings != nil {
+		if err := CheckCompactionSettings(*req.CompactionSettings); err != nil {
+			return nil, err
+		}
+	}
+	if req.ContextWindowLimit != nil {
+		if err := checkContextWindowLimit(*req.ContextWindowLimit); err != nil {
+			return nil, err
+		}
+	}
+	if req.Secrets != nil {
+		if err := checkSecrets(*req.Secrets); err != nil {
+			return nil, err
+		}
+	}
 	toolNames, customTools, err := updateTools(ctx, c, ag, req)
 	if err != nil {
 		return nil, err
@@ -381,6 +438,24 @@ func update(ctx context.Context, c *actor.Context[State], req *UpdateRequest) (*
 	ag.Tools, ag.CustomToolIDs = toolNames, customTools
 	if req.ApprovalRequired != nil {
 		ag.ApprovalRequired = slices.Clone(*req.ApprovalRequired)
+	}
+	if req.CompactionSettings != nil {
+		ag.CompactionSettings = *req.CompactionSettings
+		if len(ag.CompactionSettings) == 0 {
+			ag.CompactionSettings = nil
+		}
+	}
+	if req.ContextWindowLimit != nil {
+		ag.ContextWindowLimit = *req.ContextWindowLimit
+	}
+	if req.ParallelToolCalls != nil {
+		ag.ParallelToolCalls = req.ParallelToolCalls
+	}
+	if req.Secrets != nil {
+		ag.Secrets = slices.Clone(*req.Secrets)
+		if len(ag.Secrets) == 0 {
+			ag.Secrets = nil
+		}
 	}
 	ag.Blocks = blocks
 	ag.UpdatedAt = c.Now().UTC()

@@ -32,6 +32,8 @@ type ContextWindow struct {
 	// not; ArchivalCount the number of archival passages.
 	RecallCount   uint64 `json:"recall_count"`
 	ArchivalCount uint64 `json:"archival_count"`
+	// Limit is the agent's ContextWindowLimit (0: none set).
+	Limit int `json:"limit,omitempty"`
 }
 
 // inContext returns the log entries the model sees: the most recent
@@ -86,6 +88,7 @@ func contextWindow(ctx context.Context, c *actor.Context[State]) (*ContextWindow
 		System:     ag.System,
 		CoreMemory: strings.TrimPrefix(CompileSystemPrompt(v), ag.System),
 		Messages:   msgs, Tools: tools, RecallCount: recall, ArchivalCount: ag.PassageCount,
+		Limit: ag.ContextWindowLimit,
 	}, nil
 }
 

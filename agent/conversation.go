@@ -92,6 +92,15 @@ func conversationOrderKey(c *Conversation) []byte {
 	return tuple.Pack("co", uint64(c.CreatedAt.UnixNano()), c.ID)
 }
 
+// conversationOrderPrefix is the prefix of every conversationOrderKey.
+func conversationOrderPrefix() tuple.Key { return tuple.Pack("co") }
+
+// conversationMessagePrefix is the prefix of the message keys of a
+// conversation other than the default one.
+func conversationMessagePrefix(conversationID string) tuple.Key {
+	return tuple.Pack("cm", conversationID)
+}
+
 // ConversationMessageKey is the key of message seq of a conversation
 // other than the default one.
 func ConversationMessageKey(conversationID string, seq uint64) []byte {
@@ -130,19 +139,14 @@ func (th *thread) id() string {
 }
 
 // messageKey is the key of the conversation's message seq.
-func (th *thread) messageKey(seq uint64) []byte {
-	if th.conv == nil {
-		return MessageKey(seq)
-	}
-	return ConversationMessageKey(th.conv.ID, seq)
-}
+func (th *thread) messageKey(seq uint64) []byte { return MessageLogKey(th.id(), seq) }
 
 // messagePrefix is the prefix of the conversation's message keys.
 func (th *thread) messagePrefix() tuple.Key {
 	if th.conv == nil {
 		return MessagePrefix()
 	}
-	return tuple.Pack("cm", th.conv.ID)
+	return conversationMessagePrefix(th.conv.ID)
 }
 
 // messageIndexValue is what MessageIDKey maps a message of this
@@ -586,7 +590,7 @@ func listConversations(ctx context.Context, c *actor.Context[State], req *ListCo
 	if req.Limit <= 0 || req.Limit > ConversationsPageMax {
 		return nil, invalidf("limit %d outside 1..%d", req.Limit, ConversationsPageMax)
 	}
-	start, end := tuple.Pack("co"), tuple.Pack("co").End()
+	start, end := conversationOrderPrefix(), conversationOrderPrefix().End()
 	if req.After != "" {
 		cur, err := loadConversation(ctx, c, req.After)
 		if err != nil {

@@ -106,7 +106,8 @@ type turn struct {
 	custom *[]CustomTool
 }
 
-// append logs m as the next message.
+// append logs m as the next message, with its entries in the agent's
+// message-ID index and the global MessageAgentIndex.
 func (t *turn) append(m Message) error {
 	m.ID = rt.NewID(t.ids, "message")
 	m.RunID = t.runID
@@ -121,6 +122,9 @@ func (t *turn) append(m Message) error {
 		return err
 	}
 	if err := t.c.Set(MessageIDKey(m.ID), t.th.messageIndexValue(m.Seq)); err != nil {
+		return err
+	}
+	if err := t.c.SetIndex(MessageAgentKey(m.ID), MessageAgentValue(t.c.ID.ID, m.ConversationID, m.Seq)); err != nil {
 		return err
 	}
 	t.th.NextSeq++

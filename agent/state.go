@@ -19,6 +19,7 @@ import (
 
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/storage"
 	"github.com/kelpie-ai/kelpie/storage/tuple"
 )
 
@@ -140,6 +141,21 @@ type Agent struct {
 	// CustomTools are the current definitions of the custom tools, in
 	// replies only (ResolveTools); the state holds references alone.
 	CustomTools []CustomTool `json:"custom_tools,omitempty"`
+	// CompactionSettings are Letta's compaction settings as the client
+	// gave them (CheckCompactionSettings); nil for none. Kelpie keeps
+	// them for clients; its own context management does not read them.
+	CompactionSettings map[string]any `json:"compaction_settings,omitempty"`
+	// ContextWindowLimit is the context window, in tokens, the client set
+	// for the agent's model (reported as its llm_config's); 0 for the
+	// model's own.
+	ContextWindowLimit int `json:"context_window_limit,omitempty"`
+	// ParallelToolCalls records whether the client lets the model call
+	// several tools in one step; nil if it did not say. Every call a model
+	// makes is run either way.
+	ParallelToolCalls *bool `json:"parallel_tool_calls,omitempty"`
+	// Secrets are the environment variables of the agent's tool
+	// executions, by key (see Secret).
+	Secrets []Secret `json:"secrets,omitempty"`
 }
 
 // Thread is one conversation's message log and run state: the agent's
@@ -284,6 +300,48 @@ func MessagePrefix() tuple.Key { return tuple.Pack("m") }
 
 // MessageIDKey maps a message ID to its sequence number.
 func MessageIDKey(id string) []byte { return tuple.Pack("mi", id) }
+
+// MessageLogKey is the key of message seq of a conversation's log: the
+// default conversation's ("") or another one's.
+func MessageLogKey(conversationID string, seq uint64) []byte {
+	if conversationID == "" {
+		return MessageKey(seq)
+	}
+	return ConversationMessageKey(conversationID, seq)
+}
+
+// MessageAgentIndex is the global index from a message ID to where the
+// message is logged: its agent, conversation and sequence number. Every
+// logged message gets its entry in the transaction that logs it. Entries
+// outlive their messages (an agent's deletion, a reset of its log, a
+// conversation's deletion remove the messages, not the entries), so a
+// reader must check that the message is still at the place named.
+// Messages logged before the index existed have no entry.
+const MessageAgentIndex = "message_agent"
+
+// MessageAgentKey is a message's entry in MessageAgentIndex; its value is
+// MessageAgentValue.
+func MessageAgentKey(messageID string) []byte { return actor.IndexKey(MessageAgentIndex, messageID) }
+
+// MessageAgentValue is the value of a message's MessageAgentKey entry.
+func MessageAgentValue(agentID, conversationID string, seq uint64) []byte {
+	return tuple.Pack(agentID, conversationID, seq)
+}
+
+// ParseMessageAgent decodes a MessageAgentValue.
+func ParseMessageAgent(v []byte) (agentID, conversationID string, seq uint64, err error) {
+	elems, err := tuple.Unpack(v)
+	if err == nil && len(elems) == 3 {
+		var ok1, ok2, ok3 bool
+		agentID, ok1 = elems[0].(string)
+		conversationID, ok2 = elems[1].(string)
+		seq, ok3 = elems[2].(uint64)
+		if ok1 && ok2 && ok3 {
+			return agentID, conversationID, seq, nil
+		}
+	}
+	return "", "", 0, fmt.Errorf("%w: message index value %q", storage.ErrCorrupt, v)
+}
 
 // PassageKey is the key of an archival passage.
 func PassageKey(id string) []byte { return tuple.Pack("p", id) }

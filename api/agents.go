@@ -157,22 +157,114 @@ func (h *handler) classify(r *http.Request, err error) (int, string) {
 
 // createAgentRequest is Letta's CreateAgentRequest (the fields Kelpie uses).
 type createAgentRequest struct {
-	Name             string                          `json:"name"`
-	MemoryBlocks     []blockCreate                   `json:"memory_blocks"`
-	Tools            []string                        `json:"tools"`
-	ToolIDs          []string                        `json:"tool_ids"`
-	Tags             []string                        `json:"tags"`
-	System           string                          `json:"system"`
-	AgentType        string                          `json:"agent_type"`
-	IncludeBaseTools *bool                           `json:"include_base_tools"`
-	Description      string                          `json:"description"`
-	Metadata         map[string]any                  `json:"metadata"`
-	Model            string                          `json:"model"`
-	Embedding        string                          `json:"embedding"`
-	LLMConfig        *struct{ Handle, Model string } `json:"llm_config"`
+	Name             string            `json:"name"`
+	MemoryBlocks     []blockCreate     `json:"memory_blocks"`
+	Tools            []string          `json:"tools"`
+	ToolIDs          []string          `json:"tool_ids"`
+	Tags             []string          `json:"tags"`
+	System           string            `json:"system"`
+	AgentType        string            `json:"agent_type"`
+	IncludeBaseTools *bool             `json:"include_base_tools"`
+	Description      string            `json:"description"`
+	Metadata         map[string]any    `json:"metadata"`
+	Model            string            `json:"model"`
+	Embedding        string            `json:"embedding"`
+	LLMConfig        *llmConfigRequest `json:"llm_config"`
 	// EmbeddingConfig (deprecated by Letta) names the embedding model
 	// when Embedding does not.
 	EmbeddingConfig *embeddingConfigRequest `json:"embedding_config"`
+	agentSettingsRequest
+	// IncludeBaseToolRules is accepted and has no effect: Kelpie has no
+	// tool rules.
+	IncludeBaseToolRules *bool `json:"include_base_tool_rules"`
+	// InitialMessageSequence are messages to log into the default
+	// conversation when the agent is created.
+	InitialMessageSequence []messageCreate `json:"initial_message_sequence"`
+}
+
+// llmConfigRequest is the part of Letta's (deprecated) LLMConfig Kelpie
+// reads in a create.
+type llmConfigRequest struct {
+	Handle        string `json:"handle"`
+	Model         string `json:"model"`
+	ContextWindow int    `json:"context_window"`
+}
+
+// agentSettingsRequest holds the settings CreateAgentRequest and
+// UpdateAgent share (see agent.Agent): nil for absent or null.
+type agentSettingsRequest struct {
+	CompactionSettings *map[string]any `json:"compaction_settings"`
+	ContextWindowLimit *int            `json:"context_window_limit"`
+	// ParallelToolCalls is Letta's deprecated field; ModelSettings'
+	// parallel_tool_calls, its replacement, wins when both are given.
+	// Kelpie reads nothing else of the model settings.
+	ParallelToolCalls *bool `json:"parallel_tool_calls"`
+	ModelSettings     *struct {
+		ParallelToolCalls *bool `json:"parallel_tool_calls"`
+	} `json:"model_settings"`
+	// Secrets, or else ToolExecEnvVars (Letta's deprecated name), replace
+	// the agent's secrets.
+	Secrets         *secretList `json:"secrets"`
+	ToolExecEnvVars *secretList `json:"tool_exec_environment_variables"`
+}
+
+// parallelToolCalls is the setting the request gives, or nil.
+func (s *agentSettingsRequest) parallelToolCalls() *bool {
+	if s.ModelSettings != nil && s.ModelSettings.ParallelToolCalls != nil {
+		return s.ModelSettings.ParallelToolCalls
+	}
+	return s.ParallelToolCalls
+}
+
+// secrets are the secrets the request gives, or nil.
+func (s *agentSettingsRequest) secrets() *[]agent.Secret {
+	l := s.Secrets
+	if l == nil {
+		l = s.ToolExecEnvVars
+	}
+	if l == nil {
+		return nil
+	}
+	out := []agent.Secret(*l)
+	return &out
+}
+
+// secretList is a set of secrets as Letta's requests give them, an object
+// of key → value, or as its AgentState lists them, [{"key", "value",
+// "description"}]; objects are read in key order. Its errors never quote
+// a value.
+type secretList []agent.Secret
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *secretList) UnmarshalJSON(b []byte) error {
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err == nil {
+		out := make(secretList, 0, len(m))
+		for k, v := range m {
+			out = append(out, agent.Secret{Key: k, Value: v})
+		}
+		slices.SortFunc(out, func(a, b agent.Secret) int { return strings.Compare(a.Key, b.Key) })
+		*l = out
+		return nil
+	}
+	var list []struct {
+		Key         string  `json:"key"`
+		Value       string  `json:"value"`
+		Description *string `json:"description"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		return errors.New("secrets must be an object of string values by key, or a list of {key, value, description}")
+	}
+	out := make(secretList, 0, len(list))
+	for _, e := range list {
+		s := agent.Secret{Key: e.Key, Value: e.Value}
+		if e.Description != nil {
+			s.Description = *e.Description
+		}
+		out = append(out, s)
+	}
+	*l = out
+	return nil
 }
 
 type blockCreate struct {
@@ -219,7 +311,35 @@ func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 	cr := agent.CreateRequest{
 		Name: req.Name, AgentType: agentType, Description: req.Description, System: req.System,
 		Model: model, Embedding: embedding, Tools: nonNilStrings(tools), Tags: req.Tags, Metadata: req.Metadata,
-		CustomToolIDs: customTools,
+		CustomToolIDs: customTools, ParallelToolCalls: req.parallelToolCalls(),
+	}
+	if req.CompactionSettings != nil {
+		cr.CompactionSettings = *req.CompactionSettings
+	}
+	switch {
+	case req.ContextWindowLimit != nil:
+		cr.ContextWindowLimit = *req.ContextWindowLimit
+		if cr.ContextWindowLimit == 0 {
+			writeFieldError(w, []any{"body", "context_window_limit"}, "context_window_limit must be a positive number of tokens", "value_error")
+			return
+		}
+	case req.LLMConfig != nil && req.LLMConfig.ContextWindow > 0:
+		cr.ContextWindowLimit = req.LLMConfig.ContextWindow
+	}
+	if s := req.secrets(); s != nil {
+		cr.Secrets = *s
+	}
+	for i, m := range req.InitialMessageSequence {
+		if m.Type != "" && m.Type != "message" {
+			writeFieldError(w, []any{"body", "initial_message_sequence", i, "type"}, "Input should be 'message'", "literal_error")
+			return
+		}
+		text, err := m.text()
+		if err != nil {
+			writeFieldError(w, []any{"body", "initial_message_sequence", i, "content"}, err.Error(), "value_error")
+			return
+		}
+		cr.InitialMessages = append(cr.InitialMessages, agent.InputMessage{Role: m.Role, Content: text, OTID: m.OTID})
 	}
 	for _, b := range req.MemoryBlocks {
 		cr.Blocks = append(cr.Blocks, agent.BlockCreate{Label: b.Label, Value: b.Value, Limit: b.Limit, Description: b.Description, ReadOnly: b.ReadOnly})
@@ -263,6 +383,7 @@ type updateAgentRequest struct {
 	// Embedding, or else EmbeddingConfig, replaces the embedding model.
 	Embedding       *string                 `json:"embedding"`
 	EmbeddingConfig *embeddingConfigRequest `json:"embedding_config"`
+	agentSettingsRequest
 }
 
 func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
@@ -274,7 +395,8 @@ func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	up := agent.UpdateRequest{Name: req.Name, System: req.System, Description: req.Description, Tags: req.Tags, Metadata: req.Metadata, Model: req.Model}
+	up := agent.UpdateRequest{Name: req.Name, System: req.System, Description: req.Description, Tags: req.Tags, Metadata: req.Metadata, Model: req.Model,
+		CompactionSettings: req.CompactionSettings, ContextWindowLimit: req.ContextWindowLimit, ParallelToolCalls: req.parallelToolCalls(), Secrets: req.secrets()}
 	if up.Embedding = req.Embedding; up.Embedding == nil && req.EmbeddingConfig != nil {
 		e := req.EmbeddingConfig.handle()
 		up.Embedding = &e

@@ -20,19 +20,30 @@ import (
 	"github.com/kelpie-ai/kelpie/service"
 )
 
-// Version is the Kelpie version the server reports, both by `kelpie
-// version` and by GET /v1/health. Release builds set it at link time:
+// Version is Kelpie's own version, printed by `kelpie version` and sent
+// in the X-Kelpie-Version header of every response. Release builds set it
+// at link time:
 //
 //	go build -ldflags "-X github.com/kelpie-ai/kelpie/api.Version=v1.2.3" ./cmd/kelpie
 var Version = "dev"
+
+// LettaAPIVersion is the version of the Letta API that Kelpie implements,
+// reported by GET /v1/health as Letta reports its own server version.
+// Clients gate features on it: letta-code warns about servers older than
+// 0.16.6.
+const LettaAPIVersion = "0.16.8"
+
+// versionHeader carries Version on every response.
+const versionHeader = "X-Kelpie-Version"
 
 // Option configures the handler New returns.
 type Option func(*options)
 
 type options struct {
-	log      *slog.Logger
-	password string
-	models   ModelLister
+	log       *slog.Logger
+	password  string
+	models    ModelLister
+	providers ProviderLister
 }
 
 // ModelLister is what GET /v1/models reads: the configured providers'
@@ -63,11 +74,12 @@ func WithLogger(l *slog.Logger) Option {
 
 // handler serves the API.
 type handler struct {
-	svc    *service.Service
-	log    *slog.Logger
-	mux    *http.ServeMux
-	auth   authenticator
-	models ModelLister
+	svc       *service.Service
+	log       *slog.Logger
+	mux       *http.ServeMux
+	auth      authenticator
+	models    ModelLister
+	providers ProviderLister
 }
 
 // New returns the HTTP handler for the Kelpie API backed by svc. Only
@@ -77,11 +89,12 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux(), auth: newAuthenticator(o.password), models: o.models}
+	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux(), auth: newAuthenticator(o.password), models: o.models, providers: o.providers}
 	h.route("GET /v1/health", h.health)
 	h.route("GET /v1/models", h.listModels)
 	h.route("GET /v1/models/embedding", h.listEmbeddingModels)
 	h.route("GET /v1/models/embeddings", h.listEmbeddingModels)
+	h.route("GET /v1/providers", h.listProviders)
 	if svc != nil {
 		h.route("POST /v1/agents", h.createAgent)
 		h.route("GET /v1/agents", h.listAgents)
@@ -101,6 +114,8 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.conversationRoutes()
 		h.blockRoutes()
 		h.agentFileRoutes()
+		h.messageRoutes()
+		h.agentOpRoutes()
 	}
 	return h
 }
@@ -120,6 +135,7 @@ func (h *handler) route(pattern string, fn http.HandlerFunc) {
 // Letta's shape instead of net/http's plain-text ones, and turning a
 // handler panic into a 500 JSON error.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(versionHeader, Version)
 	defer h.recoverPanic(w, r)
 	if !h.auth.authorize(w, r) {
 		return
@@ -174,9 +190,11 @@ type healthResponse struct {
 	Version string `json:"version"`
 }
 
-// health answers GET /v1/health: the server is up and serving.
+// health answers GET /v1/health: the server is up and serving. Its
+// version is the Letta API version Kelpie implements (LettaAPIVersion);
+// Kelpie's own is in the X-Kelpie-Version header.
 func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: Version})
+	writeJSON(w, http.StatusOK, healthResponse{Status: "ok", Version: LettaAPIVersion})
 }
 
 // errorResponse is Letta's error body.

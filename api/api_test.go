@@ -63,6 +63,8 @@ func decode(t *testing.T, body []byte) map[string]string {
 	return m
 }
 
+// Health reports the Letta API version Kelpie implements; Kelpie's own
+// version is in a header of every response, errors included.
 func TestHealth(t *testing.T) {
 	old := api.Version
 	api.Version = "v9.8.7-test"
@@ -78,12 +80,21 @@ func TestHealth(t *testing.T) {
 			if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type = %q, want application/json", ct)
 			}
+			conform(t, body, "Health", false)
 			got := decode(t, body)
-			want := map[string]string{"status": "ok", "version": "v9.8.7-test"}
+			want := map[string]string{"status": "ok", "version": "0.16.8"}
 			if len(got) != len(want) || got["status"] != want["status"] || got["version"] != want["version"] {
 				t.Errorf("body = %v, want %v", got, want)
 			}
+			if v := res.Header.Get("X-Kelpie-Version"); v != "v9.8.7-test" {
+				t.Errorf("X-Kelpie-Version = %q, want v9.8.7-test", v)
+			}
 		})
+	}
+	for _, path := range []string{"/v1/nope", "/v1/agents/agent-1"} {
+		if res, _ := do(t, h, http.MethodGet, path); res.Header.Get("X-Kelpie-Version") != "v9.8.7-test" {
+			t.Errorf("GET %s: X-Kelpie-Version = %q, want it on errors too", path, res.Header.Get("X-Kelpie-Version"))
+		}
 	}
 }
 
@@ -121,5 +132,23 @@ func TestErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Routes letta-code probes that Letta 0.16.8 does not serve answer a JSON
+// 404, so the client falls back cleanly.
+func TestUnservedProbes(t *testing.T) {
+	h := newHandler(t)
+	id := "agent-00000000-0000-4000-8000-000000000000"
+	for _, sub := range []string{"secrets", "mcp-servers", "repositories", "secrets/", "mcp-servers/", "repositories/"} {
+		path := "/v1/agents/" + id + "/" + sub
+		res, body := do(t, h, http.MethodGet, path)
+		if res.StatusCode != http.StatusNotFound || res.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("GET %s = %d (%s) %s, want a JSON 404", path, res.StatusCode, res.Header.Get("Content-Type"), body)
+			continue
+		}
+		if got := decode(t, body); len(got) != 1 || got["detail"] != "Not Found" {
+			t.Errorf("GET %s body = %s, want {\"detail\":\"Not Found\"}", path, body)
+		}
 	}
 }

@@ -345,6 +345,25 @@ func FuzzCreateAgentRequest(f *testing.F) {
 		`{"memory_blocks":[{"label":"h","value":"v","limit":9223372036854775807}]}`,
 		"{\"name\":\"\xff\xfe\"}",
 		`{"name":"a","name":"b"}`,
+		`{"compaction_settings":{"model":"openai/gpt-4o-mini"},"context_window_limit":64000,"parallel_tool_calls":true,"include_base_tool_rules":false,"initial_message_sequence":[]}`,
+		`{"compaction_settings":{"mode":"all","clip_chars":null,"model_settings":{"provider_type":"openai"},"sliding_window_percentage":0.3}}`,
+		`{"compaction_settings":{"unknown":1}}`,
+		`{"compaction_settings":[]}`,
+		`{"context_window_limit":0}`,
+		`{"context_window_limit":-1}`,
+		`{"context_window_limit":1e20}`,
+		`{"llm_config":{"handle":"openai/x","context_window":-3}}`,
+		`{"secrets":{"API_KEY":"v"},"tool_exec_environment_variables":{"OTHER":"w"}}`,
+		`{"secrets":[{"key":"K","value":"v","description":null}]}`,
+		`{"secrets":[{"key":"","value":"v"}]}`,
+		`{"secrets":{"bad key":"v"}}`,
+		`{"secrets":"x"}`,
+		`{"model_settings":{"parallel_tool_calls":"yes"}}`,
+		`{"initial_message_sequence":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"text","text":"hello"}]},{"role":"system","content":"s"}]}`,
+		`{"initial_message_sequence":[{"role":"tool","content":"x"}]}`,
+		`{"initial_message_sequence":[{"role":"user"}]}`,
+		`{"initial_message_sequence":[null]}`,
+		`{"initial_message_sequence":{"role":"user"}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -525,7 +544,7 @@ func FuzzListQuery(f *testing.F) {
 	// build answers 404, which the checks accept).
 	paths := []string{"/v1/agents", "/v1/agents/" + a0 + "/messages", "/v1/agents/" + a0 + "/archival-memory",
 		"/v1/agents/" + a0 + "/archival-memory/search", "/v1/runs", "/v1/agents/" + a0 + "/core-memory/blocks",
-		"/v1/agents/" + a0 + "/tools", "/v1/tools", "/v1/blocks"}
+		"/v1/agents/" + a0 + "/tools", "/v1/tools", "/v1/blocks", "/v1/providers"}
 	f.Fuzz(func(t *testing.T, query string) {
 		query = env.expand(query)
 		for _, path := range paths {
@@ -648,5 +667,48 @@ func FuzzSSE(f *testing.F) {
 			}
 		}
 		env.reset(t, path, body)
+	})
+}
+
+func FuzzMessageSearchRequest(f *testing.F) {
+	for _, seed := range []string{
+		``,
+		`{}`,
+		`null`,
+		`{"query":"hello"}`,
+		`{"query":"hello","agent_id":"{A0}"}`,
+		`{"query":"hello","agent_id":"{A0}","conversation_id":"default"}`,
+		`{"query":"hello","conversation_id":"default"}`,
+		`{"query":"hello","conversation_id":"conv-00000000-0000-4000-8000-000000000000"}`,
+		`{"query":"hello","roles":["user","assistant","tool","function","system","approval","summary"]}`,
+		`{"query":"hello","roles":["robot"]}`,
+		`{"query":"hello","roles":null,"limit":null,"search_mode":null}`,
+		`{"query":"x","limit":0}`,
+		`{"query":"x","limit":100,"search_mode":"vector"}`,
+		`{"query":"x","limit":1e3}`,
+		`{"query":"x","start_date":"2020-01-01T00:00:00Z","end_date":"2030-01-01"}`,
+		`{"query":"x","start_date":"yesterday"}`,
+		`{"query":"the a of","agent_id":"agent-1"}`,
+		`{"query":1}`,
+		`{"query":"` + strings.Repeat("word ", 5000) + `"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	env := newFuzzEnv(f, llmtest.Echo())
+	a0 := env.createFuzzAgent(f, map[string]any{"name": "searched", "agent_type": "memgpt_v2_agent"})
+	env.vars["{A0}"] = a0
+	env.mustOK(f, "POST", "/v1/agents/"+a0+"/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": "hello world"}}}, nil)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		body = []byte(env.expand(string(body)))
+		for _, path := range []string{"/v1/messages/search", "/v1/agents/messages/search"} {
+			rec := env.serve("POST", path, nil, body)
+			if !env.checkAnswer(t, fmt.Sprintf("POST %s %q", path, body), rec) {
+				continue
+			}
+			var list []json.RawMessage
+			if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) > 100 {
+				t.Fatalf("POST %s %q: 200 with %d items (%v): %.500s", path, body, len(list), err, rec.Body)
+			}
+		}
 	})
 }

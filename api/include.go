@@ -26,9 +26,13 @@ import (
 //
 // A relationship left out is emptied ([]; memory keeps no blocks), never
 // removed: AgentState requires the fields. pending_approval is filled
-// only when include names it. Kelpie has no sources, identities, managed
-// groups or secrets, so those are always empty; naming them is accepted.
-// Create and update responses carry every relationship, as in Letta.
+// only when include names it, and the agent's secrets (in secrets and in
+// the deprecated tool_exec_environment_variables) only when include names
+// agent.secrets or include_relationships names
+// tool_exec_environment_variables: never by default, and never in create
+// and update responses, which carry every other relationship, as in
+// Letta. Kelpie has no sources, identities or managed groups, so those
+// are always empty; naming them is accepted.
 
 // includeValues are the values of include (Letta's AgentRelationships).
 var includeValues = []string{
@@ -37,10 +41,10 @@ var includeValues = []string{
 }
 
 // relationships selects the relationships an agent is rendered with
-// (those Kelpie can have: sources, identities, managed groups and secrets
-// are always empty, so selecting them changes nothing).
+// (those Kelpie can have: sources, identities and managed groups are
+// always empty, so selecting them changes nothing).
 type relationships struct {
-	blocks, tools, tags, pendingApproval bool
+	blocks, tools, tags, pendingApproval, secrets bool
 }
 
 // allRelationships is what a request that selects none gets, unless it
@@ -73,6 +77,8 @@ func parseRelationships(w http.ResponseWriter, r *http.Request) (relationships, 
 			rel.tools = true
 		case "tags":
 			rel.tags = true
+		case "tool_exec_environment_variables":
+			rel.secrets = true
 		}
 	}
 	for i, v := range q["include"] {
@@ -85,7 +91,9 @@ func parseRelationships(w http.ResponseWriter, r *http.Request) (relationships, 
 			rel.tags = true
 		case "agent.tools":
 			rel.tools = true
-		case "agent.identities", "agent.managed_group", "agent.secrets", "agent.sources":
+		case "agent.secrets":
+			rel.secrets = true
+		case "agent.identities", "agent.managed_group", "agent.sources":
 			// Always empty in Kelpie.
 		default:
 			writeFieldError(w, []any{"query", "include", i}, literalMsg(includeValues), "literal_error")
@@ -126,6 +134,10 @@ func (h *handler) viewAgent(ctx context.Context, ag *agent.Agent, rel relationsh
 	}
 	if !rel.tags {
 		v.Tags = []string{}
+	}
+	if rel.secrets {
+		v.Secrets = toSecretWires(ag)
+		v.ToolExecEnvVars = v.Secrets
 	}
 	if rel.pendingApproval && ag.PendingApproval != nil {
 		m, err := h.svc.PendingApproval(ctx, ag)

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -25,6 +27,42 @@ type llmConfig struct {
 	ProviderName      *string `json:"provider_name"`
 	Temperature       float64 `json:"temperature"`
 	MaxTokens         *int    `json:"max_tokens"`
+	ParallelToolCalls *bool   `json:"parallel_tool_calls"`
+}
+
+// modelSettingsWire is the part of Letta's model settings (the
+// OpenAIModelSettings or AnthropicModelSettings variant, by provider_type)
+// that an agent records.
+type modelSettingsWire struct {
+	ProviderType      string `json:"provider_type"`
+	ParallelToolCalls bool   `json:"parallel_tool_calls"`
+}
+
+// secretWire is Letta's AgentEnvironmentVariable.
+type secretWire struct {
+	ID          string  `json:"id"`
+	Key         string  `json:"key"`
+	Value       string  `json:"value"`
+	Description *string `json:"description"`
+	AgentID     string  `json:"agent_id"`
+}
+
+// secretID is the stable ID of an agent's secret: "agent-env-" and a UUID
+// derived from the agent's ID and the secret's key.
+func secretID(agentID, key string) string {
+	h := sha256.Sum256([]byte("kelpie secret " + agentID + "\x00" + key))
+	h[6] = h[6]&0x0f | 0x40
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("agent-env-%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// toSecretWires renders an agent's secrets.
+func toSecretWires(a *agent.Agent) []secretWire {
+	out := make([]secretWire, 0, len(a.Secrets))
+	for _, s := range a.Secrets {
+		out = append(out, secretWire{ID: secretID(a.ID, s.Key), Key: s.Key, Value: s.Value, Description: optional(s.Description), AgentID: a.ID})
+	}
+	return out
 }
 
 type memoryWire struct {
@@ -81,8 +119,10 @@ type agentWire struct {
 	ToolRules              []any          `json:"tool_rules"`
 	IdentityIDs            []string       `json:"identity_ids"`
 	Identities             []any          `json:"identities"`
-	ToolExecEnvVars        []any          `json:"tool_exec_environment_variables"`
-	Secrets                []any          `json:"secrets"`
+	ToolExecEnvVars        []secretWire   `json:"tool_exec_environment_variables"`
+	Secrets                []secretWire   `json:"secrets"`
+	CompactionSettings     map[string]any `json:"compaction_settings"`
+	ModelSettings          any            `json:"model_settings"`
 	MessageBufferAutoclear bool           `json:"message_buffer_autoclear"`
 	CreatedAt              string         `json:"created_at"`
 	UpdatedAt              string         `json:"updated_at"`
@@ -122,12 +162,17 @@ func toAgentWire(a *agent.Agent) agentWire {
 		tools = append(tools, toToolWire(t))
 	}
 	tools = append(tools, customToolWires(a)...)
-	cfg := llmConfig{Model: a.Model, ModelEndpointType: "openai", ContextWindow: defaultContextWindow, Temperature: 0.7}
+	cfg := llmConfig{Model: a.Model, ModelEndpointType: "openai", ContextWindow: contextWindow(a.ContextWindowLimit), Temperature: 0.7,
+		ParallelToolCalls: a.ParallelToolCalls}
 	if provider, model, ok := strings.Cut(a.Model, "/"); ok {
 		cfg.Model, cfg.Handle, cfg.ProviderName = model, &a.Model, &provider
 		if provider == "anthropic" {
 			cfg.ModelEndpointType = "anthropic"
 		}
+	}
+	var modelSettings any
+	if a.ParallelToolCalls != nil {
+		modelSettings = modelSettingsWire{ProviderType: cfg.ModelEndpointType, ParallelToolCalls: *a.ParallelToolCalls}
 	}
 	metadata := a.Metadata
 	if metadata == nil {
@@ -139,9 +184,19 @@ func toAgentWire(a *agent.Agent) agentWire {
 		EmbeddingConfig: embeddingConfig(a.Embedding, a.EmbeddingDim), Metadata: metadata,
 		Memory: memoryWire{AgentType: a.AgentType, Blocks: blocks, FileBlocks: []any{}},
 		Blocks: blocks, Tools: tools, Sources: []any{}, Tags: nonNilStrings(a.Tags), ToolRules: []any{},
-		IdentityIDs: []string{}, Identities: []any{}, ToolExecEnvVars: []any{}, Secrets: []any{},
+		IdentityIDs: []string{}, Identities: []any{}, ToolExecEnvVars: []secretWire{}, Secrets: []secretWire{},
+		CompactionSettings: a.CompactionSettings, ModelSettings: modelSettings,
 		CreatedAt: timeString(a.CreatedAt), UpdatedAt: timeString(a.UpdatedAt),
 	}
+}
+
+// contextWindow is the context window an agent's llm_config reports: its
+// limit if the client set one, defaultContextWindow otherwise.
+func contextWindow(limit int) int {
+	if limit > 0 {
+		return limit
+	}
+	return defaultContextWindow
 }
 
 func nonNilStrings(s []string) []string {

@@ -67,6 +67,9 @@ type contextMessage struct {
 	RunID      *string           `json:"run_id"`
 	OTID       *string           `json:"otid"`
 	CreatedAt  string            `json:"created_at,omitempty"`
+	// ConversationID names a conversation other than the agent's default
+	// one.
+	ConversationID *string `json:"conversation_id,omitempty"`
 }
 
 type textContent struct {
@@ -96,8 +99,7 @@ func estimateTokens(s string) int { return (len(s) + 3) / 4 }
 // message they make up) — with token counts estimated by estimateTokens
 // (the functions' count over their JSON). Kelpie compiles no external
 // memory summary and keeps no summary memory, so those are empty.
-// context_window_size_max is the window Kelpie reports in every agent's
-// llm_config. conversation_id may be absent or "default" (Kelpie serves
+// context_window_size_max is the window the agent's llm_config reports. conversation_id may be absent or "default" (Kelpie serves
 // one conversation per agent).
 func (h *handler) getContextWindow(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r, "agent_id", "agent")
@@ -114,7 +116,7 @@ func (h *handler) getContextWindow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := contextWindowWire{
-		ContextWindowSizeMax: defaultContextWindow, NumArchivalMemory: cw.ArchivalCount, NumRecallMemory: cw.RecallCount,
+		ContextWindowSizeMax: contextWindow(cw.Limit), NumArchivalMemory: cw.ArchivalCount, NumRecallMemory: cw.RecallCount,
 		SystemPrompt: cw.System, NumTokensSystem: estimateTokens(cw.System),
 		CoreMemory: cw.CoreMemory, NumTokensCoreMemory: estimateTokens(cw.CoreMemory),
 		FunctionsDefinitions: make([]functionTool, 0, len(cw.Tools)),
@@ -146,7 +148,8 @@ func (h *handler) getContextWindow(w http.ResponseWriter, r *http.Request) {
 // toContextMessage renders a log entry as Letta's Message.
 func toContextMessage(agentID string, m *agent.Message) contextMessage {
 	cm := contextMessage{ID: m.ID, AgentID: agentID, Role: m.Role, Content: []textContent{}, ToolCallID: optional(m.ToolCallID),
-		Name: optional(m.ToolName), RunID: optional(m.RunID), OTID: optional(m.OTID), CreatedAt: timeString(m.CreatedAt)}
+		Name: optional(m.ToolName), RunID: optional(m.RunID), OTID: optional(m.OTID), CreatedAt: timeString(m.CreatedAt),
+		ConversationID: optional(m.ConversationID)}
 	if m.Content != "" {
 		cm.Content = append(cm.Content, textContent{Type: "text", Text: m.Content})
 	}

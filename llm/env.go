@@ -142,6 +142,9 @@ func FromEnv(getenv func(string) string) (*Router, error) {
 		if p.Type == "" {
 			p.Type = cfg.Type
 		}
+		if p.BaseURL == "" {
+			p.BaseURL = cfg.BaseURL
+		}
 		providers = append(providers, p)
 	}
 	return NewRouter(providers...), nil

@@ -71,6 +71,9 @@ type Request struct {
 	Model    string    `json:"model"`
 	Messages []Message `json:"messages"`
 	Tools    []Tool    `json:"tools,omitempty"`
+	// ToolChoice, if set, names the tool (one of Tools) the model must
+	// call; empty lets the model choose, or answer with text.
+	ToolChoice string `json:"tool_choice,omitempty"`
 	// MaxTokens bounds the completion's length; 0 means the provider's
 	// default (Anthropic, which requires a bound, gets 4096).
 	MaxTokens int `json:"max_tokens,omitempty"`

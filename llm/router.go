@@ -16,6 +16,9 @@ type Provider struct {
 	// ProviderTypeAnthropic; empty means Name when Name is one of those.
 	// It fills ModelInfo.ProviderType.
 	Type string
+	// BaseURL is the provider's API base URL, for display (GET
+	// /v1/providers); empty if unknown. Client has its own copy.
+	BaseURL string
 	// Client serves the provider's requests; it receives model names
 	// without the "provider/" prefix. It must not be nil.
 	Client Streamer
@@ -130,6 +133,28 @@ func (r *Router) Providers() []string {
 		names[i] = p.Name
 	}
 	return names
+}
+
+// ProviderInfo describes a configured provider, without its client or
+// credentials.
+type ProviderInfo struct {
+	// Name is the provider's name, the prefix of its model handles.
+	Name string
+	// Type is the wire protocol, ProviderTypeOpenAI or
+	// ProviderTypeAnthropic; empty if unknown.
+	Type string
+	// BaseURL is the API's base URL; empty if unknown.
+	BaseURL string
+}
+
+// ProviderInfos describes r's providers, in order.
+func (r *Router) ProviderInfos() []ProviderInfo {
+	out := make([]ProviderInfo, len(r.providers))
+	for i := range r.providers {
+		p := &r.providers[i]
+		out[i] = ProviderInfo{Name: p.Name, Type: p.typ(), BaseURL: p.BaseURL}
+	}
+	return out
 }
 
 // Models returns every model of every provider, in provider order. It may

@@ -27,6 +27,7 @@ function createAgent(extra = {}) {
 conformance('health and models', k, async () => {
   const h = await k.client.health();
   assert.equal(h.status, 'ok');
+  assert.equal(h.version, '0.16.8', 'health reports the Letta API version Kelpie implements');
   const models = await k.client.models.list();
   assert.ok(Array.isArray(models), 'models.list returns an array');
   assert.ok(

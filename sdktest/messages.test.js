@@ -1,6 +1,6 @@
 // Messages: send (JSON), tool calls steered by the fake model's
 // directives, the message list and its pagination, otid deduplication;
-// streaming (not implemented yet: skipped).
+// messages by ID and message search; recompile; streaming (not implemented yet: skipped).
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -207,4 +207,23 @@ conformance('messages/stream (the deprecated streaming endpoint)', k, async () =
   const ag = await createAgent();
   const stream = await k.client.agents.messages.stream(ag.id, { messages: [{ role: 'user', content: 'old style' }] });
   checkStream(await drain(stream), 'old style');
+});
+
+conformance('messages by ID, message search, recompile', k, async () => {
+  const ag = await createAgent();
+  const res = await send(ag.id, 'remember the lighthouse keeper');
+  const user = res.messages.find((m) => m.message_type === 'user_message');
+  const got = await k.client.messages.retrieve(user.id);
+  assert.ok(Array.isArray(got) && got.length === 1, JSON.stringify(got));
+  assert.equal(got[0].id, user.id);
+  assert.equal(got[0].content, 'remember the lighthouse keeper');
+
+  const found = await k.client.messages.search({ query: 'lighthouse', agent_id: ag.id });
+  const texts = found.map((r) => r.content);
+  assert.ok(texts.includes('remember the lighthouse keeper'), JSON.stringify(found));
+  assert.ok(found.every((r) => r.agent_id === ag.id), JSON.stringify(found));
+
+  const prompt = await k.client.agents.recompile(ag.id, { dry_run: true });
+  assert.equal(typeof prompt, 'string');
+  assert.match(prompt, /Name: Ada/);
 });

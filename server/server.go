@@ -256,7 +256,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s := &Server{
 		cfg: cfg, log: log, spec: spec, rt: r, store: store, sys: sys, ln: ln,
 		http: &http.Server{
-			Handler:           api.New(svc, api.WithLogger(log.With("component", "api")), api.WithPassword(cfg.Password), api.WithModels(cfg.Model)),
+			Handler:           api.New(svc, api.WithLogger(log.With("component", "api")), api.WithPassword(cfg.Password), api.WithModels(cfg.Model), api.WithProviders(cfg.Model)),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleConnTimeout,
 			ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kelpie-ai/kelpie/api"
 )
 
 // Bounds on the integration tests' waits.
@@ -171,8 +173,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitHealthy polls GET /v1/health until it answers 200 and returns the
-// response body and Content-Type.
-func waitHealthy(t *testing.T, c *child, addr string) ([]byte, string) {
+// response body and headers.
+func waitHealthy(t *testing.T, c *child, addr string) ([]byte, http.Header) {
 	t.Helper()
 	client := &http.Client{Timeout: requestTimeout}
 	deadline := time.Now().Add(readyTimeout)
@@ -188,7 +190,7 @@ func waitHealthy(t *testing.T, c *child, addr string) ([]byte, string) {
 			body, rerr := io.ReadAll(res.Body)
 			res.Body.Close()
 			if rerr == nil && res.StatusCode == http.StatusOK {
-				return body, res.Header.Get("Content-Type")
+				return body, res.Header
 			}
 			err = errors.New(res.Status + ": " + string(body))
 			if rerr != nil {
@@ -199,7 +201,7 @@ func waitHealthy(t *testing.T, c *child, addr string) ([]byte, string) {
 		time.Sleep(pollInterval)
 	}
 	t.Fatalf("GET /v1/health did not answer 200 within %v: %v", readyTimeout, lastErr)
-	return nil, ""
+	return nil, nil
 }
 
 // TestServeLifecycle runs `kelpie serve` as a real process with default
@@ -212,16 +214,21 @@ func TestServeLifecycle(t *testing.T) {
 			addr := freeAddr(t)
 			c := start(t, "serve", "--addr", addr, "--data-dir", dataDir)
 
-			body, ctype := waitHealthy(t, c, addr)
-			if ctype != "application/json" {
+			body, header := waitHealthy(t, c, addr)
+			if ctype := header.Get("Content-Type"); ctype != "application/json" {
 				t.Errorf("Content-Type = %q, want application/json", ctype)
 			}
 			var health map[string]string
 			if err := json.Unmarshal(body, &health); err != nil {
 				t.Fatalf("health body %q: %v", body, err)
 			}
-			if len(health) != 2 || health["status"] != "ok" || health["version"] != integrationVers {
-				t.Errorf("health = %s, want {\"status\":\"ok\",\"version\":%q}", body, integrationVers)
+			// The body names the Letta API version served; the binary's own
+			// version (set at link time) is in a header.
+			if len(health) != 2 || health["status"] != "ok" || health["version"] != api.LettaAPIVersion {
+				t.Errorf("health = %s, want {\"status\":\"ok\",\"version\":%q}", body, api.LettaAPIVersion)
+			}
+			if v := header.Get("X-Kelpie-Version"); v != integrationVers {
+				t.Errorf("X-Kelpie-Version = %q, want %q", v, integrationVers)
 			}
 
 			// Unknown routes answer Letta's error shape over real HTTP too.

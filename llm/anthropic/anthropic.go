@@ -378,7 +378,13 @@ func (c *Client) params(req llm.Request) (sdk.MessageNewParams, error) {
 		}
 		p.Tools = append(p.Tools, sdk.ToolUnionParam{OfTool: &tp})
 	}
-	if len(p.Tools) > 0 {
+	switch {
+	case req.ToolChoice != "":
+		if !offers(req.Tools, req.ToolChoice) {
+			return p, c.invalid("tool_choice %q is not among the request's tools", req.ToolChoice)
+		}
+		p.ToolChoice = sdk.ToolChoiceUnionParam{OfTool: &sdk.ToolChoiceToolParam{Name: req.ToolChoice}}
+	case len(p.Tools) > 0:
 		p.ToolChoice = sdk.ToolChoiceUnionParam{OfAuto: &sdk.ToolChoiceAutoParam{}}
 	}
 	return p, nil
@@ -428,4 +434,14 @@ func inputSchema(raw json.RawMessage) (sdk.ToolInputSchemaParam, error) {
 		}
 	}
 	return s, nil
+}
+
+// offers reports whether tools has one named name.
+func offers(tools []llm.Tool, name string) bool {
+	for _, t := range tools {
+		if t.Name == name {
+			return true
+		}
+	}
+	return false
 }

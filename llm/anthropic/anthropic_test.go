@@ -398,3 +398,25 @@ func TestIgnoresProcessEnvironment(t *testing.T) {
 		t.Errorf("environment leaked into the request: %v", h)
 	}
 }
+
+// A request that names a tool forces the model to call it; naming a tool
+// the request does not offer fails before anything is sent.
+func TestForcedToolChoice(t *testing.T) {
+	f := scripted.New(t, jsonReply(200, message(`[{"type":"tool_use","id":"toolu_1","name":"core_memory_append","input":{"label":"human","content":"x"}}]`, "tool_use")))
+	c := newClient(t, f)
+	req := llm.Request{Model: "claude-test", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}, Tools: []llm.Tool{memoryTool}, ToolChoice: memoryTool.Name}
+	if _, err := c.Complete(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"type": "tool", "name": "core_memory_append"}
+	if got := f.Request(0).Body["tool_choice"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("tool_choice = %v, want %v", got, want)
+	}
+	req.ToolChoice = "no_such_tool"
+	if _, err := c.Complete(context.Background(), req); llm.HTTPStatus(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "no_such_tool") {
+		t.Errorf("an unknown tool_choice: %v", err)
+	}
+	if n := f.Attempts(); n != 1 {
+		t.Errorf("%d requests sent, want 1", n)
+	}
+}

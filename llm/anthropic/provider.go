@@ -32,7 +32,7 @@ func NewProvider(cfg llm.ProviderConfig) (llm.Provider, error) {
 	if err != nil {
 		return llm.Provider{}, err
 	}
-	p := llm.Provider{Name: cfg.Name, Type: llm.ProviderTypeAnthropic, Client: c}
+	p := llm.Provider{Name: cfg.Name, Type: llm.ProviderTypeAnthropic, BaseURL: cfg.BaseURL, Client: c}
 	seen := make(map[string]bool)
 	for _, m := range append(append([]string(nil), cfg.Models...), BuiltinModels...) {
 		if seen[m] {

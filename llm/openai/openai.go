@@ -329,7 +329,14 @@ func (c *Client) params(req llm.Request) (oai.ChatCompletionNewParams, error) {
 		}
 		p.Tools = append(p.Tools, oai.ChatCompletionFunctionTool(def))
 	}
-	if len(p.Tools) > 0 {
+	switch {
+	case req.ToolChoice != "":
+		if !offers(req.Tools, req.ToolChoice) {
+			return p, c.invalid("tool_choice %q is not among the request's tools", req.ToolChoice)
+		}
+		p.ToolChoice = oai.ChatCompletionToolChoiceOptionUnionParam{OfFunctionToolChoice: &oai.ChatCompletionNamedToolChoiceParam{
+			Function: oai.ChatCompletionNamedToolChoiceFunctionParam{Name: req.ToolChoice}}}
+	case len(p.Tools) > 0:
 		p.ToolChoice = oai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: param.NewOpt(string(oai.ChatCompletionToolChoiceOptionAutoAuto))}
 	}
 	if req.MaxTokens > 0 {
@@ -401,4 +408,14 @@ func contextWindow(raw string) int {
 		}
 	}
 	return 0
+}
+
+// offers reports whether tools has one named name.
+func offers(tools []llm.Tool, name string) bool {
+	for _, t := range tools {
+		if t.Name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -26,7 +26,7 @@ func NewProvider(cfg llm.ProviderConfig) (llm.Provider, error) {
 	if err != nil {
 		return llm.Provider{}, err
 	}
-	p := llm.Provider{Name: cfg.Name, Type: llm.ProviderTypeOpenAI, Client: c}
+	p := llm.Provider{Name: cfg.Name, Type: llm.ProviderTypeOpenAI, BaseURL: cfg.BaseURL, Client: c}
 	for _, m := range cfg.Models {
 		p.Models = append(p.Models, llm.ModelInfo{Model: m, ProviderType: llm.ProviderTypeOpenAI})
 	}

@@ -82,6 +82,14 @@ func TestFromEnvUnreachable(t *testing.T) {
 	if p, m, err := r.Resolve(context.Background(), "anthropic/"); p != "anthropic" || m == "" || err != nil {
 		t.Errorf("anthropic default: %q %q %v", p, m, err)
 	}
+	// Each provider is described with its base URL, never its key.
+	want := []llm.ProviderInfo{
+		{Name: "openai", Type: llm.ProviderTypeOpenAI, BaseURL: url + "/v1"},
+		{Name: "anthropic", Type: llm.ProviderTypeAnthropic, BaseURL: llm.DefaultAnthropicBaseURL},
+	}
+	if got := r.ProviderInfos(); !reflect.DeepEqual(got, want) {
+		t.Errorf("ProviderInfos() = %+v, want %+v", got, want)
+	}
 }
 
 func TestFromEnvNothing(t *testing.T) {
