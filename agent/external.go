@@ -58,6 +58,9 @@ type ExternalTool struct {
 	// RequiresApproval marks a tool whose calls wait for the client's
 	// approval: the driver does not execute them.
 	RequiresApproval bool `json:"requires_approval,omitempty"`
+	// Env is the environment the tool runs with: the agent's secrets
+	// (tool_exec_environment_variables). Never logged.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // ToolResult is the result of one external tool call.
@@ -83,15 +86,22 @@ func IsExternal(name string) bool {
 // built-in ones that do, and its custom tools (custom: their current
 // definitions), which run in the sandbox.
 func ExternalTools(ag *Agent, custom []CustomTool) []ExternalTool {
+	var env map[string]string
+	if len(ag.Secrets) > 0 {
+		env = make(map[string]string, len(ag.Secrets))
+		for _, s := range ag.Secrets {
+			env[s.Key] = s.Value
+		}
+	}
 	var out []ExternalTool
 	for _, name := range ag.Tools {
 		if b, ok := builtins[name]; ok && b.external != "" {
-			out = append(out, ExternalTool{Name: name, Kind: b.external, RequiresApproval: slices.Contains(ag.ApprovalRequired, name)})
+			out = append(out, ExternalTool{Name: name, Kind: b.external, RequiresApproval: slices.Contains(ag.ApprovalRequired, name), Env: env})
 		}
 	}
 	for i := range custom {
 		ct := &custom[i]
-		out = append(out, ExternalTool{Name: ct.Name, Kind: ExternalSandbox, ToolID: ct.ID, RequiresApproval: ct.requiresApproval(ag),
+		out = append(out, ExternalTool{Name: ct.Name, Kind: ExternalSandbox, ToolID: ct.ID, RequiresApproval: ct.requiresApproval(ag), Env: env,
 			Source: &toolexec.Source{Language: ct.SourceType, Code: ct.SourceCode, Requirements: ct.PipRequirements}})
 	}
 	return out

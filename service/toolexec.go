@@ -47,7 +47,7 @@ func (s *Service) runExternal(ctx context.Context, agentID string, external []ag
 			continue
 		}
 		todo = append(todo, toolexec.Call{ID: c.ID, Name: c.Name, Arguments: json.RawMessage(c.Arguments),
-			AgentID: agentID, ToolID: external[i].ToolID, Source: external[i].Source})
+			AgentID: agentID, ToolID: external[i].ToolID, Source: external[i].Source, Env: external[i].Env})
 	}
 	results := make([]agent.ToolResult, len(todo))
 	for start := 0; start < len(todo); start += toolCallsParallelMax {
