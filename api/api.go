@@ -114,6 +114,7 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.conversationRoutes()
 		h.blockRoutes()
 		h.agentFileRoutes()
+		h.toolRunRoutes()
 		h.messageRoutes()
 		h.agentOpRoutes()
 	}

@@ -80,3 +80,21 @@ conformance('run_code runs a Python program in the sandbox', k, async () => {
   assert.deepEqual(doc.logs.stdout, ['42\n']);
   assert.equal(doc.error, null);
 });
+
+conformance('tools/run runs source code on its own, and agents.tools.run runs an agent\'s tool', k, async () => {
+  // POST /v1/tools/run has no method in the 1.12 SDK.
+  const ret = await k.client.post('/v1/tools/run', { body: { source_code: addSource, args: { a: 20, b: 22 } } });
+  assert.equal(ret.message_type, 'tool_return_message');
+  assert.equal(ret.status, 'success', ret.tool_return);
+  assert.equal(ret.tool_return, '42');
+  assert.ok(ret.stdout.join('').includes('adding 20 22'), JSON.stringify(ret.stdout));
+  const failing = await k.client.post('/v1/tools/run', { body: { source_code: 'def boom() -> str:\n    """Fail."""\n    raise ValueError("no luck")\n', args: {} } });
+  assert.equal(failing.status, 'error');
+  assert.match(failing.tool_return, /ValueError: no luck/);
+
+  const tool = await k.client.tools.create({ source_code: addSource.replace('def add', 'def add_agent') });
+  const ag = await agentWithTool(tool);
+  const res = await k.client.agents.tools.run('add_agent', { agent_id: ag.id, args: { a: 5, b: 6 } });
+  assert.equal(res.status, 'success');
+  assert.equal(res.func_return, '11');
+});

@@ -152,3 +152,34 @@ func (s *Service) pendingApproval(ctx context.Context, agentID, conversationID s
 	}
 	return conv.PendingApproval, nil
 }
+
+// RunTool executes one call outside any agent (POST /v1/tools/run),
+// bounded like a run's calls; the result is logged nowhere.
+func (s *Service) RunTool(ctx context.Context, call toolexec.Call) agent.ToolResult {
+	if call.ID == "" {
+		call.ID = rt.NewID(s.ids, "call")
+	}
+	return s.execute(ctx, call)
+}
+
+// RunAgentTool executes the agent's tool named name with args, as a run's
+// step would (its source, the agent's secrets), but logs nothing. Only
+// tools that run outside the agent can run on their own: the memory
+// tools change the agent inside a step.
+func (s *Service) RunAgentTool(ctx context.Context, agentID, name string, args json.RawMessage) (agent.ToolResult, error) {
+	ag, err := s.GetAgent(ctx, agentID)
+	if err != nil {
+		return agent.ToolResult{}, err
+	}
+	tools := agent.ExternalTools(ag, ag.CustomTools)
+	i := slices.IndexFunc(tools, func(e agent.ExternalTool) bool { return e.Name == name })
+	if i < 0 {
+		if slices.Contains(ag.Tools, name) {
+			return agent.ToolResult{}, fmt.Errorf("%w: %s runs inside the agent's steps (it changes the agent's memory or log) and cannot run on its own", agent.ErrInvalid, name)
+		}
+		return agent.ToolResult{}, fmt.Errorf("%w: agent %s has no tool named %q", agent.ErrNotFound, agentID, name)
+	}
+	e := tools[i]
+	return s.execute(ctx, toolexec.Call{ID: rt.NewID(s.ids, "call"), Name: name, Arguments: args, AgentID: agentID,
+		ToolID: e.ToolID, Source: e.Source, Env: e.Env}), nil
+}
