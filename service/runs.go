@@ -175,7 +175,18 @@ func (s *Service) Drive(agentID, runID string) {
 // driveRun loops prepare → model call → apply. The model call happens
 // outside the actor, which meanwhile serves other requests.
 func (s *Service) driveRun(agentID, runID string) {
-	ctx := context.Background()
+	// Cancelling the run (CancelRun) cancels ctx: its model call and its
+	// tools stop.
+	ctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.cancels[runID] = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.cancels, runID)
+		s.mu.Unlock()
+		cancel()
+	}()
 	for step, failures := 0, 0; failures < driveAttemptsMax; {
 		var prep agent.Prepared
 		stepStart := s.rt.Now() // the step's metrics are measured on the seam's clock
@@ -449,6 +460,18 @@ func (s *Service) CancelConversation(ctx context.Context, agentID, conversationI
 
 func (s *Service) cancel(ctx context.Context, id string, req agent.CancelRequest) (*agent.Run, error) {
 	var out *agent.Run
+	defer func() {
+		if out == nil {
+			return
+		}
+		// The run is cancelled: stop its model call and tools on this node.
+		s.mu.Lock()
+		stop := s.cancels[out.ID]
+		s.mu.Unlock()
+		if stop != nil {
+			stop()
+		}
+	}()
 	if err := s.call(ctx, id, agent.OpCancel, req, &out); err != nil {
 		return nil, err
 	}

@@ -123,3 +123,42 @@ func TestExternalToolRunsAfterApproval(t *testing.T) {
 		t.Fatalf("after approval: executed %v, messages %+v", runs, resp.Messages)
 	}
 }
+
+// Cancelling a run stops the tool it is running: the executor's context
+// ends, and the run ends cancelled without waiting for the tool.
+func TestCancelStopsRunningTool(t *testing.T) {
+	entered, stopped := make(chan struct{}), make(chan error, 1)
+	exec := toolexec.Func(func(ctx context.Context, call toolexec.Call) (toolexec.Result, error) {
+		close(entered)
+		select {
+		case <-ctx.Done():
+			stopped <- ctx.Err()
+			return toolexec.Result{}, ctx.Err()
+		case <-time.After(30 * time.Second):
+			stopped <- nil
+			return toolexec.Result{Status: toolexec.StatusSuccess, Return: "finished"}, nil
+		}
+	})
+	e := newEnvWith(t, callOnce(agent.ToolFetchWebpage, map[string]any{"url": "https://example.com/"}), service.WithToolExecutor(exec))
+	ag, err := e.svc.CreateAgent(ctx, agent.CreateRequest{Tools: []string{agent.ToolFetchWebpage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := e.svc.StartRun(ctx, ag.ID, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "slow"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	run, err := e.svc.CancelRun(ctx, ag.ID, started.Run.ID)
+	if err != nil || run == nil || run.Status != agent.RunCancelled {
+		t.Fatalf("cancel: %+v %v", run, err)
+	}
+	select {
+	case err := <-stopped:
+		if err == nil {
+			t.Fatal("the tool ran to the end after its run was cancelled")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tool was still running 10 s after its run was cancelled")
+	}
+}
