@@ -168,6 +168,7 @@ func (w *world) customToolCalls() []check.CustomToolCall {
 	for _, id := range w.loggedCalls {
 		c := *w.customCalls[id]
 		c.GoneSince = w.toolGone[c.Name]
+		c.Executed = w.sandboxResults[c.CallID]
 		if c.GoneSince != 0 && c.GoneSince < c.Issued {
 			w.res.StaleToolCalls++
 		}

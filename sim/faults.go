@@ -27,6 +27,9 @@ const (
 	LlmTimeout             Fault = "LlmTimeout"             // the model call hangs until its deadline
 	LlmFailure             Fault = "LlmFailure"             // the model call fails
 	LlmRateLimited         Fault = "LlmRateLimited"         // the model call is refused with 429
+	ToolTimeout            Fault = "ToolTimeout"            // a sandboxed tool hangs until its deadline or cancellation
+	ToolCrash              Fault = "ToolCrash"              // a sandboxed tool's process is killed
+	ToolMemoryKill         Fault = "ToolMemoryKill"         // a sandboxed tool is killed at its memory limit
 	ClockSkew              Fault = "ClockSkew"              // a node's clock drifts a little
 	ClockJump              Fault = "ClockJump"              // a node's clock jumps
 	NetworkPartition       Fault = "NetworkPartition"       // reserved for the cluster
@@ -46,6 +49,7 @@ const (
 	OpStorageCommit Op = "storage.commit"
 	OpStorageCrash  Op = "storage.crash" // a node crash, for unflushed writes
 	OpLLMComplete   Op = "llm.complete"
+	OpToolRun       Op = "tool.run"
 	OpClockTick     Op = "clock.tick"
 	OpNetSend       Op = "net.send"
 )
@@ -65,6 +69,9 @@ var appliesTo = map[Fault][]Op{
 	LlmTimeout:             {OpLLMComplete},
 	LlmFailure:             {OpLLMComplete},
 	LlmRateLimited:         {OpLLMComplete},
+	ToolTimeout:            {OpToolRun},
+	ToolCrash:              {OpToolRun},
+	ToolMemoryKill:         {OpToolRun},
 	ClockSkew:              {OpClockTick},
 	ClockJump:              {OpClockTick},
 	NetworkPartition:       {OpNetSend},

@@ -304,3 +304,50 @@ func TestPlantedConversationSendsInDefaultLog(t *testing.T) {
 	control(t, 10, configure)
 	hunt(t, configure)
 }
+
+// dropToolResults loses the results of the tools the driver ran outside
+// the actor before they reach the step.
+type dropToolResults struct{ *agent.Actor }
+
+func (a dropToolResults) Invoke(ctx context.Context, c *actor.Context[agent.State], op string, payload []byte) ([]byte, error) {
+	if op == agent.OpApply {
+		var req agent.ApplyRequest
+		if err := json.Unmarshal(payload, &req); err == nil && len(req.ToolResults) > 0 {
+			req.ToolResults = nil
+			payload, _ = json.Marshal(req)
+		}
+	}
+	return a.Actor.Invoke(ctx, c, op, payload)
+}
+
+// (h) The sandbox's results dropped between the driver and the step.
+func TestPlantedToolResultsDropped(t *testing.T) {
+	configure := func(seed uint64) Config {
+		cfg := StandardConfig(seed)
+		cfg.WrapActor = func(a *agent.Actor) actor.Actor[agent.State] { return dropToolResults{a} }
+		return cfg
+	}
+	control(t, 10, configure)
+	hunt(t, configure)
+}
+
+// TestSandboxInWorkload: the workload's custom tool runs in the simulated
+// sandbox, and the sandbox's faults fire.
+func TestSandboxInWorkload(t *testing.T) {
+	const seeds = 30
+	calls, fired := 0, uint64(0)
+	for seed := uint64(1); seed <= seeds; seed++ {
+		res := Run(StandardConfig(seed))
+		if res.Err != nil {
+			t.Fatalf("%s\n%v", res.Summary(), res.Err)
+		}
+		calls += res.SandboxCalls
+		for _, f := range []Fault{ToolTimeout, ToolCrash, ToolMemoryKill} {
+			fired += res.Faults[f].Fired
+		}
+	}
+	if calls == 0 || fired == 0 {
+		t.Errorf("%d seeds: %d sandbox calls, %d sandbox faults fired: each must be > 0", seeds, calls, fired)
+	}
+	t.Logf("%d seeds: %d sandbox calls, %d sandbox faults fired", seeds, calls, fired)
+}

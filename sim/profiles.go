@@ -26,6 +26,9 @@ func StandardConfig(seed uint64) Config {
 			{Fault: LlmTimeout, Probability: 0.02},
 			{Fault: LlmFailure, Probability: 0.03},
 			{Fault: LlmRateLimited, Probability: 0.03},
+			{Fault: ToolTimeout, Probability: 0.02},
+			{Fault: ToolCrash, Probability: 0.05},
+			{Fault: ToolMemoryKill, Probability: 0.03},
 			{Fault: ClockSkew, Probability: 0.05},
 			{Fault: ClockJump, Probability: 0.005},
 		},
@@ -37,7 +40,7 @@ func StandardConfig(seed uint64) Config {
 var swarmFaults = []Fault{
 	StorageWriteFail, StorageReadFail, StorageCorruption, StorageLatency, DiskFull,
 	CrashBeforeWrite, CrashAfterWrite, CrashDuringTransaction, StorageFsyncFail, StorageUnflushedLoss,
-	LlmTimeout, LlmFailure, LlmRateLimited, ClockSkew, ClockJump,
+	LlmTimeout, LlmFailure, LlmRateLimited, ToolTimeout, ToolCrash, ToolMemoryKill, ClockSkew, ClockJump,
 }
 
 // SwarmConfig draws a random fault mix for seed (swarm testing): each

@@ -104,6 +104,8 @@ type Result struct {
 	// messages in their final logs, and sends to a conversation made
 	// while another send to the same agent was in flight.
 	Conversations, ConversationMessages, ConversationOverlaps int
+	// SandboxCalls counts the calls the simulated tool sandbox ran.
+	SandboxCalls int
 	Faults                                                    map[Fault]FaultStats
 	// Virtual is the virtual time the run took.
 	Virtual time.Duration
@@ -174,6 +176,8 @@ type world struct {
 	// inFlight counts each agent's sends in progress, by history key.
 	convs    []simConversation
 	inFlight map[string]map[string]int
+	// sandboxResults are the simulated sandbox's results, by call ID.
+	sandboxResults map[string][]string
 }
 
 // finalReadAttempts bounds the final read of one agent, which waits for
@@ -206,7 +210,7 @@ func Run(cfg Config) Result {
 	}
 	res := Result{Seed: cfg.Seed}
 	w := &world{cfg: cfg, sim: s, inj: NewInjector(s), epochs: make(map[string]uint64), res: &res, appends: make(map[string]int),
-		present: make(map[string]bool), inFlight: make(map[string]map[string]int), toolGone: make(map[string]int64), customCalls: make(map[string]*check.CustomToolCall)}
+		present: make(map[string]bool), inFlight: make(map[string]map[string]int), sandboxResults: make(map[string][]string), toolGone: make(map[string]int64), customCalls: make(map[string]*check.CustomToolCall)}
 	for _, r := range cfg.Rules {
 		if err := w.inj.Add(r); err != nil {
 			res.Err = err

@@ -127,6 +127,7 @@ func sweep(stdout, stderr io.Writer, start uint64, count, workers int, configure
 				extra.Conversations += res.Conversations
 				extra.ConversationMessages += res.ConversationMessages
 				extra.ConversationOverlaps += res.ConversationOverlaps
+				extra.SandboxCalls += res.SandboxCalls
 				for f, st := range res.Faults {
 					t := faults[f]
 					t.Checked += st.Checked
@@ -164,8 +165,8 @@ func sweep(stdout, stderr io.Writer, start uint64, count, workers int, configure
 		extra.SharedAppends, extra.SharedWrites, extra.ApprovalStops, extra.ApprovalRefused, extra.ApprovalAnswers)
 	fmt.Fprintf(stdout, "shared records: block deletions=%d; custom tool: edits=%d deletions=%d calls=%d by a gone name=%d\n",
 		extra.BlockDeletes, extra.ToolEdits, extra.ToolDeletes, extra.CustomToolCalls, extra.StaleToolCalls)
-	fmt.Fprintf(stdout, "conversations: created=%d messages=%d sends overlapping another send to the agent=%d\n",
-		extra.Conversations, extra.ConversationMessages, extra.ConversationOverlaps)
+	fmt.Fprintf(stdout, "conversations: created=%d messages=%d sends overlapping another send to the agent=%d; sandbox calls=%d\n",
+		extra.Conversations, extra.ConversationMessages, extra.ConversationOverlaps, extra.SandboxCalls)
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d seeds failed", len(failed), count)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"slices"
 	"strings"
 )
 
@@ -289,6 +290,10 @@ type CustomToolCall struct {
 	// and content.
 	Returned        bool
 	Status, Content string
+	// Executed are the results the tool sandbox gave for this call (a
+	// call may run more than once: a crash between its run and its step's
+	// commit runs it again).
+	Executed []string
 }
 
 // CustomToolCallsResolved checks calls to custom tools whose name was
@@ -298,6 +303,16 @@ type CustomToolCall struct {
 // and with status "error". Calls are checked in the given order.
 func CustomToolCallsResolved(calls []CustomToolCall, unavailable func(name string) string) error {
 	for _, c := range calls {
+		// Whatever the name's fate, a successful return is one the
+		// sandbox produced for this very call, and no call is left
+		// unexecuted by a server that has a sandbox.
+		if c.Returned && c.Status == "success" && !slices.Contains(c.Executed, c.Content) {
+			return fmt.Errorf("agent %s: call %s to custom tool %q returned %q, which the sandbox never produced for it (it produced %q)",
+				c.Agent, c.CallID, c.Name, c.Content, c.Executed)
+		}
+		if c.Returned && strings.Contains(c.Content, "was not executed") {
+			return fmt.Errorf("agent %s: call %s to custom tool %q was never executed: %q", c.Agent, c.CallID, c.Name, c.Content)
+		}
 		if c.GoneSince == 0 || c.GoneSince >= c.Issued {
 			continue
 		}
