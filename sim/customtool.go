@@ -155,6 +155,7 @@ func (w *world) noteCustomCalls(msgs []agent.Message) {
 		}
 		for _, tc := range m.ToolCalls {
 			if c, ok := w.customCalls[tc.ID]; ok {
+				c.Approval = tc.Approval
 				w.loggedCalls = append(w.loggedCalls, c.CallID)
 			}
 		}

@@ -106,7 +106,7 @@ type Result struct {
 	Conversations, ConversationMessages, ConversationOverlaps int
 	// SandboxCalls counts the calls the simulated tool sandbox ran.
 	SandboxCalls int
-	Faults                                                    map[Fault]FaultStats
+	Faults       map[Fault]FaultStats
 	// Virtual is the virtual time the run took.
 	Virtual time.Duration
 	// Err is the first failure: an invariant violation, a non-linearizable

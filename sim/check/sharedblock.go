@@ -3,8 +3,8 @@ package check
 import (
 	"fmt"
 	"math"
-	"sort"
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -292,8 +292,10 @@ type CustomToolCall struct {
 	Status, Content string
 	// Executed are the results the tool sandbox gave for this call (a
 	// call may run more than once: a crash between its run and its step's
-	// commit runs it again).
+	// commit runs it again). Approval marks a call that waited for the
+	// client, who may have given the result itself.
 	Executed []string
+	Approval bool
 }
 
 // CustomToolCallsResolved checks calls to custom tools whose name was
@@ -306,7 +308,7 @@ func CustomToolCallsResolved(calls []CustomToolCall, unavailable func(name strin
 		// Whatever the name's fate, a successful return is one the
 		// sandbox produced for this very call, and no call is left
 		// unexecuted by a server that has a sandbox.
-		if c.Returned && c.Status == "success" && !slices.Contains(c.Executed, c.Content) {
+		if c.Returned && c.Status == "success" && !c.Approval && !slices.Contains(c.Executed, c.Content) {
 			return fmt.Errorf("agent %s: call %s to custom tool %q returned %q, which the sandbox never produced for it (it produced %q)",
 				c.Agent, c.CallID, c.Name, c.Content, c.Executed)
 		}

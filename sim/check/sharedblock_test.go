@@ -151,7 +151,8 @@ func TestSharedBlocksDeleted(t *testing.T) {
 func TestCustomToolCallsResolved(t *testing.T) {
 	unavailable := func(name string) string { return "gone: " + name }
 	ok := []CustomToolCall{
-		{Agent: "a", CallID: "c1", Name: "t", Issued: 10, Returned: true, Status: "success", Content: "looked up"},
+		{Agent: "a", CallID: "c1", Name: "t", Issued: 10, Returned: true, Status: "success", Content: "looked up", Executed: []string{"crashed", "looked up"}},
+		{Agent: "a", CallID: "c1a", Name: "t", Issued: 10, Returned: true, Status: "success", Content: "the client's", Approval: true},
 		{Agent: "a", CallID: "c2", Name: "t", Issued: 10, GoneSince: 20, Returned: true, Status: "error", Content: "not now"},
 		{Agent: "a", CallID: "c3", Name: "t", Issued: 30, GoneSince: 20, Returned: true, Status: "error", Content: "gone: t"},
 	}
@@ -161,6 +162,8 @@ func TestCustomToolCallsResolved(t *testing.T) {
 	for _, bad := range []CustomToolCall{
 		{Agent: "a", CallID: "c4", Name: "t", Issued: 30, GoneSince: 20, Returned: true, Status: "success", Content: "looked up"},
 		{Agent: "a", CallID: "c5", Name: "t", Issued: 30, GoneSince: 20},
+		{Agent: "a", CallID: "c6", Name: "t", Issued: 10, Returned: true, Status: "success", Content: "made up", Executed: []string{"looked up"}},
+		{Agent: "a", CallID: "c7", Name: "t", Issued: 10, Returned: true, Status: "error", Content: "Error: t was not executed: no executor"},
 	} {
 		if err := CustomToolCallsResolved([]CustomToolCall{bad}, unavailable); err == nil {
 			t.Errorf("%s: accepted", bad.CallID)
