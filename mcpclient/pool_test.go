@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -41,7 +42,8 @@ func stdioTestServer(t *testing.T, id, mode string, env map[string]string) Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := map[string]string{testServerEnv: mode}
+	// GORACE: a race-enabled binary otherwise waits a second at exit.
+	e := map[string]string{testServerEnv: mode, "GORACE": "atexit_sleep_ms=0"}
 	maps.Copy(e, env)
 	return Server{ID: id, Name: id + "-name", Config: ServerConfig{Type: TypeStdio, Command: exe, Env: e}}
 }
@@ -165,6 +167,7 @@ func pidOf(t *testing.T, p *Pool, s Server) int {
 }
 
 func TestStdioListAndCall(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true, ResultBytesMax: 1000})
 	s := stdioTestServer(t, "stdio-1", "stdio", nil)
 
@@ -216,6 +219,7 @@ func TestStdioListAndCall(t *testing.T) {
 }
 
 func TestStdioDisabled(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{})
 	s := stdioTestServer(t, "stdio-off", "stdio", nil)
 	_, err := p.ListTools(context.Background(), s)
@@ -238,7 +242,7 @@ func TestStdioEnvironmentIsOnlyTheConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(env)
-	want := []string{testServerEnv + "=stdio", "FOO=bar", "PATH=" + DefaultStdioPATH}
+	want := []string{testServerEnv + "=stdio", "GORACE=atexit_sleep_ms=0", "FOO=bar", "PATH=" + DefaultStdioPATH}
 	slices.Sort(want)
 	if !slices.Equal(env, want) {
 		t.Fatalf("server environment = %q, want %q", env, want)
@@ -246,6 +250,7 @@ func TestStdioEnvironmentIsOnlyTheConfigs(t *testing.T) {
 }
 
 func TestStdioCommandLookedUpInChildPATH(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true, StdioPATH: t.TempDir()})
 	s := Server{ID: "look", Config: ServerConfig{Type: TypeStdio, Command: "sh", Args: []string{"-c", "exit 0"}}}
 	_, err := p.ListTools(context.Background(), s)
@@ -255,6 +260,7 @@ func TestStdioCommandLookedUpInChildPATH(t *testing.T) {
 }
 
 func TestStdioConcurrentCallsShareOneConnection(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true})
 	s := stdioTestServer(t, "stdio-conc", "stdio", nil)
 	var wg sync.WaitGroup
@@ -280,10 +286,12 @@ func TestStdioConcurrentCallsShareOneConnection(t *testing.T) {
 }
 
 func TestStdioConfigChangeReconnects(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true})
 	s := stdioTestServer(t, "stdio-cfg", "stdio", map[string]string{"V": "1"})
 	pid1 := pidOf(t, p, s)
-	s.Config.Env = map[string]string{testServerEnv: "stdio", "V": "2"}
+	s.Config.Env = maps.Clone(s.Config.Env)
+	s.Config.Env["V"] = "2"
 	pid2 := pidOf(t, p, s)
 	if pid1 == pid2 {
 		t.Fatal("same process after the config changed")
@@ -296,6 +304,7 @@ func TestStdioConfigChangeReconnects(t *testing.T) {
 }
 
 func TestStdioHangTimesOut(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true, CallTimeout: 300 * time.Millisecond})
 	s := stdioTestServer(t, "stdio-hang", "stdio", nil)
 	_, err := callTool(t, p, s, "hang", `{}`)
@@ -308,6 +317,7 @@ func TestStdioHangTimesOut(t *testing.T) {
 }
 
 func TestStdioContextCancel(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true})
 	s := stdioTestServer(t, "stdio-cancel", "stdio", nil)
 	mustCall(t, p, s, "echo", `{"message":"warm"}`)
@@ -320,6 +330,7 @@ func TestStdioContextCancel(t *testing.T) {
 }
 
 func TestStdioServerDiesMidCall(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true})
 	s := stdioTestServer(t, "stdio-die", "stdio", nil)
 	_, err := callTool(t, p, s, "die", `{}`)
@@ -334,6 +345,7 @@ func TestStdioServerDiesMidCall(t *testing.T) {
 }
 
 func TestStdioKilledBetweenCallsReconnects(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true})
 	s := stdioTestServer(t, "stdio-kill", "stdio", nil)
 	pid := pidOf(t, p, s)
@@ -349,6 +361,7 @@ func TestStdioKilledBetweenCallsReconnects(t *testing.T) {
 }
 
 func TestStdioServerNotReadingInput(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true, CallTimeout: 300 * time.Millisecond})
 	s := stdioTestServer(t, "stdio-deaf", "deaf", nil)
 	// 1 MiB of arguments fills the pipe: the write itself blocks.
@@ -363,6 +376,7 @@ func TestStdioServerNotReadingInput(t *testing.T) {
 }
 
 func TestConnectTimeout(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true, ConnectTimeout: 300 * time.Millisecond})
 	// This server reads the handshake and never answers.
 	s := Server{ID: "mute", Config: ServerConfig{Type: TypeStdio, Command: "sh", Args: []string{"-c", "cat >/dev/null"}}}
@@ -374,6 +388,7 @@ func TestConnectTimeout(t *testing.T) {
 }
 
 func TestStdioStartFailureSaysWhy(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true})
 	s := Server{ID: "crash", Config: ServerConfig{Type: TypeStdio, Command: "sh", Args: []string{"-c", "echo no config file >&2; exit 7"}}}
 	_, err := bounded(t, func() ([]Tool, error) { return p.ListTools(context.Background(), s) })
@@ -383,6 +398,7 @@ func TestStdioStartFailureSaysWhy(t *testing.T) {
 }
 
 func TestCloseEndsProcesses(t *testing.T) {
+	t.Parallel()
 	p := NewPool(Options{AllowStdio: true})
 	s := stdioTestServer(t, "stdio-close", "stdio", nil)
 	grandchild, err := strconv.Atoi(mustCall(t, p, s, "spawn", `{}`).Return)
@@ -406,6 +422,7 @@ func TestCloseEndsProcesses(t *testing.T) {
 }
 
 func TestDisconnectAndIdleTimeout(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true, IdleTimeout: 200 * time.Millisecond})
 	s := stdioTestServer(t, "stdio-idle", "stdio", nil)
 	pid := pidOf(t, p, s)
@@ -419,10 +436,12 @@ func TestDisconnectAndIdleTimeout(t *testing.T) {
 }
 
 func TestStreamableHTTP(t *testing.T) {
+	t.Parallel()
 	testHTTPTransport(t, TypeStreamableHTTP)
 }
 
 func TestSSE(t *testing.T) {
+	t.Parallel()
 	testHTTPTransport(t, TypeSSE)
 }
 
@@ -457,6 +476,7 @@ func testHTTPTransport(t *testing.T, typ ServerType) {
 }
 
 func TestHTTPServerGoneFailsPromptly(t *testing.T) {
+	t.Parallel()
 	for _, typ := range []ServerType{TypeStreamableHTTP, TypeSSE} {
 		t.Run(string(typ), func(t *testing.T) {
 			ts, s := httpTestServer(t, typ, nil)
@@ -488,6 +508,7 @@ func requireBearer(token string, seen *sync.Map) func(http.Handler) http.Handler
 }
 
 func TestHTTPAuth(t *testing.T) {
+	t.Parallel()
 	for _, typ := range []ServerType{TypeStreamableHTTP, TypeSSE} {
 		t.Run(string(typ), func(t *testing.T) {
 			var seen sync.Map
@@ -519,6 +540,7 @@ func TestHTTPAuth(t *testing.T) {
 }
 
 func TestHTTPHeadersOnlyToServerOrigin(t *testing.T) {
+	t.Parallel()
 	var leaked sync.Map
 	_, other := httpTestServer(t, TypeStreamableHTTP, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -542,6 +564,7 @@ func TestHTTPHeadersOnlyToServerOrigin(t *testing.T) {
 }
 
 func TestExecutor(t *testing.T) {
+	t.Parallel()
 	p := newTestPool(t, Options{AllowStdio: true, CallTimeout: 300 * time.Millisecond})
 	s := stdioTestServer(t, "stdio-exec", "stdio", nil)
 	ex := p.Executor(s)
@@ -582,4 +605,31 @@ func TestExecutor(t *testing.T) {
 	if _, err := off.Executor(s).Run(context.Background(), toolexec.Call{Name: "echo"}); !errors.Is(err, ErrStdioDisabled) {
 		t.Fatalf("stdio disabled: err = %v, want ErrStdioDisabled", err)
 	}
+}
+
+// A streamable HTTP server that restarted has forgotten the session: the
+// call is made again on a new one (the server did not run it).
+func TestStreamableHTTPSessionLostIsRetried(t *testing.T) {
+	t.Parallel()
+	var current atomic.Pointer[http.Handler]
+	restart := func() {
+		srv := newTestServer(nil)
+		var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+		current.Store(&h)
+	}
+	restart()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet { // no event stream: the client cannot notice the restart
+			http.Error(w, "no event stream", http.StatusMethodNotAllowed)
+			return
+		}
+		(*current.Load()).ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	p := newTestPool(t, Options{})
+	s := Server{ID: "restarting", Config: ServerConfig{Type: TypeStreamableHTTP, ServerURL: ts.URL}}
+	wantReturn(t, mustCall(t, p, s, "echo", `{"message":"one"}`), toolexec.StatusSuccess, "echo: one")
+	restart()
+	wantReturn(t, mustCall(t, p, s, "echo", `{"message":"two"}`), toolexec.StatusSuccess, "echo: two")
+	wantConnects(t, p, 2)
 }
