@@ -91,7 +91,7 @@ func (e *everythingHTTP) start() {
 	cmd := exec.Command(e.node, e.index, e.transport)
 	cmd.Env = []string{"PATH=" + DefaultStdioPATH, "PORT=" + strconv.Itoa(e.port)}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr() // its own process group, killed if the test dies
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}

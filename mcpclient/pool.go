@@ -199,8 +199,11 @@ func NewPool(opts Options) *Pool {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.http = opts.HTTPClient
 	if p.http == nil {
-		p.ownTr = http.DefaultTransport.(*http.Transport).Clone()
-		p.http = &http.Client{Transport: p.ownTr}
+		p.http = &http.Client{}
+		if t, ok := http.DefaultTransport.(*http.Transport); ok {
+			p.ownTr = t.Clone()
+			p.http.Transport = p.ownTr
+		}
 	}
 	return p
 }
@@ -223,7 +226,7 @@ func (p *Pool) ListTools(ctx context.Context, s Server) ([]Tool, error) {
 			cancel()
 			return tools, nil
 		}
-		err, lost := p.failed(ctx, lctx, c, err)
+		lost, err := p.failed(ctx, lctx, c, err)
 		cancel()
 		if lost && attempt == 0 {
 			continue // listing can be repeated
@@ -292,7 +295,7 @@ func (p *Pool) CallTool(ctx context.Context, s Server, name string, args json.Ra
 			cancel()
 			return resultOf(res, p.opts.ResultBytesMax), nil
 		}
-		err, _ = p.failed(ctx, cctx, c, err)
+		_, err = p.failed(ctx, cctx, c, err)
 		cancel()
 		if errors.Is(err, mcp.ErrSessionMissing) && attempt == 0 {
 			continue
@@ -558,28 +561,28 @@ func (p *Pool) transport(cfg ServerConfig) (mcp.Transport, *stdioTransport, erro
 }
 
 // failed classifies the error of an operation on c, run with opCtx (the
-// caller's ctx plus the operation's timeout). It returns the error to
-// report and whether the connection was lost, in which case c has been
-// retired.
-func (p *Pool) failed(ctx, opCtx context.Context, c *conn, err error) (error, bool) {
+// caller's ctx plus the operation's timeout). It reports whether the
+// connection was lost, in which case c has been retired, and returns the
+// error to report.
+func (p *Pool) failed(ctx, opCtx context.Context, c *conn, err error) (lost bool, _ error) {
 	if opCtx.Err() != nil {
 		if ctx.Err() != nil {
-			return context.Cause(ctx), false // the caller gave up
+			return false, context.Cause(ctx) // the caller gave up
 		}
 		// The server did not answer in time. It may only be slow at this
 		// tool, or hung: ask it.
 		go p.healthCheck(c)
-		return context.Cause(opCtx), false
+		return false, context.Cause(opCtx)
 	}
 	if serverError(err) {
-		return err, false // the server answered, with an error
+		return false, err // the server answered, with an error
 	}
 	p.retire(c)
 	info := ""
 	if c.proc != nil {
 		info = c.proc.exitInfo()
 	}
-	return fmt.Errorf("%w: %w%s", ErrConnectionLost, err, info), true
+	return true, fmt.Errorf("%w: %w%s", ErrConnectionLost, err, info)
 }
 
 // errRejected matches the SDK's error for a message its transport could

@@ -36,7 +36,7 @@ func newTestPool(t *testing.T, opts Options) *Pool {
 }
 
 // stdioTestServer is the test binary run as a stdio MCP server.
-func stdioTestServer(t *testing.T, id, mode string, env map[string]string) Server {
+func stdioTestServer(t testing.TB, id, mode string, env map[string]string) Server {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -51,10 +51,11 @@ func stdioTestServer(t *testing.T, id, mode string, env map[string]string) Serve
 // httpTestServer serves the test MCP server over streamable HTTP or SSE
 // on 127.0.0.1; wrap, if not nil, wraps its handler. Its "die" tool drops
 // every client connection.
-func httpTestServer(t *testing.T, typ ServerType, wrap func(http.Handler) http.Handler) (*httptest.Server, Server) {
+func httpTestServer(t testing.TB, typ ServerType, wrap func(http.Handler) http.Handler) (*httptest.Server, Server) {
 	t.Helper()
 	var ts *httptest.Server
-	srv := newTestServer(&testHooks{die: func() { ts.CloseClientConnections() }})
+	stop := make(chan struct{})
+	srv := newTestServer(&testHooks{die: func() { ts.CloseClientConnections() }, stop: stop})
 	var h http.Handler
 	path := "/mcp"
 	if typ == TypeSSE {
@@ -68,6 +69,7 @@ func httpTestServer(t *testing.T, typ ServerType, wrap func(http.Handler) http.H
 	}
 	ts = httptest.NewServer(h)
 	t.Cleanup(ts.Close)
+	t.Cleanup(func() { close(stop) }) // first: Close waits for handlers
 	return ts, Server{ID: "srv-" + string(typ), Name: string(typ) + "-test", Config: ServerConfig{Type: typ, ServerURL: ts.URL + path}}
 }
 

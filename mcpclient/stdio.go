@@ -206,7 +206,7 @@ func startProcess(cfg ServerConfig, path string, procs *procSet) (*process, erro
 	outW.Close()
 	errW.Close()
 
-	p := &process{cmd: cmd, stdin: inW, stdout: outR, exited: make(chan struct{})}
+	p := &process{cmd: cmd, stdin: inW, stdout: outR, exited: make(chan struct{}), stderr: tail{done: make(chan struct{})}}
 	if !procs.add(p) { // the pool closed meanwhile
 		signalGroup(cmd.Process, sigKill)
 		cmd.Wait()
@@ -261,8 +261,16 @@ func (p *process) stop() {
 // exitInfo describes how the process ended, if it has within
 // exitInfoWait: its exit status and the end of its standard error.
 func (p *process) exitInfo() string {
-	if !p.waitExit(exitInfoWait) {
+	t := time.NewTimer(exitInfoWait)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+	case <-t.C:
 		return ""
+	}
+	select { // the rest of stderr
+	case <-p.stderr.done:
+	case <-t.C:
 	}
 	status := "exited"
 	if ps := p.cmd.ProcessState; ps != nil {
@@ -279,12 +287,14 @@ func (p *process) exitInfo() string {
 
 // tail keeps the last stderrTailBytes written to it.
 type tail struct {
-	mu  sync.Mutex
-	buf []byte
+	mu   sync.Mutex
+	buf  []byte
+	done chan struct{} // closed when drain has read all
 }
 
 // drain reads r to EOF into t, then closes r.
 func (t *tail) drain(r *os.File) {
+	defer close(t.done)
 	defer r.Close()
 	b := make([]byte, 4096)
 	for {

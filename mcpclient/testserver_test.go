@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,6 +43,9 @@ type testHooks struct {
 	// die makes the server go away in the middle of a call (default: the
 	// process exits).
 	die func()
+	// stop, when closed, ends calls of "hang" the client's cancellation
+	// did not reach (so that an HTTP server can shut down).
+	stop chan struct{}
 }
 
 // newTestServer is a small MCP server written with the SDK's server side.
@@ -82,8 +86,12 @@ func newTestServer(h *testHooks) *mcp.Server {
 		})
 	s.AddTool(&mcp.Tool{Name: "hang", Description: "Never answers (until cancelled).", InputSchema: object(nil)},
 		func(ctx context.Context, _ *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			<-ctx.Done()
-			return nil, ctx.Err()
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-h.stop:
+				return nil, errors.New("server shutting down")
+			}
 		})
 	s.AddTool(&mcp.Tool{Name: "die", Description: "The server goes away mid-call.", InputSchema: object(nil)},
 		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
