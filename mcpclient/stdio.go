@@ -51,8 +51,8 @@ func (t *stdioTransport) Connect(context.Context) (mcp.Connection, error) {
 		return nil, err
 	}
 	t.proc = p
-	io := &mcp.IOTransport{Reader: p.stdout, Writer: stdinCloser{p}, MaxLineLength: t.lineMax}
-	return io.Connect(context.Background())
+	pipes := &mcp.IOTransport{Reader: p.stdout, Writer: stdinCloser{p}, MaxLineLength: t.lineMax}
+	return pipes.Connect(context.Background())
 }
 
 // stdinCloser writes to the process's standard input; closing it stops
