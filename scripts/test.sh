@@ -57,6 +57,11 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	apt_install nodejs npm
 fi
 
+# The MCP client's tests drive a real third-party MCP server,
+# @modelcontextprotocol/server-everything (npm), over stdio, SSE and
+# streamable HTTP.
+bash scripts/install-mcp-everything.sh
+
 # ---- 2. PostgreSQL -----------------------------------------------------------
 pg_up() { # pg_isready arguments...
 	command -v pg_isready >/dev/null 2>&1 && pg_isready -q -t 3 "$@"
