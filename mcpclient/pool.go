@@ -490,6 +490,13 @@ func (p *Pool) connect(ctx context.Context, s Server, e *entry, hash string) (*c
 	if err != nil {
 		return nil, err
 	}
+	if stdio == nil && p.ownTr != nil {
+		// A (re)connect is rare, and often follows a lost connection:
+		// keep-alive connections the server may have closed meanwhile
+		// would fail the handshake's first POST (net/http does not
+		// retry a POST on a closed idle connection).
+		p.ownTr.CloseIdleConnections()
+	}
 	p.connects.Add(1)
 	late := func(cs *mcp.ClientSession) { cs.Close() } // connected after the caller gave up
 	cs, err := await(cctx, func(ctx context.Context) (*mcp.ClientSession, error) {
