@@ -20,16 +20,7 @@ import (
 
 // ConversationAgent returns the ID of the agent a conversation belongs to.
 func (s *Service) ConversationAgent(ctx context.Context, conversationID string) (string, error) {
-	tx, err := s.store.Begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer tx.Rollback()
-	v, err := tx.Get(ctx, agent.ConversationAgentKey(conversationID))
-	if errors.Is(err, storage.ErrNotFound) {
-		return "", fmt.Errorf("%w: conversation %s", agent.ErrNotFound, conversationID)
-	}
-	return string(v), err
+	return s.owner(ctx, agent.ConversationAgentKey(conversationID), "conversation "+conversationID)
 }
 
 // CreateConversation creates a conversation of the agent; the service

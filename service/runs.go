@@ -480,16 +480,7 @@ func (s *Service) cancel(ctx context.Context, id string, req agent.CancelRequest
 
 // RunAgent returns the ID of the agent a run belongs to.
 func (s *Service) RunAgent(ctx context.Context, runID string) (string, error) {
-	tx, err := s.store.Begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer tx.Rollback()
-	v, err := tx.Get(ctx, agent.RunAgentKey(runID))
-	if errors.Is(err, storage.ErrNotFound) {
-		return "", fmt.Errorf("%w: run %s", agent.ErrNotFound, runID)
-	}
-	return string(v), err
+	return s.owner(ctx, agent.RunAgentKey(runID), "run "+runID)
 }
 
 // GetRun returns a run.

@@ -66,6 +66,21 @@ func storedStep(ctx context.Context, tx *storage.Txn, agentID, stepID string) (*
 	return &st, nil
 }
 
+// owner reads an index entry that maps an object (what) to its agent's ID,
+// from committed storage.
+func (s *Service) owner(ctx context.Context, key []byte, what string) (string, error) {
+	tx, err := s.store.Begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	v, err := tx.Get(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", fmt.Errorf("%w: %s", agent.ErrNotFound, what)
+	}
+	return string(v), err
+}
+
 // stepAgent returns the ID of the agent a step belongs to.
 func stepAgent(ctx context.Context, tx *storage.Txn, stepID string) (string, error) {
 	v, err := tx.Get(ctx, agent.StepAgentKey(stepID))

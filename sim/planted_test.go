@@ -278,27 +278,40 @@ func TestPlantedSharedBlockEditOutsideTransaction(t *testing.T) {
 	hunt(t, configure) // its control is the standard sweep
 }
 
-// convToDefault routes every send to a conversation into the agent's
-// default conversation: the conversation's messages land in the wrong
-// log, and its own log never shows the acknowledged sends.
-type convToDefault struct{ *agent.Actor }
+// rewrite is an agent actor whose requests of one operation are changed
+// on the way in: T is the operation's request type.
+type rewrite[T any] struct {
+	*agent.Actor
+	op     string
+	change func(*T) bool // reports whether it changed the request
+}
 
-func (a convToDefault) Invoke(ctx context.Context, c *actor.Context[agent.State], op string, payload []byte) ([]byte, error) {
-	if op == agent.OpSend {
-		var req agent.SendRequest
-		if err := json.Unmarshal(payload, &req); err == nil && req.ConversationID != "" {
-			req.ConversationID = ""
+func (a rewrite[T]) Invoke(ctx context.Context, c *actor.Context[agent.State], op string, payload []byte) ([]byte, error) {
+	if op == a.op {
+		var req T
+		if err := json.Unmarshal(payload, &req); err == nil && a.change(&req) {
 			payload, _ = json.Marshal(req)
 		}
 	}
 	return a.Actor.Invoke(ctx, c, op, payload)
 }
 
+// convToDefault routes every send to a conversation into the agent's
+// default conversation: the conversation's messages land in the wrong
+// log, and its own log never shows the acknowledged sends.
+func convToDefault(a *agent.Actor) actor.Actor[agent.State] {
+	return rewrite[agent.SendRequest]{a, agent.OpSend, func(req *agent.SendRequest) bool {
+		changed := req.ConversationID != ""
+		req.ConversationID = ""
+		return changed
+	}}
+}
+
 // (g) Sends to a conversation logged in the default conversation.
 func TestPlantedConversationSendsInDefaultLog(t *testing.T) {
 	configure := func(seed uint64) Config {
 		cfg := StandardConfig(seed)
-		cfg.WrapActor = func(a *agent.Actor) actor.Actor[agent.State] { return convToDefault{a} }
+		cfg.WrapActor = convToDefault
 		return cfg
 	}
 	control(t, 10, configure)
@@ -307,24 +320,19 @@ func TestPlantedConversationSendsInDefaultLog(t *testing.T) {
 
 // dropToolResults loses the results of the tools the driver ran outside
 // the actor before they reach the step.
-type dropToolResults struct{ *agent.Actor }
-
-func (a dropToolResults) Invoke(ctx context.Context, c *actor.Context[agent.State], op string, payload []byte) ([]byte, error) {
-	if op == agent.OpApply {
-		var req agent.ApplyRequest
-		if err := json.Unmarshal(payload, &req); err == nil && len(req.ToolResults) > 0 {
-			req.ToolResults = nil
-			payload, _ = json.Marshal(req)
-		}
-	}
-	return a.Actor.Invoke(ctx, c, op, payload)
+func dropToolResults(a *agent.Actor) actor.Actor[agent.State] {
+	return rewrite[agent.ApplyRequest]{a, agent.OpApply, func(req *agent.ApplyRequest) bool {
+		changed := len(req.ToolResults) > 0
+		req.ToolResults = nil
+		return changed
+	}}
 }
 
 // (h) The sandbox's results dropped between the driver and the step.
 func TestPlantedToolResultsDropped(t *testing.T) {
 	configure := func(seed uint64) Config {
 		cfg := StandardConfig(seed)
-		cfg.WrapActor = func(a *agent.Actor) actor.Actor[agent.State] { return dropToolResults{a} }
+		cfg.WrapActor = dropToolResults
 		return cfg
 	}
 	control(t, 10, configure)
