@@ -29,10 +29,11 @@ const (
 
 // Limits of imports and exports.
 const (
-	// ImportMessagesMax bounds the messages one import logs: each is two
-	// writes (the message and its ID's index entry) of the one
-	// transaction, which storage.TxnWritesMax bounds.
-	ImportMessagesMax = 4000
+	// ImportMessagesMax bounds the messages one import logs: each is three
+	// writes (the message, its ID's entry in the agent's space and in the
+	// global message_agent index) of the one transaction, which
+	// storage.TxnWritesMax bounds.
+	ImportMessagesMax = 3000
 	// ExportMessagesMax bounds the messages one export reads.
 	ExportMessagesMax = 50000
 	// ExportBytesMax bounds the encoded messages one export reads (so
@@ -157,6 +158,9 @@ func importAgent(ctx context.Context, c *actor.Context[State], req *ImportReques
 			return nil, err
 		}
 		if err := c.Set(MessageIDKey(m.ID), tuple.Pack(m.Seq)); err != nil {
+			return nil, err
+		}
+		if err := c.SetIndex(MessageAgentKey(m.ID), MessageAgentValue(c.ID.ID, "", m.Seq)); err != nil {
 			return nil, err
 		}
 		ag.NextSeq++

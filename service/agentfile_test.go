@@ -573,7 +573,16 @@ func TestImportRejects(t *testing.T) {
 		t.Fatalf("%d tools", n)
 	}
 
-	// Too long a history for one transaction.
+	// The longest history one import takes fits its transaction (every
+	// message is three writes); one more is refused.
+	full := parseFile(t, publishedFiles[0])
+	full.Agents[0].Messages, full.Agents[0].InContextMessageIDs = nil, nil
+	for i := range agent.ImportMessagesMax {
+		full.Agents[0].Messages = append(full.Agents[0].Messages, agentfile.Message{ID: fmt.Sprintf("message-y%d", i), Role: agentfile.RoleUser, Content: agentfile.Content{agentfile.TextPart("hi")}})
+	}
+	if res, err := e.svc.ImportAgentFile(ctx, full, keepNames); err != nil || len(res.AgentIDs) != 1 {
+		t.Fatalf("import of %d messages = %v", agent.ImportMessagesMax, err)
+	}
 	g := parseFile(t, publishedFiles[0])
 	a := &g.Agents[0]
 	for i := range agent.ImportMessagesMax + 1 {
