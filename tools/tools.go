@@ -85,6 +85,8 @@ const (
 	// TypeSleeptimeCore marks memory_rethink and memory_finish_edits, as
 	// Letta types them.
 	TypeSleeptimeCore = "letta_sleeptime_core"
+	// TypeMCP marks custom tools an MCP server provides.
+	TypeMCP = agent.ToolTypeMCP
 )
 
 // ErrReadOnly: a request to modify or delete a built-in tool.
@@ -101,7 +103,7 @@ type Tool struct {
 }
 
 // Builtin reports whether t is a built-in tool.
-func (t *Tool) Builtin() bool { return t.ToolType != TypeCustom }
+func (t *Tool) Builtin() bool { _, ok := BuiltinName(t.ID); return ok }
 
 // BuiltinID is the stable ID of a built-in tool: "tool-" and a UUID
 // derived from its name, the same on every server.
