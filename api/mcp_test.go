@@ -154,7 +154,7 @@ func TestMCPServersAPI(t *testing.T) {
 	// stdio servers are refused on this server.
 	node, index := mcptest.Everything(t)
 	fails(t, srv, "POST", "/v1/mcp-servers", map[string]any{"server_name": "local", "config": map[string]any{"mcp_server_type": "stdio", "command": node, "args": []string{index, "stdio"}}},
-		http.StatusUnprocessableEntity, "stdio MCP servers are disabled")
+		http.StatusForbidden, "stdio MCP servers are disabled")
 }
 
 func TestLegacyMCPServersAPI(t *testing.T) {

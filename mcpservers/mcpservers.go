@@ -101,10 +101,10 @@ func (r *Registry) Check(name string, cfg mcpclient.ServerConfig) error {
 		return invalidf("server_name %q: want up to %d bytes of text without control characters or slashes", name, nameBytesMax)
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", agent.ErrInvalid, err)
+		return fmt.Errorf("%w: %w", agent.ErrInvalid, err)
 	}
 	if cfg.Type == mcpclient.TypeStdio && !r.opts.AllowStdio {
-		return fmt.Errorf("%w: %v", agent.ErrInvalid, mcpclient.ErrStdioDisabled)
+		return fmt.Errorf("%w: %w", agent.ErrInvalid, mcpclient.ErrStdioDisabled)
 	}
 	return nil
 }

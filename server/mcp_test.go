@@ -184,7 +184,7 @@ func TestMCPStdio(t *testing.T) {
 	t.Run("disabled", func(t *testing.T) {
 		base := startMCPNode(t, false)
 		status, out := apiCall(t, base, "POST", "/v1/mcp-servers", map[string]any{"server_name": "local", "config": config})
-		if status != http.StatusUnprocessableEntity || !strings.Contains(string(out), "stdio MCP servers are disabled") {
+		if status != http.StatusForbidden || !strings.Contains(string(out), "stdio MCP servers are disabled") {
 			t.Fatalf("creating a stdio server with stdio disabled = %d %s", status, out)
 		}
 		if got := apiOK[[]any](t, base, "GET", "/v1/mcp-servers", nil); len(got) != 0 {
