@@ -44,6 +44,12 @@ func TestUpsertMCP(t *testing.T) {
 	if list, err := reg.MCPTools(ctx, "mcp_server-1"); err != nil || len(list) != 1 || list[0].ID != first.ID {
 		t.Fatalf("MCPTools = %+v, %v", list, err)
 	}
+	// An update keeps the type, and the name MCP allows.
+	desc := "adds, updated"
+	upd, err := reg.Update(ctx, first.ID, tools.Patch{Description: &desc})
+	if err != nil || upd.ToolType != tools.TypeMCP || upd.Name != "get-sum" || upd.MCPServerID() != "mcp_server-1" {
+		t.Fatalf("Update = %+v, %v", upd, err)
+	}
 	bad := spec
 	bad.Name = "has space"
 	if _, err := reg.UpsertMCP(ctx, bad); !errors.Is(err, agent.ErrInvalid) {

@@ -185,6 +185,10 @@ type Spec struct {
 	// PipRequirements are the Python packages the tool needs, as pip
 	// requirement specifiers ("requests", "requests==2.32.3").
 	PipRequirements []string
+
+	// toolType is the stored type of the tool an update changes: an MCP
+	// tool keeps the names MCP allows.
+	toolType string
 }
 
 // Patch changes the fields that are non-nil (Letta's ToolUpdate). A new
@@ -277,7 +281,11 @@ func build(spec Spec) (*agent.CustomTool, error) {
 	if name == "" {
 		return nil, invalidf("the tool has no name: give json_schema a \"name\"")
 	}
-	if !namePattern.MatchString(name) {
+	if spec.toolType == agent.ToolTypeMCP {
+		if !mcpNamePattern.MatchString(name) {
+			return nil, invalidf("MCP tool name %q: want 1 to 64 letters, digits, underscores or hyphens", name)
+		}
+	} else if !namePattern.MatchString(name) {
 		return nil, invalidf("tool name %q: want a letter or underscore, then up to 63 letters, digits or underscores", name)
 	}
 	schema["name"] = name
@@ -358,6 +366,7 @@ func apply(t *agent.CustomTool, p Patch) Spec {
 		Name: "", Description: t.Description, Tags: t.Tags, SourceCode: t.SourceCode, SourceType: t.SourceType,
 		JSONSchema: t.JSONSchema, ArgsJSONSchema: t.ArgsJSONSchema, ReturnCharLimit: &limit,
 		DefaultRequiresApproval: t.DefaultRequiresApproval, Metadata: t.Metadata, PipRequirements: t.PipRequirements,
+		toolType: t.ToolType,
 	}
 	if p.PipRequirements != nil {
 		spec.PipRequirements = *p.PipRequirements
