@@ -9,29 +9,38 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/llm/llmtest"
 	"github.com/kelpie-ai/kelpie/mcpclient/mcptest"
 )
 
-// echoModel calls the MCP tool echo with {"message": "hi"} when a user
-// message arrives, and ends its turn once the tool has answered.
-func echoModel() *llmtest.Script {
+// toolModel calls tool with args when a user message arrives, and ends
+// its turn once the tool has answered.
+func toolModel(tool string, args map[string]any) *llmtest.Script {
 	return &llmtest.Script{Reply: func(_ context.Context, req llm.Request) (*llm.Response, error) {
 		if req.Messages[len(req.Messages)-1].Role == llm.RoleTool {
 			return llmtest.Text("done"), nil
 		}
-		return llmtest.Call("echo", map[string]any{"message": "hi"}), nil
+		return llmtest.Call(tool, args), nil
 	}}
 }
 
-// startMCPNode starts a node on a memory store with the echo model.
+// startMCPNode starts a node on a memory store whose model calls the MCP
+// tool echo with {"message": "hi"}.
 func startMCPNode(t *testing.T, allowStdio bool) string {
+	t.Helper()
+	return startMCPNodeWith(t, Config{Model: toolModel("echo", map[string]any{"message": "hi"}), MCPAllowStdio: allowStdio})
+}
+
+// startMCPNodeWith starts a node on a memory store configured by cfg.
+func startMCPNodeWith(t *testing.T, cfg Config) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	s, err := Start(ctx, quietConfig(Config{Storage: "memory", Model: echoModel(), MCPAllowStdio: allowStdio, ToolSandbox: SandboxNone, DataDir: t.TempDir()}))
+	cfg.Storage, cfg.ToolSandbox, cfg.DataDir = "memory", SandboxNone, t.TempDir()
+	s, err := Start(ctx, quietConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,4 +212,25 @@ func TestMCPStdio(t *testing.T) {
 			t.Fatalf("GET /v1/mcp-servers = %d %s, want the env value masked", status, out)
 		}
 	})
+}
+
+// A tool call the server does not answer in time is a tool error, and
+// the run ends.
+func TestMCPCallTimeout(t *testing.T) {
+	everything := mcptest.StartHTTP(t, mcptest.StreamableHTTP)
+	const slow = "trigger-long-running-operation"
+	base := startMCPNodeWith(t, Config{Model: toolModel(slow, map[string]any{"duration": 60, "steps": 1}), MCPCallTimeout: time.Second})
+	srv := apiOK[struct{ ID string }](t, base, "POST", "/v1/mcp-servers", map[string]any{"server_name": "everything",
+		"config": map[string]any{"mcp_server_type": "streamable_http", "server_url": everything.URL()}})
+	tools := apiOK[[]toolJSON](t, base, "GET", "/v1/mcp-servers/"+srv.ID+"/tools", nil)
+	i := slices.IndexFunc(tools, func(tl toolJSON) bool { return tl.Name == slow })
+	if i < 0 {
+		t.Fatalf("no %s among the server's tools", slow)
+	}
+	ag := apiOK[struct{ ID string }](t, base, "POST", "/v1/agents", map[string]any{"name": "patient", "model": "openai/gpt-4o-mini"})
+	apiOK[map[string]any](t, base, "PATCH", "/v1/agents/"+ag.ID+"/tools/attach/"+tools[i].ID, nil)
+	ret := toolReturnOf(t, base, ag.ID)
+	if ret.Status != "error" || !strings.Contains(ret.ToolReturn, "did not answer in time") {
+		t.Fatalf("%s's return = %+v, want a timeout error", slow, ret)
+	}
 }

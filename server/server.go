@@ -99,6 +99,10 @@ type Config struct {
 	// server runs as its own user. Off by default; sse and
 	// streamable_http servers are always allowed.
 	MCPAllowStdio bool
+	// MCPCallTimeout bounds one MCP tool call; zero means
+	// mcpclient.DefaultCallTimeout. A call that runs out of it is a tool
+	// error the model sees.
+	MCPCallTimeout time.Duration
 	// MCPHTTPClient is the base HTTP client for sse and streamable_http
 	// MCP servers (see mcpclient.Options.HTTPClient); nil: the pool's own.
 	MCPHTTPClient *http.Client
@@ -252,7 +256,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	mcpPool := mcpclient.NewPool(mcpclient.Options{AllowStdio: cfg.MCPAllowStdio, HTTPClient: cfg.MCPHTTPClient})
+	mcpPool := mcpclient.NewPool(mcpclient.Options{AllowStdio: cfg.MCPAllowStdio, HTTPClient: cfg.MCPHTTPClient, CallTimeout: cfg.MCPCallTimeout})
 	defer func() {
 		if err != nil {
 			mcpPool.Close()
