@@ -81,9 +81,6 @@ func New(r rt.Runtime, store storage.Store, ids rt.Rand, opts Options) *Registry
 	return &Registry{rt: r, store: store, ids: ids, opts: opts}
 }
 
-// AllowsStdio reports whether stdio servers may be recorded.
-func (r *Registry) AllowsStdio() bool { return r.opts.AllowStdio }
-
 func serverKey(id string) []byte   { return tuple.Pack("mcp", "server", id) }
 func serverPrefix() tuple.Key      { return tuple.Pack("mcp", "server") }
 func byNameKey(name string) []byte { return actor.IndexKey("mcp_servers_by_name", name) }
