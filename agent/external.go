@@ -45,7 +45,24 @@ const (
 	// ExternalSandbox: run_code, and custom tools defined by source code,
 	// run in the tool sandbox.
 	ExternalSandbox = "sandbox"
+	// ExternalMCP: custom tools an MCP server provides (tool_type
+	// external_mcp), called on the server ExternalTool.MCPServerID names.
+	ExternalMCP = "mcp"
 )
+
+// ToolTypeMCP is the tool_type of a custom tool an MCP server provides.
+const ToolTypeMCP = "external_mcp"
+
+// MCPServerID is the ID of the MCP server that provides ct, from its
+// metadata_ ({"mcp": {"server_id": ...}}); "" if ct is not an MCP tool.
+func (ct *CustomTool) MCPServerID() string {
+	if ct.ToolType != ToolTypeMCP {
+		return ""
+	}
+	m, _ := ct.Metadata["mcp"].(map[string]any)
+	id, _ := m["server_id"].(string)
+	return id
+}
 
 // ExternalTool tells the run driver how to execute calls to one tool.
 type ExternalTool struct {
@@ -55,6 +72,8 @@ type ExternalTool struct {
 	ToolID string `json:"tool_id,omitempty"`
 	// Source is the program of a tool defined by source code.
 	Source *toolexec.Source `json:"source,omitempty"`
+	// MCPServerID is the MCP server record of an ExternalMCP tool.
+	MCPServerID string `json:"mcp_server_id,omitempty"`
 	// RequiresApproval marks a tool whose calls wait for the client's
 	// approval: the driver does not execute them.
 	RequiresApproval bool `json:"requires_approval,omitempty"`
@@ -84,7 +103,8 @@ func IsExternal(name string) bool {
 
 // ExternalTools lists the tools of ag that run outside the actor: its
 // built-in ones that do, and its custom tools (custom: their current
-// definitions), which run in the sandbox.
+// definitions), which run in the sandbox, or on their MCP server for
+// tools an MCP server provides.
 func ExternalTools(ag *Agent, custom []CustomTool) []ExternalTool {
 	var env map[string]string
 	if len(ag.Secrets) > 0 {
@@ -101,6 +121,10 @@ func ExternalTools(ag *Agent, custom []CustomTool) []ExternalTool {
 	}
 	for i := range custom {
 		ct := &custom[i]
+		if ct.ToolType == ToolTypeMCP {
+			out = append(out, ExternalTool{Name: ct.Name, Kind: ExternalMCP, ToolID: ct.ID, MCPServerID: ct.MCPServerID(), RequiresApproval: ct.requiresApproval(ag)})
+			continue
+		}
 		out = append(out, ExternalTool{Name: ct.Name, Kind: ExternalSandbox, ToolID: ct.ID, RequiresApproval: ct.requiresApproval(ag), Env: env,
 			Source: &toolexec.Source{Language: ct.SourceType, Code: ct.SourceCode, Requirements: ct.PipRequirements}})
 	}

@@ -204,8 +204,11 @@ type CustomTool struct {
 	// requirement specifiers), installed for it by the sandbox.
 	PipRequirements []string       `json:"pip_requirements,omitempty"`
 	Metadata        map[string]any `json:"metadata,omitempty"`
-	CreatedAt       time.Time      `json:"created_at"`
-	UpdatedAt       time.Time      `json:"updated_at"`
+	// ToolType is "" for a tool defined by source code, ToolTypeMCP for
+	// one an MCP server provides.
+	ToolType  string    `json:"tool_type,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Block is one core memory block, compiled into the system prompt.

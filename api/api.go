@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/mcpclient"
+	"github.com/kelpie-ai/kelpie/mcpservers"
 	"github.com/kelpie-ai/kelpie/service"
 )
 
@@ -44,6 +46,9 @@ type options struct {
 	password  string
 	models    ModelLister
 	providers ProviderLister
+
+	mcpServers *mcpservers.Registry
+	mcpPool    *mcpclient.Pool
 }
 
 // ModelLister is what GET /v1/models reads: the configured providers'
@@ -80,6 +85,9 @@ type handler struct {
 	auth      authenticator
 	models    ModelLister
 	providers ProviderLister
+
+	mcpServers *mcpservers.Registry
+	mcpPool    *mcpclient.Pool
 }
 
 // New returns the HTTP handler for the Kelpie API backed by svc. Only
@@ -89,7 +97,8 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux(), auth: newAuthenticator(o.password), models: o.models, providers: o.providers}
+	h := &handler{svc: svc, log: o.log, mux: http.NewServeMux(), auth: newAuthenticator(o.password), models: o.models, providers: o.providers,
+		mcpServers: o.mcpServers, mcpPool: o.mcpPool}
 	h.route("GET /v1/health", h.health)
 	h.route("GET /v1/models", h.listModels)
 	h.route("GET /v1/models/embedding", h.listEmbeddingModels)
@@ -117,6 +126,7 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.toolRunRoutes()
 		h.messageRoutes()
 		h.agentOpRoutes()
+		h.mcpRoutes()
 	}
 	return h
 }

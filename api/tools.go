@@ -97,7 +97,7 @@ func agentTools(a *agent.Agent) []toolreg.Tool {
 		out = append(out, toolreg.Builtin(t))
 	}
 	for _, ct := range a.CustomTools {
-		out = append(out, toolreg.Tool{CustomTool: ct, ToolType: toolreg.TypeCustom})
+		out = append(out, toolreg.Custom(ct))
 	}
 	return out
 }
@@ -106,7 +106,7 @@ func agentTools(a *agent.Agent) []toolreg.Tool {
 func customToolWires(a *agent.Agent) []toolWire {
 	out := make([]toolWire, 0, len(a.CustomTools))
 	for _, ct := range a.CustomTools {
-		out = append(out, toTool(toolreg.Tool{CustomTool: ct, ToolType: toolreg.TypeCustom}))
+		out = append(out, toTool(toolreg.Custom(ct)))
 	}
 	return out
 }

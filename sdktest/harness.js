@@ -238,6 +238,14 @@ export class Recorder {
       }
       return;
     }
+    if (ex.status === 204) {
+      // No Content: an empty body, on an operation that declares 204.
+      if (text !== '') ex.violations.push(`204 with a body: ${text.slice(0, 300)}`);
+      const decl = responseSchema(ex.method, ex.path, ex.status);
+      if (decl.template === null) ex.violations.push(`${ex.method} ${ex.path} is not a path of the Letta OpenAPI document`);
+      else if (decl.declared || /not declared/.test(decl.reason)) ex.violations.push(`${ex.method} ${ex.path} does not declare an empty 204`);
+      return;
+    }
     if (!ex.contentType.includes('application/json')) {
       ex.violations.push(`Content-Type is ${JSON.stringify(ex.contentType)}, want application/json; body: ${text.slice(0, 300)}`);
     }

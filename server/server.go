@@ -21,6 +21,8 @@ import (
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/api"
 	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/mcpclient"
+	"github.com/kelpie-ai/kelpie/mcpservers"
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/service"
 	"github.com/kelpie-ai/kelpie/storage"
@@ -93,6 +95,17 @@ type Config struct {
 	// installed from (cached per set of requirements under DataDir);
 	// empty: such tools fail, naming the requirement.
 	PipIndexURL string
+	// MCPAllowStdio lets users register stdio MCP servers: commands this
+	// server runs as its own user. Off by default; sse and
+	// streamable_http servers are always allowed.
+	MCPAllowStdio bool
+	// MCPCallTimeout bounds one MCP tool call; zero means
+	// mcpclient.DefaultCallTimeout. A call that runs out of it is a tool
+	// error the model sees.
+	MCPCallTimeout time.Duration
+	// MCPHTTPClient is the base HTTP client for sse and streamable_http
+	// MCP servers (see mcpclient.Options.HTTPClient); nil: the pool's own.
+	MCPHTTPClient *http.Client
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
 	// StartTimeout bounds opening the store.
@@ -184,6 +197,7 @@ type Server struct {
 	rt    *rt.System
 	store storage.Store
 	sys   *actor.System
+	mcp   *mcpclient.Pool
 	http  *http.Server
 	ln    net.Listener
 
@@ -242,6 +256,19 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	mcpPool := mcpclient.NewPool(mcpclient.Options{AllowStdio: cfg.MCPAllowStdio, HTTPClient: cfg.MCPHTTPClient, CallTimeout: cfg.MCPCallTimeout})
+	defer func() {
+		if err != nil {
+			mcpPool.Close()
+		}
+	}()
+	mcpServers := mcpservers.New(r, store, r.Rand("mcp_servers"), mcpservers.Options{AllowStdio: cfg.MCPAllowStdio})
+	tools.mcpPool, tools.mcpServers = mcpPool, mcpServers
+	if cfg.MCPAllowStdio {
+		log.Warn("stdio MCP servers are ENABLED (--mcp-stdio): any API user can make this server run commands as its own user")
+	} else {
+		log.Info("stdio MCP servers are disabled (enable with --mcp-stdio or KELPIE_MCP_ALLOW_STDIO=1); sse and streamable_http servers are allowed")
+	}
 	svc, err := service.New(r, store, sys, cfg.Model, service.WithDefaultEmbedding(cfg.EmbeddingModel), service.WithToolExecutor(tools))
 	if err != nil {
 		return nil, fmt.Errorf("start agent service: %w", err)
@@ -254,9 +281,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	s := &Server{
-		cfg: cfg, log: log, spec: spec, rt: r, store: store, sys: sys, ln: ln,
+		cfg: cfg, log: log, spec: spec, rt: r, store: store, sys: sys, ln: ln, mcp: mcpPool,
 		http: &http.Server{
-			Handler:           api.New(svc, api.WithLogger(log.With("component", "api")), api.WithPassword(cfg.Password), api.WithModels(cfg.Model), api.WithProviders(cfg.Model)),
+			Handler: api.New(svc, api.WithLogger(log.With("component", "api")), api.WithPassword(cfg.Password), api.WithModels(cfg.Model), api.WithProviders(cfg.Model),
+				api.WithMCP(mcpServers, mcpPool)),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleConnTimeout,
 			ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
@@ -364,6 +392,12 @@ func (s *Server) shutdown(ctx context.Context) error {
 		if !s.joinTasks(ctx) {
 			s.log.Warn("shutdown: runtime tasks still running", "waited", tasksJoinTimeout)
 		}
+	}
+
+	// After the actors: no run calls an MCP server any more.
+	if err := s.mcp.Close(); err != nil {
+		s.log.Error("shutdown: closing MCP connections failed", "err", err)
+		errs = append(errs, fmt.Errorf("close MCP connections: %w", err))
 	}
 
 	s.log.Info("shutdown: closing storage", "backend", s.spec.Backend, "location", s.spec.location())

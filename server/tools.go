@@ -6,6 +6,11 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"errors"
+
+	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/mcpclient"
+	"github.com/kelpie-ai/kelpie/mcpservers"
 	"github.com/kelpie-ai/kelpie/sandbox"
 	"github.com/kelpie-ai/kelpie/toolexec"
 	"github.com/kelpie-ai/kelpie/toolschema"
@@ -23,16 +28,23 @@ const (
 )
 
 // toolRouter sends each external tool call to its executor: calls with
-// source code (custom tools) and run_code to the sandbox, the web tools to
-// web. A sandbox that could not start answers its calls with the reason.
+// source code (custom tools) and run_code to the sandbox, tools of MCP
+// servers to their server (through the pool, with the server's current
+// record), the web tools to web. A sandbox that could not start answers
+// its calls with the reason.
 type toolRouter struct {
 	web        toolexec.Executor
 	sandbox    toolexec.Executor
 	sandboxErr error
+	mcpPool    *mcpclient.Pool
+	mcpServers *mcpservers.Registry
 }
 
 // Run implements toolexec.Executor.
 func (t *toolRouter) Run(ctx context.Context, call toolexec.Call) (toolexec.Result, error) {
+	if call.MCPServerID != "" {
+		return t.runMCP(ctx, call)
+	}
 	if call.Source != nil || call.Name == toolschema.NameRunCode {
 		if t.sandbox == nil {
 			return toolexec.Errorf("%s cannot run on this server: %v", call.Name, t.sandboxErr), nil
@@ -82,4 +94,19 @@ func newToolRouter(cfg Config, log *slog.Logger) (*toolRouter, error) {
 		log.Info("tools with pip_requirements fail until a package index is set (--pip-index-url)")
 	}
 	return t, nil
+}
+
+// runMCP calls an MCP server's tool on the server's current record.
+func (t *toolRouter) runMCP(ctx context.Context, call toolexec.Call) (toolexec.Result, error) {
+	if t.mcpPool == nil || t.mcpServers == nil {
+		return toolexec.Errorf("%s cannot run on this server: MCP servers are not configured", call.Name), nil
+	}
+	s, err := t.mcpServers.Get(ctx, call.MCPServerID)
+	if errors.Is(err, agent.ErrNotFound) {
+		return toolexec.Errorf("%s cannot run: its MCP server %s was deleted; add the server again or detach the tool", call.Name, call.MCPServerID), nil
+	}
+	if err != nil {
+		return toolexec.Result{}, fmt.Errorf("reading MCP server %s: %w", call.MCPServerID, err)
+	}
+	return t.mcpPool.Executor(s.Client()).Run(ctx, call)
 }

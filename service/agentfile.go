@@ -828,7 +828,7 @@ func (s *Service) ExportAgentFile(ctx context.Context, agentID string, opts Expo
 		addTool(exportTool(tools.Builtin(lt)))
 	}
 	for _, ct := range ag.CustomTools {
-		addTool(exportTool(tools.Tool{CustomTool: ct, ToolType: tools.TypeCustom}))
+		addTool(exportTool(tools.Custom(ct)))
 	}
 	for _, n := range ag.ApprovalRequired {
 		rule, err := json.Marshal(map[string]string{"tool_name": n, "type": "requires_approval"})

@@ -47,7 +47,7 @@ func (s *Service) runExternal(ctx context.Context, agentID string, external []ag
 			continue
 		}
 		todo = append(todo, toolexec.Call{ID: c.ID, Name: c.Name, Arguments: json.RawMessage(c.Arguments),
-			AgentID: agentID, ToolID: external[i].ToolID, Source: external[i].Source, Env: external[i].Env})
+			AgentID: agentID, ToolID: external[i].ToolID, Source: external[i].Source, Env: external[i].Env, MCPServerID: external[i].MCPServerID})
 	}
 	results := make([]agent.ToolResult, len(todo))
 	for start := 0; start < len(todo); start += toolCallsParallelMax {
@@ -181,5 +181,5 @@ func (s *Service) RunAgentTool(ctx context.Context, agentID, name string, args j
 	}
 	e := tools[i]
 	return s.execute(ctx, toolexec.Call{ID: rt.NewID(s.ids, "call"), Name: name, Arguments: args, AgentID: agentID,
-		ToolID: e.ToolID, Source: e.Source, Env: e.Env}), nil
+		ToolID: e.ToolID, Source: e.Source, Env: e.Env, MCPServerID: e.MCPServerID}), nil
 }

@@ -48,6 +48,9 @@ type Call struct {
 	// Source is the program of a tool defined by source code (custom
 	// tools, run_code); nil for tools that are not.
 	Source *Source
+	// MCPServerID names the MCP server record of a tool an MCP server
+	// provides (Name is then the server's tool name); "" for others.
+	MCPServerID string
 }
 
 // Source is a tool's program.

@@ -97,7 +97,17 @@ func save(tx *storage.Txn, t *agent.CustomTool) error {
 	return tx.Set(ToolKey(t.ID), b)
 }
 
-func custom(t *agent.CustomTool) *Tool { return &Tool{CustomTool: *t, ToolType: TypeCustom} }
+// Custom is the registry's view of a custom tool record: tool_type
+// custom, or the type it was stored with (external_mcp).
+func Custom(t agent.CustomTool) Tool { return *custom(&t) }
+
+func custom(t *agent.CustomTool) *Tool {
+	typ := TypeCustom
+	if t.ToolType != "" {
+		typ = t.ToolType
+	}
+	return &Tool{CustomTool: *t, ToolType: typ}
+}
 
 // count reads the number of custom tools.
 func count(ctx context.Context, tx *storage.Txn) (uint64, error) {
@@ -266,7 +276,7 @@ func (r *Registry) Update(ctx context.Context, id string, p Patch) (*Tool, error
 		if err != nil {
 			return err
 		}
-		t.ID, t.CreatedAt, t.UpdatedAt = old.ID, old.CreatedAt, r.rt.Now().UTC()
+		t.ID, t.CreatedAt, t.UpdatedAt, t.ToolType = old.ID, old.CreatedAt, r.rt.Now().UTC(), old.ToolType
 		if t.Name != old.Name {
 			if IsBuiltinName(t.Name) {
 				return fmt.Errorf("%w: the name %q belongs to a built-in tool", agent.ErrAlreadyExists, t.Name)

@@ -85,6 +85,8 @@ const (
 	// TypeSleeptimeCore marks memory_rethink and memory_finish_edits, as
 	// Letta types them.
 	TypeSleeptimeCore = "letta_sleeptime_core"
+	// TypeMCP marks custom tools an MCP server provides.
+	TypeMCP = agent.ToolTypeMCP
 )
 
 // ErrReadOnly: a request to modify or delete a built-in tool.
@@ -101,7 +103,7 @@ type Tool struct {
 }
 
 // Builtin reports whether t is a built-in tool.
-func (t *Tool) Builtin() bool { return t.ToolType != TypeCustom }
+func (t *Tool) Builtin() bool { _, ok := BuiltinName(t.ID); return ok }
 
 // BuiltinID is the stable ID of a built-in tool: "tool-" and a UUID
 // derived from its name, the same on every server.
@@ -183,6 +185,10 @@ type Spec struct {
 	// PipRequirements are the Python packages the tool needs, as pip
 	// requirement specifiers ("requests", "requests==2.32.3").
 	PipRequirements []string
+
+	// toolType is the stored type of the tool an update changes: an MCP
+	// tool keeps the names MCP allows.
+	toolType string
 }
 
 // Patch changes the fields that are non-nil (Letta's ToolUpdate). A new
@@ -275,7 +281,11 @@ func build(spec Spec) (*agent.CustomTool, error) {
 	if name == "" {
 		return nil, invalidf("the tool has no name: give json_schema a \"name\"")
 	}
-	if !namePattern.MatchString(name) {
+	if spec.toolType == agent.ToolTypeMCP {
+		if !mcpNamePattern.MatchString(name) {
+			return nil, invalidf("MCP tool name %q: want 1 to 64 letters, digits, underscores or hyphens", name)
+		}
+	} else if !namePattern.MatchString(name) {
 		return nil, invalidf("tool name %q: want a letter or underscore, then up to 63 letters, digits or underscores", name)
 	}
 	schema["name"] = name
@@ -356,6 +366,7 @@ func apply(t *agent.CustomTool, p Patch) Spec {
 		Name: "", Description: t.Description, Tags: t.Tags, SourceCode: t.SourceCode, SourceType: t.SourceType,
 		JSONSchema: t.JSONSchema, ArgsJSONSchema: t.ArgsJSONSchema, ReturnCharLimit: &limit,
 		DefaultRequiresApproval: t.DefaultRequiresApproval, Metadata: t.Metadata, PipRequirements: t.PipRequirements,
+		toolType: t.ToolType,
 	}
 	if p.PipRequirements != nil {
 		spec.PipRequirements = *p.PipRequirements

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -33,6 +34,9 @@ const (
 	// envToolSandbox and envPipIndexURL configure custom tool execution.
 	envToolSandbox = "KELPIE_TOOL_SANDBOX"
 	envPipIndexURL = "KELPIE_PIP_INDEX_URL"
+	// envMCPStdio enables stdio MCP servers ("1", "true"; anything else
+	// that strconv.ParseBool does not read as true leaves them off).
+	envMCPStdio = "KELPIE_MCP_ALLOW_STDIO"
 )
 
 // serveFlags holds the serve command's flag values.
@@ -45,6 +49,8 @@ type serveFlags struct {
 	embeddingModel string
 	// toolSandbox and pipIndexURL configure custom tool execution.
 	toolSandbox, pipIndexURL string
+	// mcpStdio lets users register stdio MCP servers.
+	mcpStdio bool
 }
 
 // newServeCmd builds `kelpie serve`.
@@ -89,6 +95,7 @@ command line wins.`,
 	fl.StringVar(&f.password, "password", "", "require this password (Authorization: Bearer) on every request but the health check; empty for none (env "+envPassword+")")
 	fl.StringVar(&f.toolSandbox, "tool-sandbox", server.SandboxBwrap, "how custom tools and run_code run: bwrap (bubblewrap sandbox) or none (unsandboxed: only if you trust every tool) (env "+envToolSandbox+")")
 	fl.StringVar(&f.pipIndexURL, "pip-index-url", "", "package index for custom tools' pip_requirements; empty: such tools fail naming the requirement (env "+envPipIndexURL+")")
+	fl.BoolVar(&f.mcpStdio, "mcp-stdio", false, "let API users register stdio MCP servers, commands this server runs as its own user; off by default (env "+envMCPStdio+")")
 	fl.StringVar(&f.embeddingModel, "embedding-model", "", "embedding model handle (provider/model) of agents created without one; empty: full-text archival search (env "+envEmbeddingModel+")")
 	return cmd
 }
@@ -105,6 +112,11 @@ func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) s
 		}
 		return value
 	}
+	mcpStdio := f.mcpStdio
+	if v := getenv(envMCPStdio); v != "" && !cmd.Flags().Changed("mcp-stdio") {
+		b, err := strconv.ParseBool(v)
+		mcpStdio = err == nil && b
+	}
 	return server.Config{
 		Addr:           pick("addr", envAddr, f.addr),
 		DataDir:        pick("data-dir", envDataDir, f.dataDir),
@@ -113,6 +125,7 @@ func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) s
 		EmbeddingModel: strings.TrimSpace(pick("embedding-model", envEmbeddingModel, f.embeddingModel)),
 		ToolSandbox:    pick("tool-sandbox", envToolSandbox, f.toolSandbox),
 		PipIndexURL:    pick("pip-index-url", envPipIndexURL, f.pipIndexURL),
+		MCPAllowStdio:  mcpStdio,
 	}
 }
 
