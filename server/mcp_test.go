@@ -186,6 +186,16 @@ func TestMCPStreamableHTTP(t *testing.T) {
 	}
 }
 
+// Over SSE, the older HTTP transport, a run's call reaches the server too.
+func TestMCPSSE(t *testing.T) {
+	everything := mcptest.StartHTTP(t, mcptest.SSE)
+	base := startMCPNode(t, false)
+	ret := echoRun(t, base, "everything-sse", map[string]any{"mcp_server_type": "sse", "server_url": everything.URL()})
+	if ret.Status != "success" || ret.ToolReturn != "Echo: hi" {
+		t.Fatalf("echo's return over SSE = %+v, want success \"Echo: hi\"", ret)
+	}
+}
+
 func TestMCPStdio(t *testing.T) {
 	node, index := mcptest.Everything(t)
 	config := map[string]any{"mcp_server_type": "stdio", "command": node, "args": []string{index, "stdio"}, "env": map[string]string{"GREETING": "a-secret-value-of-some-length"}}
