@@ -30,6 +30,8 @@ const (
 	ToolTimeout            Fault = "ToolTimeout"            // a sandboxed tool hangs until its deadline or cancellation
 	ToolCrash              Fault = "ToolCrash"              // a sandboxed tool's process is killed
 	ToolMemoryKill         Fault = "ToolMemoryKill"         // a sandboxed tool is killed at its memory limit
+	MCPTimeout             Fault = "MCPTimeout"             // an MCP server never answers a call
+	MCPConnectionDropped   Fault = "MCPConnectionDropped"   // an MCP server's connection drops mid-call
 	ClockSkew              Fault = "ClockSkew"              // a node's clock drifts a little
 	ClockJump              Fault = "ClockJump"              // a node's clock jumps
 	NetworkPartition       Fault = "NetworkPartition"       // reserved for the cluster
@@ -50,6 +52,7 @@ const (
 	OpStorageCrash  Op = "storage.crash" // a node crash, for unflushed writes
 	OpLLMComplete   Op = "llm.complete"
 	OpToolRun       Op = "tool.run"
+	OpMCPCall       Op = "mcp.call"
 	OpClockTick     Op = "clock.tick"
 	OpNetSend       Op = "net.send"
 )
@@ -72,6 +75,8 @@ var appliesTo = map[Fault][]Op{
 	ToolTimeout:            {OpToolRun},
 	ToolCrash:              {OpToolRun},
 	ToolMemoryKill:         {OpToolRun},
+	MCPTimeout:             {OpMCPCall},
+	MCPConnectionDropped:   {OpMCPCall},
 	ClockSkew:              {OpClockTick},
 	ClockJump:              {OpClockTick},
 	NetworkPartition:       {OpNetSend},

@@ -135,6 +135,8 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 				m.CustomCalled(agentID, resp.Message.ToolCalls[0].ID, custom)
 			}
 			return resp, nil
+		case n == 1 && has(MCPToolName):
+			return call(MCPToolName, fmt.Sprintf(`{"text":"ping %d"}`, m.calls)), nil
 		case n == 1 && has(agent.ToolArchivalMemoryInsert):
 			return call(agent.ToolArchivalMemoryInsert, fmt.Sprintf(`{"content":"note %d"}`, m.calls)), nil
 		case has(agent.ToolConversationSearch):

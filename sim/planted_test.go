@@ -340,10 +340,11 @@ func TestPlantedToolResultsDropped(t *testing.T) {
 }
 
 // TestSandboxInWorkload: the workload's custom tool runs in the simulated
-// sandbox, and the sandbox's faults fire.
+// sandbox and its MCP tool on the simulated MCP server, and both's faults
+// fire.
 func TestSandboxInWorkload(t *testing.T) {
-	const seeds = 30
-	calls, fired := 0, uint64(0)
+	const seeds = 60
+	calls, fired, mcpCalls, mcpFired := 0, uint64(0), uint64(0), uint64(0)
 	for seed := uint64(1); seed <= seeds; seed++ {
 		res := Run(StandardConfig(seed))
 		if res.Err != nil {
@@ -353,9 +354,11 @@ func TestSandboxInWorkload(t *testing.T) {
 		for _, f := range []Fault{ToolTimeout, ToolCrash, ToolMemoryKill} {
 			fired += res.Faults[f].Fired
 		}
+		mcpCalls += res.Faults[MCPTimeout].Checked
+		mcpFired += res.Faults[MCPTimeout].Fired + res.Faults[MCPConnectionDropped].Fired
 	}
-	if calls == 0 || fired == 0 {
-		t.Errorf("%d seeds: %d sandbox calls, %d sandbox faults fired: each must be > 0", seeds, calls, fired)
+	if calls == 0 || fired == 0 || mcpCalls == 0 || mcpFired == 0 {
+		t.Errorf("%d seeds: %d sandbox calls (%d faults fired), %d MCP calls (%d faults fired): each must be > 0", seeds, calls, fired, mcpCalls, mcpFired)
 	}
-	t.Logf("%d seeds: %d sandbox calls, %d sandbox faults fired", seeds, calls, fired)
+	t.Logf("%d seeds: %d sandbox calls (%d faults fired), %d MCP calls (%d faults fired)", seeds, calls, fired, mcpCalls, mcpFired)
 }

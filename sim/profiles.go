@@ -29,6 +29,8 @@ func StandardConfig(seed uint64) Config {
 			{Fault: ToolTimeout, Probability: 0.02},
 			{Fault: ToolCrash, Probability: 0.05},
 			{Fault: ToolMemoryKill, Probability: 0.03},
+			{Fault: MCPTimeout, Probability: 0.03},
+			{Fault: MCPConnectionDropped, Probability: 0.05},
 			{Fault: ClockSkew, Probability: 0.05},
 			{Fault: ClockJump, Probability: 0.005},
 		},
@@ -40,7 +42,8 @@ func StandardConfig(seed uint64) Config {
 var swarmFaults = []Fault{
 	StorageWriteFail, StorageReadFail, StorageCorruption, StorageLatency, DiskFull,
 	CrashBeforeWrite, CrashAfterWrite, CrashDuringTransaction, StorageFsyncFail, StorageUnflushedLoss,
-	LlmTimeout, LlmFailure, LlmRateLimited, ToolTimeout, ToolCrash, ToolMemoryKill, ClockSkew, ClockJump,
+	LlmTimeout, LlmFailure, LlmRateLimited, ToolTimeout, ToolCrash, ToolMemoryKill, MCPTimeout, MCPConnectionDropped,
+	ClockSkew, ClockJump,
 }
 
 // SwarmConfig draws a random fault mix for seed (swarm testing): each

@@ -176,8 +176,10 @@ type world struct {
 	// inFlight counts each agent's sends in progress, by history key.
 	convs    []simConversation
 	inFlight map[string]map[string]int
-	// sandboxResults are the simulated sandbox's results, by call ID.
+	// sandboxResults are the simulated sandbox's results, by call ID;
+	// mcpToolID is the workload's MCP tool ("" if its create failed).
 	sandboxResults map[string][]string
+	mcpToolID      string
 }
 
 // finalReadAttempts bounds the final read of one agent, which waits for
@@ -253,6 +255,7 @@ func (w *world) main(r rt.Runtime) {
 	}
 	w.createTeam(r, -1)
 	w.createTool(r, -1, CustomToolPrefix)
+	w.createMCPTool(r)
 	ctx := context.Background()
 	stop := rt.NewEvent(r)
 	r.Go("supervisor", func() { w.supervise(r, stop) })
@@ -535,6 +538,9 @@ func (w *world) create(r rt.Runtime, c, i int) {
 	}
 	if w.tool != nil && rt.Intn(w.rng, customToolOneIn) == 0 {
 		up.AttachCustomTools = []string{w.tool.id}
+	}
+	if w.mcpToolID != "" && rt.Intn(w.rng, mcpToolOneIn) == 0 {
+		up.AttachCustomTools = append(up.AttachCustomTools, w.mcpToolID)
 	}
 	if up.AttachBlocks != nil || up.ApprovalRequired != nil || up.AttachCustomTools != nil {
 		w.attach(r, c, op.Agent, up)

@@ -38,6 +38,9 @@ func (t *Tools) Run(ctx context.Context, call toolexec.Call) (toolexec.Result, e
 	if err := t.r.Sleep(ctx, time.Duration(20+rt.Intn(rnd, 480))*time.Millisecond); err != nil {
 		return toolexec.Result{}, err
 	}
+	if call.MCPServerID != "" {
+		return t.mcp(ctx, call)
+	}
 	if f, ok := t.inj.Check(OpToolRun); ok {
 		switch f {
 		case ToolTimeout:
@@ -57,6 +60,30 @@ func (t *Tools) Run(ctx context.Context, call toolexec.Call) (toolexec.Result, e
 	}
 	return t.note(call, toolexec.Result{Status: toolexec.StatusSuccess, Return: fmt.Sprintf("ran %s(%s)", call.Name, call.Arguments)}), nil
 }
+
+// mcp is the simulated MCP server: it echoes, unless MCPTimeout makes it
+// never answer (the pool's call timeout, or the run's cancellation, ends
+// the call) or MCPConnectionDropped drops the connection mid-call.
+func (t *Tools) mcp(ctx context.Context, call toolexec.Call) (toolexec.Result, error) {
+	if f, ok := t.inj.Check(OpMCPCall); ok {
+		switch f {
+		case MCPTimeout:
+			cctx, cancel := rt.WithTimeout(t.r, ctx, mcpCallTimeout)
+			defer cancel()
+			t.r.Sleep(cctx, 365*24*time.Hour)
+			return t.note(call, toolexec.Errorf("mcp server %s: %s did not answer within %s", call.MCPServerID, call.Name, mcpCallTimeout)), nil
+		case MCPConnectionDropped:
+			return t.note(call, toolexec.Errorf("mcp server %s: the connection was lost during %s", call.MCPServerID, call.Name)), nil
+		default:
+			t.inj.Unhandled(OpMCPCall, f)
+			return toolexec.Errorf("unhandled fault %s", f), nil
+		}
+	}
+	return t.note(call, toolexec.Result{Status: toolexec.StatusSuccess, Return: fmt.Sprintf("echo from %s: %s", call.MCPServerID, call.Arguments)}), nil
+}
+
+// mcpCallTimeout is the simulated MCP pool's call timeout.
+const mcpCallTimeout = 60 * time.Second
 
 // note records a result the sandbox gives.
 func (t *Tools) note(call toolexec.Call, res toolexec.Result) toolexec.Result {
