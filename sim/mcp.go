@@ -21,7 +21,7 @@ const (
 	MCPToolName = "sim_mcp_echo"
 	// mcpServerID names the simulated MCP server.
 	mcpServerID  = "mcp_server-00000000-0000-4000-8000-000000000001"
-	mcpToolOneIn = 3
+	mcpToolOneIn = 2
 )
 
 // createMCPTool records the MCP server's tool; on success its ID is
