@@ -2,10 +2,13 @@ package service_test
 
 import (
 	"context"
+	"fmt"
+	"github.com/kelpie-ai/kelpie/llm/llmtest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,5 +163,56 @@ func TestCancelStopsRunningTool(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the tool was still running 10 s after its run was cancelled")
+	}
+}
+
+// The external calls of one model answer run at the same time: three
+// calls that each wait for the others to start all finish.
+func TestExternalCallsRunConcurrently(t *testing.T) {
+	const calls = 3
+	var started sync.WaitGroup
+	started.Add(calls)
+	exec := toolexec.Func(func(ctx context.Context, call toolexec.Call) (toolexec.Result, error) {
+		started.Done()
+		done := make(chan struct{})
+		go func() { started.Wait(); close(done) }()
+		select {
+		case <-done:
+			return toolexec.Result{Status: toolexec.StatusSuccess, Return: "together " + call.ID}, nil
+		case <-time.After(10 * time.Second):
+			return toolexec.Result{Status: toolexec.StatusError, Return: "ran alone"}, nil
+		}
+	})
+	model := &llmtest.Script{Reply: func(_ context.Context, req llm.Request) (*llm.Response, error) {
+		if req.Messages[len(req.Messages)-1].Role == llm.RoleTool {
+			return llmtest.Text("ok"), nil
+		}
+		resp := llmtest.Call(agent.ToolFetchWebpage, map[string]any{"url": "https://example.com/"})
+		resp.Message.ToolCalls = nil
+		for i := range calls {
+			resp.Message.ToolCalls = append(resp.Message.ToolCalls, llm.ToolCall{ID: fmt.Sprintf("call-%d", i), Name: agent.ToolFetchWebpage, Arguments: `{"url":"https://example.com/"}`})
+		}
+		return resp, nil
+	}}
+	e := newEnvWith(t, model, service.WithToolExecutor(exec))
+	ag, err := e.svc.CreateAgent(ctx, agent.CreateRequest{Tools: []string{agent.ToolFetchWebpage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "three at once"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range resp.Messages {
+		if m.Role == llm.RoleTool {
+			n++
+			if m.ToolStatus != agent.ToolSuccess || !strings.HasPrefix(m.Content, "together") {
+				t.Fatalf("call %s: %s %q", m.ToolCallID, m.ToolStatus, m.Content)
+			}
+		}
+	}
+	if n != calls {
+		t.Fatalf("%d tool returns, want %d", n, calls)
 	}
 }
