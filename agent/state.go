@@ -182,9 +182,9 @@ type Thread struct {
 
 // CustomTool is a user-defined tool: a record of the tools registry
 // (package tools), which agents attach by reference (Agent.CustomToolIDs).
-// The server has no sandbox yet, so it never runs one: a call pauses the
-// run for the client to run it and return the result, as for a
-// client-side tool.
+// A call to one runs outside the actor: in the tool sandbox for a tool
+// with source code, on its server for an MCP tool (external.go); one that
+// requires approval pauses the run first.
 type CustomTool struct {
 	ID          string   `json:"id"`
 	Name        string   `json:"name"`

@@ -33,9 +33,10 @@ import (
 // uses its current definition (name, description, json_schema, …) from
 // its next step on, and lists it (agent tools, the agent's tools
 // relationship, the context window) as it is now; deleting a tool
-// detaches it from every agent. There is no sandbox yet, so a call to a custom tool pauses the run
-// (stop_reason requires_approval, an approval_request_message) until the
-// client runs the tool and sends its result as a tool_return message.
+// detaches it from every agent. A call to a custom tool runs on the server
+// (in the tool sandbox); one that requires approval pauses the run (stop_reason
+// requires_approval, an approval_request_message) until the client approves
+// it or sends its own result as a tool_return message.
 // Attaching an attached tool or detaching one that is not attached
 // changes nothing.
 

@@ -3,7 +3,7 @@
 // of the built-in tools beside them.
 //
 // A custom tool has an ID "tool-<uuid4>", a unique name, source code
-// (kept, not run: there is no sandbox yet) and the JSON schema of its
+// (run in the tool sandbox when the model calls it) and the JSON schema of its
 // function, given by the creator or derived from a Python signature and
 // docstring (see ParsePython). Built-in tools keep their stable IDs
 // (BuiltinID) and cannot be modified or deleted.
