@@ -1,8 +1,8 @@
-// Package webtools defines the web built-in tools, fetch_webpage and
-// web_search, as the model is offered them: their names, descriptions and
-// JSON-Schema parameters (Letta 0.16.8's names and types). It is pure, so
-// the agent loop can offer the tools without linking their executor,
-// package web.
+// Package toolschema defines the built-in tools that run outside the
+// agent — fetch_webpage, web_search and run_code — as the model is offered
+// them: their names, descriptions and JSON-Schema parameters (Letta
+// 0.16.8's names and types). It is pure, so the agent loop can offer the
+// tools without linking their executors (packages web and sandbox).
 package toolschema
 
 import "encoding/json"
