@@ -46,6 +46,9 @@ type SendRequest struct {
 	// ClientTools are tools the client runs itself: the model may call
 	// them, and the run then pauses for the client's result.
 	ClientTools []llm.Tool `json:"client_tools,omitempty"`
+	// ClientSkills are skills the client's environment offers (letta-code
+	// sends its own): listed in the system prompt of the run's steps.
+	ClientSkills []ClientSkill `json:"client_skills,omitempty"`
 	// Embeddings are the vectors of the approved archival tool calls
 	// among the pending ones Approvals answer (see ToolEmbeddings).
 	Embeddings *ToolEmbeddings `json:"embeddings,omitempty"`
@@ -144,7 +147,11 @@ func (t *turn) history(ctx context.Context) ([]llm.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []llm.Message{{Role: llm.RoleSystem, Content: CompileSystemPrompt(t.th.blocks(v))}}
+	system := CompileSystemPrompt(t.th.blocks(v))
+	if t.run != nil && len(t.run.ClientSkills) > 0 {
+		system += skillsSection(t.run.ClientSkills)
+	}
+	out := []llm.Message{{Role: llm.RoleSystem, Content: system}}
 	for _, m := range msgs {
 		lm := llm.Message{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Name: m.ToolName}
 		for _, tc := range m.ToolCalls {

@@ -52,6 +52,8 @@ type Run struct {
 	Model string `json:"model,omitempty"`
 	// ClientTools are the client-side tools offered in this run.
 	ClientTools []llm.Tool `json:"client_tools,omitempty"`
+	// ClientSkills are the skills the client offered with the run.
+	ClientSkills []ClientSkill `json:"client_skills,omitempty"`
 	// Steps counts the model calls made so far.
 	Steps int   `json:"steps"`
 	Usage Usage `json:"usage"`
@@ -305,6 +307,9 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 	if (len(req.Messages) == 0 && len(req.Approvals) == 0) || len(req.Messages) > MessagesPerSendMax {
 		return nil, invalidf("a send carries 1..%d messages (or approvals), got %d", MessagesPerSendMax, len(req.Messages))
 	}
+	if err := checkSkills(req.ClientSkills); err != nil {
+		return nil, err
+	}
 	if len(req.ClientTools) > clientToolsMax {
 		return nil, invalidf("%d client tools, over the limit of %d", len(req.ClientTools), clientToolsMax)
 	}
@@ -386,7 +391,7 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 	}
 	now := c.Now().UTC()
 	run := &Run{ID: req.RunID, AgentID: ag.ID, ConversationID: th.id(), Status: RunRunning, Background: req.Background, CreatedAt: now,
-		MaxSteps: maxSteps, FirstSeq: th.NextSeq, ClientTools: req.ClientTools, Model: req.OverrideModel}
+		MaxSteps: maxSteps, FirstSeq: th.NextSeq, ClientTools: req.ClientTools, ClientSkills: req.ClientSkills, Model: req.OverrideModel}
 	t := &turn{c: c, ag: ag, th: th, ids: c.Runtime().Rand("ids"), runID: run.ID, run: run, embeds: req.Embeddings, results: req.ToolResults}
 	if p := th.PendingApproval; p != nil {
 		if len(run.ClientTools) == 0 {
@@ -450,7 +455,7 @@ func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepR
 		return &Prepared{Done: true}, nil
 	}
 	ag := c.State.Agent
-	t := &turn{c: c, ag: ag, th: th, runID: run.ID}
+	t := &turn{c: c, ag: ag, th: th, runID: run.ID, run: run}
 	history, err := t.history(ctx)
 	if err != nil {
 		return nil, err

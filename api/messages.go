@@ -177,12 +177,14 @@ func (m *messageCreate) text() (string, error) {
 // lettaRequest is Letta's LettaRequest and ConversationMessageRequest
 // (the fields Kelpie uses).
 type lettaRequest struct {
-	ClientTools  []llm.Tool      `json:"client_tools"`
-	Messages     []messageCreate `json:"messages"`
-	Input        *string         `json:"input"`
-	MaxSteps     int             `json:"max_steps"`
-	Streaming    *bool           `json:"streaming"`
-	StreamTokens bool            `json:"stream_tokens"`
+	ClientTools []llm.Tool `json:"client_tools"`
+	// ClientSkills are listed in the run's system prompt.
+	ClientSkills []agent.ClientSkill `json:"client_skills"`
+	Messages     []messageCreate     `json:"messages"`
+	Input        *string             `json:"input"`
+	MaxSteps     int                 `json:"max_steps"`
+	Streaming    *bool               `json:"streaming"`
+	StreamTokens bool                `json:"stream_tokens"`
 	// Background runs are listed as such; every run goes on after its
 	// client disconnects, and can be resumed (runs/{id}/stream).
 	Background bool `json:"background"`
@@ -225,7 +227,7 @@ func (h *handler) sendRequestFull(w http.ResponseWriter, r *http.Request) (strin
 // answering 422 for what it cannot read.
 func toSendRequest(w http.ResponseWriter, req *lettaRequest) (agent.SendRequest, bool) {
 	var send agent.SendRequest
-	send.MaxSteps, send.ClientTools, send.Background = req.MaxSteps, req.ClientTools, req.Background
+	send.MaxSteps, send.ClientTools, send.Background, send.ClientSkills = req.MaxSteps, req.ClientTools, req.Background, req.ClientSkills
 	if req.OverrideModel != nil {
 		send.OverrideModel = *req.OverrideModel
 	}

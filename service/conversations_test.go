@@ -1,7 +1,11 @@
 package service_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/llm/llmtest"
 	"strings"
 	"sync"
 	"testing"
@@ -91,5 +95,34 @@ func TestConversationsConcurrentEditsNoLostUpdate(t *testing.T) {
 		if len(msgs) != 4*rounds {
 			t.Fatalf("conversation %d logs %d messages, want %d", ci, len(msgs), 4*rounds)
 		}
+	}
+}
+
+// A run's client skills (letta-code sends its own) are listed in the
+// system prompt of its steps, and only of its steps.
+func TestClientSkillsInPrompt(t *testing.T) {
+	var prompts []string
+	model := &llmtest.Script{Reply: func(_ context.Context, req llm.Request) (*llm.Response, error) {
+		prompts = append(prompts, req.Messages[0].Content)
+		return llmtest.Text("ok"), nil
+	}}
+	e := newEnv(t, nil, model)
+	ag, err := e.svc.CreateAgent(ctx, agent.CreateRequest{Name: "skilled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skills := []agent.ClientSkill{{Name: "deploy", Description: "Ship the service.", Location: ".skills/deploy/SKILL.md"}}
+	if _, err := e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{ClientSkills: skills, Messages: []agent.InputMessage{{Role: "user", Content: "hi"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "again"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(prompts) != 2 || !strings.Contains(prompts[0], "<available_skills>") || !strings.Contains(prompts[0], "- deploy (.skills/deploy/SKILL.md): Ship the service.") ||
+		strings.Contains(prompts[1], "available_skills") {
+		t.Fatalf("prompts: %q", prompts)
+	}
+	if _, err := e.svc.SendMessage(ctx, ag.ID, agent.SendRequest{ClientSkills: []agent.ClientSkill{{}}, Messages: []agent.InputMessage{{Role: "user", Content: "x"}}}); !errors.Is(err, agent.ErrInvalid) {
+		t.Fatalf("a skill without a name: %v", err)
 	}
 }
