@@ -3,6 +3,7 @@ package tools_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/kelpie-ai/kelpie/agent"
@@ -56,3 +57,44 @@ func TestUpsertMCP(t *testing.T) {
 		t.Fatalf("name with a space: %v, want ErrInvalid", err)
 	}
 }
+
+// Lists filtered by tool type tell MCP tools from other custom tools.
+func TestListByTypeFindsMCPTools(t *testing.T) {
+	ctx := context.Background()
+	reg, store := registry()
+	defer store.Close()
+	mcp, err := reg.UpsertMCP(ctx, tools.MCPToolSpec{ServerID: "mcp_server-1", ServerName: "ev", Name: "echo",
+		InputSchema: map[string]any{"type": "object"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := reg.Create(ctx, tools.Spec{SourceCode: "def mine(q: str) -> str:\n    \"\"\"Mine.\"\"\"\n    return q\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(q tools.Query) []string {
+		t.Helper()
+		ts, err := reg.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, tl := range ts {
+			out = append(out, tl.Name)
+		}
+		return out
+	}
+	if got := names(tools.Query{Types: []string{tools.TypeMCP}}); len(got) != 1 || got[0] != mcp.Name {
+		t.Fatalf("external_mcp tools: %v", got)
+	}
+	if got := names(tools.Query{Types: []string{tools.TypeCustom}}); len(got) != 1 || got[0] != own.Name {
+		t.Fatalf("custom tools: %v", got)
+	}
+	if got := names(tools.Query{ExcludeTypes: []string{tools.TypeMCP, tools.TypeCustom}}); len(got) == 0 || slices.Contains(got, mcp.Name) || slices.Contains(got, own.Name) {
+		t.Fatalf("excluding both: %v", got)
+	}
+	if n, err := reg.Count(ctx, tools.Query{Types: []string{tools.TypeMCP}}); err != nil || n != 1 {
+		t.Fatalf("count of external_mcp tools = %d, %v", n, err)
+	}
+}
+

@@ -460,8 +460,10 @@ func compare(a, b Tool) int {
 	return strings.Compare(a.ID, b.ID)
 }
 
-// entries reads the built-in and custom tools, oldest first.
-func (r *Registry) entries(ctx context.Context, tx *storage.Txn) ([]entry, error) {
+// entries reads the built-in and custom tools, oldest first. The index
+// does not say a custom tool's type; when q filters by type, the records
+// are read to tell MCP tools (external_mcp) from the others.
+func (r *Registry) entries(ctx context.Context, tx *storage.Txn, q *Query) ([]entry, error) {
 	var out []entry
 	for _, n := range agent.BuiltinTools() { // sorted by name
 		out = append(out, entry{BuiltinID(n), n, builtinNamed(n).ToolType})
@@ -477,7 +479,17 @@ func (r *Registry) entries(ctx context.Context, tx *storage.Txn) ([]entry, error
 			return nil, fmt.Errorf("%w: tools index key %q", storage.ErrCorrupt, kv.Key)
 		}
 		id, _ := elems[1].(string)
-		out = append(out, entry{id, string(kv.Value), TypeCustom})
+		e := entry{id, string(kv.Value), TypeCustom}
+		if len(q.Types) > 0 || len(q.ExcludeTypes) > 0 {
+			t, err := load(ctx, tx, id)
+			if err != nil && !errors.Is(err, agent.ErrNotFound) {
+				return nil, err
+			}
+			if t != nil {
+				e.toolType = custom(t).ToolType
+			}
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }
@@ -494,7 +506,7 @@ func (r *Registry) List(ctx context.Context, q Query) ([]Tool, error) {
 	}
 	var out []Tool
 	err := r.txn(ctx, func(tx *storage.Txn) error {
-		all, err := r.entries(ctx, tx)
+		all, err := r.entries(ctx, tx, &q)
 		if err != nil {
 			return err
 		}
@@ -504,7 +516,7 @@ func (r *Registry) List(ctx context.Context, q Query) ([]Tool, error) {
 		}
 		out = make([]Tool, 0, len(page))
 		for _, e := range page {
-			if e.toolType != TypeCustom {
+			if _, builtin := BuiltinName(e.id); builtin {
 				out = append(out, builtinNamed(e.name))
 				continue
 			}
@@ -535,7 +547,7 @@ func (r *Registry) Count(ctx context.Context, q Query) (int, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
-	all, err := r.entries(ctx, tx)
+	all, err := r.entries(ctx, tx, &q)
 	if err != nil {
 		return 0, err
 	}
