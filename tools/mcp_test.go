@@ -97,4 +97,3 @@ func TestListByTypeFindsMCPTools(t *testing.T) {
 		t.Fatalf("count of external_mcp tools = %d, %v", n, err)
 	}
 }
-
