@@ -185,8 +185,16 @@ func (t *turn) externalResult(tc ToolCall) (string, string) {
 // return_char_limit, saying so.
 func (t *turn) customResult(ct *CustomTool, tc ToolCall) (string, string) {
 	out, status := t.externalResult(tc)
-	if status == ToolSuccess && ct.ReturnCharLimit > 0 && utf8.RuneCountInString(out) > ct.ReturnCharLimit {
-		out = truncateChars(out, ct.ReturnCharLimit) + fmt.Sprintf("\n[cut to the tool's return_char_limit of %d characters]", ct.ReturnCharLimit)
+	if status == ToolSuccess && ct.ReturnCharLimit > 0 {
+		out = CutReturn(out, ct.ReturnCharLimit)
 	}
 	return out, status
+}
+
+// CutReturn cuts a tool's return to limit characters, saying so.
+func CutReturn(s string, limit int) string {
+	if utf8.RuneCountInString(s) <= limit {
+		return s
+	}
+	return truncateChars(s, limit) + fmt.Sprintf("\n[cut to the tool's return_char_limit of %d characters]", limit)
 }

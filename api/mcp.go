@@ -487,7 +487,7 @@ func (h *handler) runMCPTool(w http.ResponseWriter, r *http.Request, s *mcpserve
 		h.failMCP(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": res.Status, "func_return": cutReturn(res.Return, toolreg.DefaultReturnCharLimit),
+	writeJSON(w, http.StatusOK, map[string]any{"status": res.Status, "func_return": agent.CutReturn(res.Return, toolreg.DefaultReturnCharLimit),
 		"stdout": lines(res.Stdout), "stderr": lines(res.Stderr)})
 }
 

@@ -2,11 +2,10 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
+	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/toolexec"
 	toolreg "github.com/kelpie-ai/kelpie/tools"
 )
@@ -76,7 +75,7 @@ func (h *handler) runToolFromSource(w http.ResponseWriter, r *http.Request) {
 	res := h.svc.RunTool(r.Context(), toolexec.Call{Name: name, Arguments: args, Env: req.EnvVars,
 		Source: &toolexec.Source{Language: sourceType, Code: *req.SourceCode, Requirements: spec.PipRequirements}})
 	writeJSON(w, http.StatusOK, toolReturnWire{ID: streamChunkID(res.CallID, 0), Date: timeString(time.Now()), MessageType: "tool_return_message",
-		ToolReturn: cutReturn(res.Return, toolreg.DefaultReturnCharLimit), Status: res.Status, ToolCallID: res.CallID,
+		ToolReturn: agent.CutReturn(res.Return, toolreg.DefaultReturnCharLimit), Status: res.Status, ToolCallID: res.CallID,
 		Stdout: lines(res.Stdout), Stderr: lines(res.Stderr)})
 }
 
@@ -104,23 +103,8 @@ func (h *handler) runAgentTool(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	var ret any = cutReturn(res.Return, toolreg.DefaultReturnCharLimit)
+	var ret any = agent.CutReturn(res.Return, toolreg.DefaultReturnCharLimit)
 	writeJSON(w, http.StatusOK, map[string]any{"status": res.Status, "func_return": ret, "stdout": lines(res.Stdout), "stderr": lines(res.Stderr)})
-}
-
-// cutReturn cuts a tool's return to limit characters, saying so.
-func cutReturn(s string, limit int) string {
-	if utf8.RuneCountInString(s) <= limit {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == limit {
-			return s[:i] + fmt.Sprintf("\n[cut to %d characters]", limit)
-		}
-		n++
-	}
-	return s
 }
 
 // lines renders captured output as Letta's list of strings: none for

@@ -155,38 +155,31 @@ const (
 // Drive implements agent.Driver: it starts a task on this node that
 // advances the run until it finishes, unless one already runs.
 func (s *Service) Drive(agentID, runID string) {
+	// Cancelling the run (CancelRun) cancels ctx: its model call and its
+	// tools stop.
+	ctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
-	if s.driving[runID] {
+	if _, ok := s.driving[runID]; ok {
 		s.mu.Unlock()
+		cancel()
 		return
 	}
-	s.driving[runID] = true
+	s.driving[runID] = cancel
 	s.mu.Unlock()
 	s.rt.Go("run "+runID, func() {
 		defer func() {
 			s.mu.Lock()
 			delete(s.driving, runID)
 			s.mu.Unlock()
+			cancel()
 		}()
-		s.driveRun(agentID, runID)
+		s.driveRun(ctx, agentID, runID)
 	})
 }
 
 // driveRun loops prepare → model call → apply. The model call happens
 // outside the actor, which meanwhile serves other requests.
-func (s *Service) driveRun(agentID, runID string) {
-	// Cancelling the run (CancelRun) cancels ctx: its model call and its
-	// tools stop.
-	ctx, cancel := context.WithCancel(context.Background())
-	s.mu.Lock()
-	s.cancels[runID] = cancel
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.cancels, runID)
-		s.mu.Unlock()
-		cancel()
-	}()
+func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 	for step, failures := 0, 0; failures < driveAttemptsMax; {
 		var prep agent.Prepared
 		stepStart := s.rt.Now() // the step's metrics are measured on the seam's clock
@@ -466,7 +459,7 @@ func (s *Service) cancel(ctx context.Context, id string, req agent.CancelRequest
 		}
 		// The run is cancelled: stop its model call and tools on this node.
 		s.mu.Lock()
-		stop := s.cancels[out.ID]
+		stop := s.driving[out.ID]
 		s.mu.Unlock()
 		if stop != nil {
 			stop()

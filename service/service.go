@@ -47,9 +47,10 @@ type Service struct {
 	// executor runs the tools that run outside the actor (toolexec.go).
 	executor toolexec.Executor
 
-	mu         sync.Mutex
-	driving    map[string]bool   // runs with a driver task on this node
-	cancels    map[string]func() // their cancellation, by run ID
+	mu sync.Mutex
+	// driving holds the runs with a driver task on this node, and
+	// their cancellation.
+	driving    map[string]context.CancelFunc
 	embeddings map[string]string // agent ID -> its embedding model, as last seen
 }
 
@@ -64,7 +65,7 @@ func New(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client,
 // and prove that it catches them. A nil wrap registers the actor as is.
 func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client, wrap func(*agent.Actor) actor.Actor[agent.State], opts ...Option) (*Service, error) {
 	s := &Service{rt: r, store: store, sys: sys, ids: r.Rand("ids"), hub: newHub(r), model: model,
-		driving: make(map[string]bool), cancels: make(map[string]func()), embeddings: make(map[string]string)}
+		driving: make(map[string]context.CancelFunc), embeddings: make(map[string]string)}
 	if e, ok := model.(llm.Embedder); ok {
 		s.embedder = e
 	}
