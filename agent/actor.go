@@ -123,6 +123,10 @@ type Actor struct {
 	// Driver advances runs (see Driver); without one, runs start but never
 	// step.
 	Driver Driver
+	// ContextWindow, if set, gives a model's context window in tokens, by
+	// handle (0 if unknown: DefaultContextWindow). It runs inside
+	// invocations, so it must not block.
+	ContextWindow func(model string) int
 }
 
 var _ actor.Actor[State] = (*Actor)(nil)
@@ -217,8 +221,20 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 			return nil, err
 		}
 		return encode(setStepFeedback(ctx, c, &req))
+	case OpPlanCompaction:
+		var req PlanCompactionRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return encode(a.planClientCompaction(ctx, c, &req))
+	case OpCompact:
+		var req CompactRequest
+		if err := decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return encode(a.compact(ctx, c, &req))
 	case OpContextWindow:
-		return encode(contextWindow(ctx, c))
+		return encode(a.contextWindow(ctx, c))
 	case OpCreateConversation, OpGetConversation, OpUpdateConversation, OpDeleteConversation, OpForkConversation,
 		OpListConversations, OpCompileConversation:
 		return invokeConversation(ctx, c, op, payload)

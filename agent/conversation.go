@@ -576,6 +576,13 @@ func forkConversation(ctx context.Context, c *actor.Context[State], req *ForkCon
 	}
 	th := &thread{Thread: &conv.Thread, conv: conv}
 	t := &turn{c: c, ag: c.State.Agent, th: th, ids: ids}
+	if src.Summary != nil {
+		// The fork sees what its source sees: the summary too.
+		if err := t.append(Message{Role: RoleSummary, Content: src.Summary.Text}); err != nil {
+			return nil, err
+		}
+		th.Summary = &Summary{Text: src.Summary.Text, MessageID: t.added[0].ID, Tokens: src.Summary.Tokens}
+	}
 	for _, m := range msgs {
 		m.RunID = ""
 		if err := t.append(m); err != nil {

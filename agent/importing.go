@@ -150,6 +150,7 @@ func importAgent(ctx context.Context, c *actor.Context[State], req *ImportReques
 		if m.CreatedAt.IsZero() {
 			m.CreatedAt = now
 		}
+		m.Tokens = messageTokens(&m)
 		b, err := json.Marshal(&m)
 		if err != nil {
 			return nil, err

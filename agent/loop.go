@@ -24,6 +24,9 @@ const (
 	StopCancelled   = "cancelled"
 	StopError       = "error"
 	StopApproval    = "requires_approval"
+	// StopContextOverflowSystem: the system prompt and tools alone do not
+	// fit the model's context window.
+	StopContextOverflowSystem = "context_window_overflow_in_system_prompt"
 )
 
 // SendRequest starts one turn: a run.
@@ -117,6 +120,9 @@ func (t *turn) append(m Message) error {
 	m.ConversationID = t.th.id()
 	m.Seq = t.th.NextSeq
 	m.CreatedAt = t.c.Now().UTC()
+	if inWindow(m.Role) {
+		m.Tokens = messageTokens(&m)
+	}
 	b, err := json.Marshal(&m)
 	if err != nil {
 		return err
@@ -130,28 +136,38 @@ func (t *turn) append(m Message) error {
 	if err := t.c.SetIndex(MessageAgentKey(m.ID), MessageAgentValue(t.c.ID.ID, m.ConversationID, m.Seq)); err != nil {
 		return err
 	}
+	noteAppended(t.c, t.th, m)
 	t.th.NextSeq++
 	t.added = append(t.added, m)
 	return nil
 }
 
-// history returns the model's context: the compiled system prompt and the
-// most recent messages, oldest first, never starting with an orphaned tool
-// return.
-func (t *turn) history(ctx context.Context) ([]llm.Message, error) {
+// context returns what the model sees of t's conversation: the compiled
+// system prompt (with the run's skills) and the messages in the window.
+func (t *turn) context(ctx context.Context) (string, []Message, error) {
 	msgs, err := inContext(ctx, t.c, t.th)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	v, _, err := ResolveBlocks(ctx, t.c.GetShared, t.ag)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	system := CompileSystemPrompt(t.th.blocks(v))
 	if t.run != nil && len(t.run.ClientSkills) > 0 {
 		system += skillsSection(t.run.ClientSkills)
 	}
-	out := []llm.Message{{Role: llm.RoleSystem, Content: system}}
+	return system, msgs, nil
+}
+
+// history renders the model's messages: the system prompt, the
+// conversation's summary, then the window's messages, oldest first.
+func (t *turn) history(system string, msgs []Message) []llm.Message {
+	out := make([]llm.Message, 0, len(msgs)+2)
+	out = append(out, llm.Message{Role: llm.RoleSystem, Content: system})
+	if sm, ok := summaryPrompt(t.th); ok {
+		out = append(out, sm)
+	}
 	for _, m := range msgs {
 		lm := llm.Message{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Name: m.ToolName}
 		for _, tc := range m.ToolCalls {
@@ -159,7 +175,7 @@ func (t *turn) history(ctx context.Context) ([]llm.Message, error) {
 		}
 		out = append(out, lm)
 	}
-	return out, nil
+	return out
 }
 
 // CompileSystemPrompt renders the system prompt with the memory blocks,

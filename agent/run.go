@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/compaction"
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
@@ -234,6 +235,13 @@ type CancelRequest struct {
 type StepRequest struct {
 	RunID string `json:"run_id"`
 	Step  int    `json:"step"`
+	// Overflow says the provider refused the step's previous request as
+	// over the model's context window: compact, or cut, whatever the
+	// counts say.
+	Overflow bool `json:"overflow,omitempty"`
+	// NoCompact asks for the step's request even if its window would be
+	// compacted (the driver's bound on compactions per step).
+	NoCompact bool `json:"no_compact,omitempty"`
 }
 
 // Prepared is the model request for a run's next step, or Done when the
@@ -248,6 +256,15 @@ type Prepared struct {
 	// External are the step's tools that run outside the actor: the
 	// driver executes the answer's calls to them (ApplyRequest.ToolResults).
 	External []ExternalTool `json:"external,omitempty"`
+	// PromptEstimate is Kelpie's count of Request's prompt, in tokens;
+	// the driver passes it back (ApplyRequest) to be compared with the
+	// provider's.
+	PromptEstimate int `json:"prompt_estimate,omitempty"`
+	// Compact, if set, is a compaction the window needs before the step:
+	// the driver asks the model for the summary (Compact.Request) and
+	// applies it (OpCompact), then prepares the step again. Request is
+	// then empty.
+	Compact *CompactionPlan `json:"compact,omitempty"`
 }
 
 // ApplyRequest carries the model's answer for a step, or its failure.
@@ -266,6 +283,8 @@ type ApplyRequest struct {
 	// ToolResults are the results of the answer's calls to external
 	// tools (Prepared.External), executed by the driver.
 	ToolResults []ToolResult `json:"tool_results,omitempty"`
+	// PromptEstimate is Prepared.PromptEstimate.
+	PromptEstimate int `json:"prompt_estimate,omitempty"`
 }
 
 // Applied tells the driver whether the run goes on.
@@ -456,7 +475,7 @@ func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepR
 	}
 	ag := c.State.Agent
 	t := &turn{c: c, ag: ag, th: th, runID: run.ID, run: run}
-	history, err := t.history(ctx)
+	system, msgs, err := t.context(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -479,12 +498,50 @@ func (a *Actor) prepare(ctx context.Context, c *actor.Context[State], req *StepR
 	if run.Model != "" {
 		model = run.Model
 	}
+	limit := a.contextLimit(ag, th, run)
+	ps := measure(th, limit, system, msgs, tools)
+	if fixed := int(float64(ps.budget.Fixed) * correction(th)); fixed >= limit {
+		err := fmt.Errorf("the system prompt and tool definitions take about %d tokens, over the model's context window of %d: "+
+			"shorten the memory blocks, detach tools, or raise the context window (llm_config.context_window)", fixed, limit)
+		if err := a.finish(c, t, run, RunFailed, StopContextOverflowSystem, err); err != nil {
+			return nil, err
+		}
+		return &Prepared{Done: true}, nil
+	}
+	trigger := ""
+	switch {
+	case req.Overflow:
+		// The provider counted more than Kelpie did: from now on, counts
+		// are scaled so that this prompt reads as over the window.
+		trigger = compaction.TriggerOverflow
+		if ps.corrected <= limit {
+			th.PromptEstimate, th.PromptTokens = ps.estimate, limit+limit/50+1
+			if err := th.save(c); err != nil {
+				return nil, err
+			}
+			ps = measure(th, limit, system, msgs, tools)
+		}
+	case ps.budget.Over(ps.corrected) || len(msgs) >= contextMessagesMax:
+		trigger = compaction.TriggerPostStep
+	}
+	if trigger != "" && !req.NoCompact {
+		if p := a.planCompaction(ag, th, msgs, ps, trigger, model, nil); !p.Empty {
+			p.RunID, p.Step = run.ID, run.Steps
+			return &Prepared{Step: run.Steps, Compact: p}, nil
+		}
+	}
+	history := t.history(system, msgs)
+	if req.Overflow {
+		// Nothing more can leave the window, and it is still too long:
+		// the longest messages are cut, in this request only.
+		history = fitHistory(history, ps.corrected-int(compaction.Threshold*float64(limit)))
+	}
 	external, err := t.externalTools(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return &Prepared{Step: run.Steps, Request: llm.Request{Model: model, Messages: history, Tools: tools}, Embedding: ag.Embedding,
-		External: external}, nil
+		External: external, PromptEstimate: ps.estimate}, nil
 }
 
 // apply logs the model's answer for a step and runs its tool calls.
@@ -516,6 +573,9 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 		return &Applied{Done: true}, a.finish(c, t, run, RunFailed, StopLLMAPIError, errors.New(msg))
 	}
 	out := req.Response
+	if out.Usage.PromptTokens > 0 && req.PromptEstimate > 0 {
+		th.PromptTokens, th.PromptEstimate = out.Usage.PromptTokens, req.PromptEstimate
+	}
 	firstSeq := th.NextSeq
 	run.Steps++
 	run.Usage.StepCount++
@@ -829,6 +889,8 @@ func resetMessages(c *actor.Context[State]) (*Agent, error) {
 		}
 	}
 	ag.PendingApproval = nil
+	ag.ContextStart, ag.Summary, ag.PromptTokens, ag.PromptEstimate = ag.NextSeq, nil, 0, 0
+	forgetWindows(c)
 	ag.UpdatedAt = c.Now().UTC()
 	return ag, nil
 }

@@ -178,6 +178,18 @@ type Thread struct {
 	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
 	// LastRunID names the conversation's most recent run.
 	LastRunID string `json:"last_run_id,omitempty"`
+	// ContextStart is the sequence number of the oldest message in the
+	// model's context; the messages before it were compacted into
+	// Summary (compact.go).
+	ContextStart uint64 `json:"context_start,omitempty"`
+	// Summary summarises the messages before ContextStart; nil if none
+	// were compacted.
+	Summary *Summary `json:"summary,omitempty"`
+	// PromptTokens is the prompt size the provider reported for the
+	// conversation's last step, and PromptEstimate Kelpie's count of the
+	// same prompt; their ratio corrects the next counts (0: no step yet).
+	PromptTokens   int `json:"prompt_tokens,omitempty"`
+	PromptEstimate int `json:"prompt_estimate,omitempty"`
 }
 
 // CustomTool is a user-defined tool: a record of the tools registry
@@ -230,7 +242,20 @@ type Block struct {
 // created and again after it is deleted.
 type State struct {
 	Agent *Agent `json:"agent,omitempty"`
+	// windows are the conversations' context windows the activation
+	// holds decoded, by conversation ID (context.go); never stored.
+	windows map[string]*window
 }
+
+// Roles of logged messages besides the chat roles (llm.RoleUser, …).
+const (
+	// RoleSummary marks a compaction's summary of the messages it
+	// evicted (shown as Letta's summary_message).
+	RoleSummary = "summary"
+	// RoleEvent marks a compaction's event (Letta's event_message): its
+	// statistics, never shown to the model.
+	RoleEvent = "event"
+)
 
 // Message is one entry of the message log.
 type Message struct {
@@ -249,6 +274,13 @@ type Message struct {
 	// for the agent's default one.
 	ConversationID string    `json:"conversation_id,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
+	// Tokens is the message's size in the model's context (tokens.Count
+	// of its text and calls, with the message framing), counted when it
+	// is logged; 0 for messages logged before Kelpie counted them.
+	Tokens int `json:"tokens,omitempty"`
+	// Compaction, on a summary or event message, describes the
+	// compaction that logged it.
+	Compaction *CompactionStats `json:"compaction,omitempty"`
 }
 
 // ToolCall is a call the model made, as logged.

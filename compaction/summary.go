@@ -67,7 +67,7 @@ func SummaryRequest(s Settings, previous string, lines []Line, inputCharsMax int
 	first := len(rendered)
 	if first > 0 && utf8.RuneCountInString(rendered[first-1]) > budget {
 		// The newest line is kept whatever its size, cut to fit.
-		rendered[first-1] = clipMiddle(rendered[first-1], max(budget-64, 0))
+		rendered[first-1] = ClipMiddle(rendered[first-1], max(budget-64, 0))
 	}
 	for first > 0 && budget-utf8.RuneCountInString(rendered[first-1]) >= 0 {
 		first--
@@ -90,7 +90,7 @@ func SummaryRequest(s Settings, previous string, lines []Line, inputCharsMax int
 }
 
 func renderLine(l Line) string {
-	text := clipMiddle(l.Text, lineCharsMax)
+	text := ClipMiddle(l.Text, lineCharsMax)
 	switch {
 	case l.Role == "tool":
 		return fmt.Sprintf("[tool %s returned] %s", l.Name, text)
@@ -120,8 +120,8 @@ func Clip(summary string, n int) string {
 	return summary[:i] + mark
 }
 
-// clipMiddle bounds s to n characters, cutting its middle.
-func clipMiddle(s string, n int) string {
+// ClipMiddle bounds s to n characters, cutting its middle.
+func ClipMiddle(s string, n int) string {
 	count := utf8.RuneCountInString(s)
 	if count <= n {
 		return s

@@ -180,10 +180,16 @@ func (s *Service) Drive(agentID, runID string) {
 // driveRun loops prepare → model call → apply. The model call happens
 // outside the actor, which meanwhile serves other requests.
 func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
+	// compactions and overflows count, for the current step, the
+	// compactions done and the provider's refusals of its request as too
+	// long; both are bounded.
+	var compactions, overflows int
+	overflow := false
 	for step, failures := 0, 0; failures < driveAttemptsMax; {
 		var prep agent.Prepared
 		stepStart := s.rt.Now() // the step's metrics are measured on the seam's clock
-		if err := s.call(ctx, agentID, agent.OpPrepare, agent.StepRequest{RunID: runID, Step: step}, &prep); err != nil {
+		sreq := agent.StepRequest{RunID: runID, Step: step, Overflow: overflow, NoCompact: compactions >= compactionsPerStepMax}
+		if err := s.call(ctx, agentID, agent.OpPrepare, sreq, &prep); err != nil {
 			failures++
 			s.rt.Sleep(ctx, driveRetryDelay)
 			continue
@@ -195,15 +201,34 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 			if err := s.call(ctx, agentID, agent.OpGetRun, agent.RunRequest{RunID: runID}, &run); err != nil || run.Done() || run.Steps == step {
 				return
 			}
-			step = run.Steps
+			step, compactions, overflows, overflow = run.Steps, 0, 0, false
 			continue
 		}
-		apply := agent.ApplyRequest{RunID: runID, Step: prep.Step}
+		if prep.Compact != nil {
+			// The window is compacted first, outside the actor; a failed
+			// summary leaves it as it was and counts against the step's
+			// compactions, after which the step goes as it is.
+			compactions++
+			if err := s.compactRun(ctx, agentID, prep.Compact); err != nil && ctx.Err() != nil {
+				return
+			}
+			overflow = false
+			continue
+		}
+		apply := agent.ApplyRequest{RunID: runID, Step: prep.Step, PromptEstimate: prep.PromptEstimate}
 		mctx, cancel := rt.WithTimeout(s.rt, ctx, stepTimeout)
 		llmStart := s.rt.Now()
 		resp, err := s.complete(mctx, runID, prep.Step, prep.Request)
 		apply.Timing = &agent.StepTiming{StepStart: stepStart, LLMRequestStart: llmStart, LLMRequestNanos: int64(s.rt.Now().Sub(llmStart))}
 		cancel()
+		if errors.Is(err, llm.ErrContextWindowExceeded) && overflows < overflowRetriesMax {
+			// The provider counts more than Kelpie did: prepare the step
+			// again, compacting (or, failing that, cutting) its window.
+			overflows++
+			overflow = true
+			continue
+		}
+		overflow = false
 		if err != nil {
 			apply.Error = err.Error()
 			s.hub.fail(runID, err)
@@ -228,7 +253,7 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 		if applied.Done {
 			return
 		}
-		step, failures = prep.Step+1, 0
+		step, failures, compactions, overflows = prep.Step+1, 0, 0, 0
 	}
 }
 

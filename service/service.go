@@ -46,6 +46,8 @@ type Service struct {
 	defaultEmbedding string
 	// executor runs the tools that run outside the actor (toolexec.go).
 	executor toolexec.Executor
+	// windows gives models' context windows (compaction.go).
+	windows windows
 
 	mu sync.Mutex
 	// driving holds the runs with a driver task on this node, and
@@ -69,6 +71,10 @@ func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model ll
 	if e, ok := model.(llm.Embedder); ok {
 		s.embedder = e
 	}
+	s.windows = windows{rt: r, fallback: agent.DefaultContextWindow}
+	if l, ok := model.(modelLister); ok {
+		s.windows.lister = l
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -76,7 +82,7 @@ func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model ll
 		s.embedder = llm.Unconfigured{}
 	}
 	s.tools = tools.NewRegistry(r, store, s.ids)
-	var a actor.Actor[agent.State] = &agent.Actor{Events: s.hub, Driver: s}
+	var a actor.Actor[agent.State] = &agent.Actor{Events: s.hub, Driver: s, ContextWindow: s.windows.lookup}
 	if wrap != nil {
 		a = wrap(a.(*agent.Actor))
 	}

@@ -445,6 +445,12 @@ func TestCustomToolsSizeBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The tools left are within the bound but fill about 260k tokens:
+	// over the default window, so the run would stop for that.
+	window := agent.ContextWindowTokensMax
+	if _, err := e.svc.UpdateAgent(ctx, ag.ID, agent.UpdateRequest{ContextWindowLimit: &window}); err != nil {
+		t.Fatal(err)
+	}
 	if resp := say(t, e, ag.ID, "hi again"); resp.StopReason != agent.StopEndTurn {
 		t.Fatalf("after detaching one: %s", resp.StopReason)
 	}
