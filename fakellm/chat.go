@@ -67,6 +67,18 @@ type toolDef struct {
 	Function struct {
 		Name string `json:"name"`
 	} `json:"function"`
+
+	raw []byte // the definition as sent, for contextTokens
+}
+
+// UnmarshalJSON keeps the definition's bytes besides its fields.
+func (t *toolDef) UnmarshalJSON(b []byte) error {
+	type plain toolDef
+	if err := json.Unmarshal(b, (*plain)(t)); err != nil {
+		return err
+	}
+	t.raw = append([]byte(nil), b...)
+	return nil
 }
 
 // toolCall is a call the fake model makes.
@@ -344,6 +356,9 @@ func (s *Server) decide(c *conversation) (reply, *apiError) {
 			return reply{content: d.reply, toolCalls: d.tools, sleep: d.sleep, err: d.err, source: "directive"}, nil
 		}
 	}
+	if sum, ok := summaryReply(c); ok {
+		return reply{content: sum, sleep: d.sleep, source: "summary"}, nil
+	}
 	r, delayOnly, ok := s.scripted(c)
 	if !ok || delayOnly {
 		def := s.defaultReply(c, d.text)
@@ -420,6 +435,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) string {
 	if e := req.validate(); e != nil {
 		writeError(w, e)
 		return "invalid: " + e.message
+	}
+	if n := s.opts.ContextWindow; n > 0 {
+		if used := contextTokens(&req); used > n {
+			writeError(w, &apiError{status: http.StatusBadRequest, typ: typeInvalidRequest, param: "messages", code: "context_length_exceeded",
+				message: fmt.Sprintf("This model's maximum context length is %d tokens. However, your messages resulted in %d tokens. Please reduce the length of the messages.", n, used)})
+			return fmt.Sprintf("context_length_exceeded: %d > %d tokens", used, n)
+		}
 	}
 	c := newConversation(&req)
 	rep, e := s.decide(c)
@@ -543,6 +565,9 @@ func (s *Server) completion(req *chatRequest, body []byte, rep reply) *completio
 		}
 	}
 	u := usage{PromptTokens: Tokens(promptText.String()), CompletionTokens: Tokens(completionText)}
+	if s.opts.ContextWindow > 0 {
+		u.PromptTokens = contextTokens(req)
+	}
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	return &completion{
 		ID:                "chatcmpl-" + hex.EncodeToString(sum[:12]),
@@ -568,4 +593,39 @@ func ToolCallID(messages, index int, name string) string {
 func Tokens(text string) int {
 	words := len(strings.Fields(text))
 	return (words*4 + 2) / 3
+}
+
+// contextTokens is a chat request's size against Options.ContextWindow:
+// one token per four bytes of its messages' text, tool calls and tool
+// definitions, plus four per message.
+func contextTokens(req *chatRequest) int {
+	n := 0
+	for _, m := range req.Messages {
+		n += len(m.text) + 16
+		for _, tc := range m.ToolCalls {
+			n += len(tc.Function.Name) + len(tc.Function.Arguments)
+		}
+	}
+	for _, t := range req.Tools {
+		n += len(t.raw)
+	}
+	return (n + 3) / 4
+}
+
+// summaryWordsMax bounds the digest a summary reply quotes.
+const summaryWordsMax = 40
+
+// summaryReply answers a summarizer's request (see the package doc).
+func summaryReply(c *conversation) (string, bool) {
+	req := c.req
+	if len(req.Tools) > 0 || len(req.Messages) < 2 || req.Messages[0].Role != roleSystem ||
+		!strings.Contains(strings.ToLower(req.Messages[0].text), "summar") || c.lastUser == nil {
+		return "", false
+	}
+	text := c.lastUser.text
+	words := strings.Fields(text)
+	if len(words) > summaryWordsMax {
+		words = words[:summaryWordsMax]
+	}
+	return fmt.Sprintf("Summary (%d lines): %s", strings.Count(text, "\n")+1, strings.Join(words, " ")), true
 }

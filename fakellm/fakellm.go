@@ -43,6 +43,14 @@
 // request and has uses left decides the reply. Directives win over the
 // script, and the script over the default behaviour.
 //
+// # Summaries
+//
+// A request that offers no tools and whose system message asks to
+// summarise (it mentions "summar") is a summarizer's: the fake model
+// answers with a short deterministic digest of the last user message,
+// "Summary (N lines): " and its first words, so an agent server's
+// compaction can run against it.
+//
 // Directives and script rules are obeyed whatever the request's
 // tool_choice says, and may call tools the request does not offer (to
 // test how a client copes); tool_choice "none", "required" or a named
@@ -110,6 +118,14 @@ type Options struct {
 	Dimensions int
 	// Logger, if set, gets one line per request.
 	Logger *slog.Logger
+	// ContextWindow, if set, is the chat models' context window in
+	// tokens: listed in GET /v1/models, and enforced the way OpenAI
+	// enforces it. A chat request counts one token per four bytes of its
+	// messages and tools, its usage reports that count,
+	// and a request over the window gets a 400 with code
+	// context_length_exceeded. Without it, 128000 is listed and nothing
+	// is enforced.
+	ContextWindow int
 }
 
 // Server is the fake model server, an http.Handler. It is safe for
@@ -225,6 +241,9 @@ func (s *Server) modelEntry(id string) model {
 	for _, c := range s.opts.ChatModels {
 		if c == id {
 			m.ContextWindow = contextWindow
+			if s.opts.ContextWindow > 0 {
+				m.ContextWindow = s.opts.ContextWindow
+			}
 		}
 	}
 	return m

@@ -816,3 +816,48 @@ func TestFakeIgnoresSystemReminders(t *testing.T) {
 		}
 	}
 }
+
+func TestFakeContextWindow(t *testing.T) {
+	client, _ := newClient(t, fakellm.Options{ContextWindow: 100})
+	// 200 bytes of text: 50 tokens and framing, within the window; the
+	// usage reports the same count the limit is checked against.
+	res, err := client.Chat.Completions.New(ctx(t), openai.ChatCompletionNewParams{Model: "fake-model",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(strings.Repeat("abcd", 50))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Usage.PromptTokens != 54 {
+		t.Errorf("prompt tokens = %d, want (200+16)/4 = 54", res.Usage.PromptTokens)
+	}
+	_, err = client.Chat.Completions.New(ctx(t), openai.ChatCompletionNewParams{Model: "fake-model",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(strings.Repeat("abcd", 100))}})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != "context_length_exceeded" {
+		t.Fatalf("over the window: %v, want a 400 with code context_length_exceeded", err)
+	}
+	if !strings.Contains(apiErr.Message, "maximum context length is 100 tokens") {
+		t.Errorf("message = %q", apiErr.Message)
+	}
+}
+
+func TestFakeSummary(t *testing.T) {
+	client, _ := newClient(t, fakellm.Options{})
+	res, err := client.Chat.Completions.New(ctx(t), openai.ChatCompletionNewParams{Model: "fake-model",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Summarize this conversation."),
+			openai.UserMessage("[user] my name is Ada\n[assistant] hello Ada")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Choices[0].Message.Content; got != "Summary (2 lines): [user] my name is Ada [assistant] hello Ada" {
+		t.Fatalf("summary = %q", got)
+	}
+	// With tools offered it is an ordinary turn.
+	res, err = client.Chat.Completions.New(ctx(t), openai.ChatCompletionNewParams{Model: "fake-model", Tools: lettaTools(),
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Summarize."), openai.UserMessage("hi")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Choices[0].Message.ToolCalls) != 1 {
+		t.Fatalf("with tools: %+v", res.Choices[0].Message)
+	}
+}

@@ -37,6 +37,7 @@ type fakeLLMFlags struct {
 	chatModels      []string
 	embeddingModels []string
 	dimensions      int
+	contextWindow   int
 }
 
 // newFakeLLMCmd builds `kelpie fake-llm`.
@@ -86,6 +87,9 @@ command line wins.`,
 			}
 			f.addr = pick("addr", envFakeLLMAddr, f.addr)
 			f.script = pick("script", envFakeLLMScript, f.script)
+			if f.contextWindow < 0 {
+				return &usageError{fmt.Errorf("--context-window %d: want 0 (none) or a number of tokens", f.contextWindow)}
+			}
 			if f.dimensions < 1 || f.dimensions > fakellm.MaxDimensions {
 				return &usageError{fmt.Errorf("--dimensions %d: want 1..%d", f.dimensions, fakellm.MaxDimensions)}
 			}
@@ -98,6 +102,7 @@ command line wins.`,
 	fl.StringSliceVar(&f.chatModels, "model", []string{fakellm.DefaultChatModel}, "chat model IDs to list in /v1/models (repeatable)")
 	fl.StringSliceVar(&f.embeddingModels, "embedding-model", []string{fakellm.DefaultEmbeddingModel}, "embedding model IDs to list in /v1/models (repeatable)")
 	fl.IntVar(&f.dimensions, "dimensions", fakellm.DefaultDimensions, "embedding length when a request gives no \"dimensions\"")
+	fl.IntVar(&f.contextWindow, "context-window", 0, "chat models' context window in tokens (4 bytes each), enforced with OpenAI's 400 context_length_exceeded (0: none)")
 	return cmd
 }
 
@@ -109,7 +114,8 @@ func runFakeLLM(ctx context.Context, f fakeLLMFlags, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, stop := onSignal(ctx, log)
 	defer stop()
-	opts := fakellm.Options{ChatModels: f.chatModels, EmbeddingModels: f.embeddingModels, Dimensions: f.dimensions, Logger: log}
+	opts := fakellm.Options{ChatModels: f.chatModels, EmbeddingModels: f.embeddingModels, Dimensions: f.dimensions, Logger: log,
+		ContextWindow: f.contextWindow}
 	if f.script != "" {
 		s, err := fakellm.LoadScript(f.script)
 		if err != nil {
