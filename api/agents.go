@@ -349,7 +349,7 @@ func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAgentWire(ag))
+	writeJSON(w, http.StatusOK, h.agentWire(ag))
 }
 
 // getAgent answers GET /v1/agents/{agent_id} with the relationships the
@@ -415,7 +415,7 @@ func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAgentWire(ag))
+	writeJSON(w, http.StatusOK, h.agentWire(ag))
 }
 
 func (h *handler) deleteAgent(w http.ResponseWriter, r *http.Request) {
@@ -547,7 +547,7 @@ func (h *handler) listBlocks(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	blocks, ok := pageOf(w, r, toAgentWire(ag).Blocks, func(b blockWire) string { return b.ID }, 100, service.ListLimitMax, false)
+	blocks, ok := pageOf(w, r, h.agentWire(ag).Blocks, func(b blockWire) string { return b.ID }, 100, service.ListLimitMax, false)
 	if ok {
 		writeJSON(w, http.StatusOK, blocks)
 	}
@@ -636,7 +636,7 @@ func (h *handler) setToolApproval(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAgentWire(ag))
+	writeJSON(w, http.StatusOK, h.agentWire(ag))
 }
 
 // pageOf applies Letta's list parameters — order (default desc unless

@@ -127,6 +127,7 @@ func New(svc *service.Service, opts ...Option) http.Handler {
 		h.messageRoutes()
 		h.agentOpRoutes()
 		h.mcpRoutes()
+		h.compactionRoutes()
 	}
 	return h
 }

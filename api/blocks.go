@@ -119,5 +119,5 @@ func (h *handler) blockMembership(w http.ResponseWriter, r *http.Request, change
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAgentWire(ag))
+	writeJSON(w, http.StatusOK, h.agentWire(ag))
 }

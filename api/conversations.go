@@ -260,7 +260,7 @@ func (h *handler) conversationSend(w http.ResponseWriter, r *http.Request) {
 		h.stream(w, r, t.AgentID, send, &req)
 		return
 	}
-	h.sendJSON(w, r, t.AgentID, send)
+	h.sendJSON(w, r, t.AgentID, send, &req)
 }
 
 // streamRequest is Letta's RetrieveStreamRequest.
@@ -360,7 +360,7 @@ func (h *handler) follow(w http.ResponseWriter, r *http.Request, agentID, runID 
 	} else {
 		after-- // seq_ids are log sequence numbers plus one (wireSeq)
 	}
-	h.streamWith(w, r, streamOptions{pings: pings}, func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
+	h.streamWith(w, r, streamOptions{pings: pings, compaction: true}, func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
 		return h.svc.FollowRun(r.Context(), agentID, runID, after, onStep)
 	})
 }
@@ -383,7 +383,7 @@ func (h *handler) resetMessages(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAgentWire(ag))
+	writeJSON(w, http.StatusOK, h.agentWire(ag))
 }
 
 // decodeOptionalBody is decodeBody for requests whose body may be empty.

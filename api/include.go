@@ -125,7 +125,7 @@ type approvalRequestWire struct {
 // viewAgent renders ag with the relationships rel selects. The pending
 // approval is read from committed storage (service.PendingApproval).
 func (h *handler) viewAgent(ctx context.Context, ag *agent.Agent, rel relationships) (agentView, error) {
-	v := agentView{agentWire: toAgentWire(ag)}
+	v := agentView{agentWire: h.agentWire(ag)}
 	if !rel.blocks {
 		v.Blocks, v.Memory.Blocks = []blockWire{}, []blockWire{}
 	}

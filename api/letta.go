@@ -199,6 +199,17 @@ func contextWindow(limit int) int {
 	return defaultContextWindow
 }
 
+// agentWire renders a as toAgentWire does, with the context window the
+// service assumes for its model (the provider's list, or the configured
+// default) when the client set none.
+func (h *handler) agentWire(a *agent.Agent) agentWire {
+	w := toAgentWire(a)
+	if a.ContextWindowLimit == 0 && h.svc != nil {
+		w.LLMConfig.ContextWindow = h.svc.ModelContextWindow(a.Model)
+	}
+	return w
+}
+
 func nonNilStrings(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -221,6 +232,30 @@ type lettaMessage struct {
 	ToolReturn  *string       `json:"tool_return,omitempty"`
 	Status      string        `json:"status,omitempty"`
 	ToolCallID  string        `json:"tool_call_id,omitempty"`
+	// Summary and CompactionStats are a summary_message's; EventType and
+	// EventData an event_message's.
+	Summary         *string          `json:"summary,omitempty"`
+	CompactionStats *compactionStats `json:"compaction_stats,omitempty"`
+	EventType       string           `json:"event_type,omitempty"`
+	EventData       *compactionStats `json:"event_data,omitempty"`
+}
+
+// compactionStats is Letta's CompactionStats.
+type compactionStats struct {
+	Trigger             string `json:"trigger"`
+	ContextTokensBefore int    `json:"context_tokens_before"`
+	ContextTokensAfter  int    `json:"context_tokens_after"`
+	ContextWindow       int    `json:"context_window"`
+	MessagesCountBefore int    `json:"messages_count_before"`
+	MessagesCountAfter  int    `json:"messages_count_after"`
+}
+
+func toCompactionStats(s *agent.CompactionStats) *compactionStats {
+	if s == nil {
+		return nil
+	}
+	return &compactionStats{Trigger: s.Trigger, ContextTokensBefore: s.ContextTokensBefore, ContextTokensAfter: s.ContextTokensAfter,
+		ContextWindow: s.ContextWindow, MessagesCountBefore: s.MessagesBefore, MessagesCountAfter: s.MessagesAfter}
 }
 
 type toolCallWire struct {
@@ -247,6 +282,17 @@ func toLettaMessages(msgs []agent.Message) []lettaMessage {
 		case llm.RoleSystem:
 			u := base
 			u.MessageType, u.Content = "system_message", ptr(m.Content)
+			out = append(out, u)
+		case agent.RoleSummary:
+			u := base
+			u.MessageType, u.Summary, u.CompactionStats = "summary_message", ptr(m.Content), toCompactionStats(m.Compaction)
+			out = append(out, u)
+		case agent.RoleEvent:
+			u := base
+			u.MessageType, u.EventType, u.EventData = "event_message", "compaction", toCompactionStats(m.Compaction)
+			if u.EventData == nil {
+				u.EventData = &compactionStats{}
+			}
 			out = append(out, u)
 		case llm.RoleAssistant:
 			if len(m.ToolCalls) == 0 {

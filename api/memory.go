@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -23,7 +22,7 @@ func (h *handler) getCoreMemory(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, toAgentWire(ag).Memory)
+	writeJSON(w, http.StatusOK, h.agentWire(ag).Memory)
 }
 
 // contextWindowWire is Letta's ContextWindowOverview.
@@ -86,21 +85,16 @@ type contextToolCall struct {
 	} `json:"function"`
 }
 
-// estimateTokens estimates the tokens of s as one per four bytes, rounded
-// up: the usual rule of thumb for English text with OpenAI's tokenizers.
-// Kelpie calls models through several providers and ships no tokenizer,
-// so every count on the context window is this estimate.
-func estimateTokens(s string) int { return (len(s) + 3) / 4 }
-
 // getContextWindow answers GET /v1/agents/{agent_id}/context (Letta's
 // retrieve_agent_context_window): what the agent's next model request
-// carries — the system prompt, the compiled memory blocks, the tool
-// definitions and the messages in context (the first being the system
-// message they make up) — with token counts estimated by estimateTokens
-// (the functions' count over their JSON). Kelpie compiles no external
-// memory summary and keeps no summary memory, so those are empty.
-// context_window_size_max is the window the agent's llm_config reports. conversation_id may be absent or "default" (Kelpie serves
-// one conversation per agent).
+// carries — the system prompt, the compiled memory blocks, the summary of
+// the messages out of view, the tool definitions and the messages in
+// context (the first being the system message they make up) — with each
+// part's tokens as Kelpie counts them (o200k_base, package tokens).
+// context_window_size_current is their sum, corrected by the ratio the
+// provider's usage for the last step gave; context_window_size_max is
+// the model's window. Kelpie compiles no external memory summary, so that
+// is empty. conversation_id may be absent or "default".
 func (h *handler) getContextWindow(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r, "agent_id", "agent")
 	if !ok {
@@ -116,32 +110,27 @@ func (h *handler) getContextWindow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := contextWindowWire{
-		ContextWindowSizeMax: contextWindow(cw.Limit), NumArchivalMemory: cw.ArchivalCount, NumRecallMemory: cw.RecallCount,
-		SystemPrompt: cw.System, NumTokensSystem: estimateTokens(cw.System),
-		CoreMemory: cw.CoreMemory, NumTokensCoreMemory: estimateTokens(cw.CoreMemory),
+		ContextWindowSizeMax: cw.Limit, NumArchivalMemory: cw.ArchivalCount, NumRecallMemory: cw.RecallCount,
+		SystemPrompt: cw.System, NumTokensSystem: cw.SystemTokens,
+		CoreMemory: cw.CoreMemory, NumTokensCoreMemory: cw.CoreMemoryTokens,
+		NumTokensFunctionsDefinitions: cw.ToolsTokens, NumTokensMessages: cw.MessagesTokens,
 		FunctionsDefinitions: make([]functionTool, 0, len(cw.Tools)),
+		ContextWindowSizeCurrent: cw.Total,
 	}
 	for _, t := range cw.Tools {
 		out.FunctionsDefinitions = append(out.FunctionsDefinitions, functionTool{Type: "function", Function: t})
 	}
-	if len(out.FunctionsDefinitions) > 0 {
-		b, err := json.Marshal(out.FunctionsDefinitions)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		out.NumTokensFunctionsDefinitions = estimateTokens(string(b))
-	}
-	out.Messages = append(make([]contextMessage, 0, len(cw.Messages)+1), contextMessage{
+	out.Messages = append(make([]contextMessage, 0, len(cw.Messages)+2), contextMessage{
 		AgentID: id, Role: llm.RoleSystem, Content: []textContent{{Type: "text", Text: cw.System + cw.CoreMemory}},
 	})
+	if cw.Summary != "" {
+		out.SummaryMemory, out.NumTokensSummaryMemory = &cw.Summary, cw.SummaryTokens
+		out.Messages = append(out.Messages, contextMessage{AgentID: id, Role: llm.RoleUser, Content: []textContent{{Type: "text", Text: cw.Summary}}})
+	}
 	for _, m := range cw.Messages {
 		out.Messages = append(out.Messages, toContextMessage(id, &m))
-		out.NumTokensMessages += messageTokens(&m)
 	}
 	out.NumMessages = len(out.Messages)
-	out.ContextWindowSizeCurrent = out.NumTokensSystem + out.NumTokensCoreMemory + out.NumTokensExternalMemorySummary +
-		out.NumTokensSummaryMemory + out.NumTokensFunctionsDefinitions + out.NumTokensMessages
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -161,12 +150,3 @@ func toContextMessage(agentID string, m *agent.Message) contextMessage {
 	return cm
 }
 
-// messageTokens estimates a message's tokens: its text and its tool
-// calls' names and arguments.
-func messageTokens(m *agent.Message) int {
-	n := estimateTokens(m.Content)
-	for _, tc := range m.ToolCalls {
-		n += estimateTokens(tc.Name) + estimateTokens(tc.Arguments)
-	}
-	return n
-}

@@ -197,6 +197,10 @@ type lettaRequest struct {
 	// AgentID names the agent of the "default" conversation in a
 	// conversation send.
 	AgentID *string `json:"agent_id"`
+	// IncludeCompactionMessages shows a compaction during the run as a
+	// summary_message and an event_message; otherwise they are left out
+	// of the response (message lists show them either way).
+	IncludeCompactionMessages bool `json:"include_compaction_messages"`
 }
 
 // pings reports whether a stream sends keep-alive pings.
@@ -275,17 +279,29 @@ func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
 		h.stream(w, r, id, send, &req)
 		return
 	}
-	h.sendJSON(w, r, id, send)
+	h.sendJSON(w, r, id, send, &req)
 }
 
 // sendJSON runs a send and answers with the whole LettaResponse.
-func (h *handler) sendJSON(w http.ResponseWriter, r *http.Request, id string, send agent.SendRequest) {
+func (h *handler) sendJSON(w http.ResponseWriter, r *http.Request, id string, send agent.SendRequest, req *lettaRequest) {
 	resp, err := h.svc.SendMessage(r.Context(), id, send)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	resp.Messages = compactionShown(resp.Messages, req.IncludeCompactionMessages)
 	writeJSON(w, http.StatusOK, toLettaResponse(resp))
+}
+
+// compactionShown returns msgs without a compaction's summary and event
+// messages, unless include.
+func compactionShown(msgs []agent.Message, include bool) []agent.Message {
+	if include {
+		return msgs
+	}
+	return slices.DeleteFunc(slices.Clone(msgs), func(m agent.Message) bool {
+		return m.Role == agent.RoleSummary || m.Role == agent.RoleEvent
+	})
 }
 
 // streamMessage answers POST …/messages/stream.
@@ -304,15 +320,17 @@ func (h *handler) streamMessage(w http.ResponseWriter, r *http.Request) {
 // [DONE]. A failure before the first event is an ordinary JSON error; after
 // it, an `event: error`.
 func (h *handler) stream(w http.ResponseWriter, r *http.Request, id string, send agent.SendRequest, req *lettaRequest) {
-	h.streamWith(w, r, streamOptions{tokens: req.StreamTokens, pings: req.pings()}, func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
+	h.streamWith(w, r, streamOptions{tokens: req.StreamTokens, pings: req.pings(), compaction: req.IncludeCompactionMessages}, func(onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
 		return h.svc.Stream(r.Context(), id, send, onStep)
 	})
 }
 
-// streamOptions shape a stream: token chunks, keep-alive pings.
+// streamOptions shape a stream: token chunks, keep-alive pings, and a
+// compaction's messages.
 type streamOptions struct {
-	tokens bool
-	pings  bool
+	tokens     bool
+	pings      bool
+	compaction bool
 }
 
 // streamWith streams what run reports to onStep as server-sent events.
@@ -336,7 +354,7 @@ func (h *handler) streamWith(w http.ResponseWriter, r *http.Request, opts stream
 			return sse.data(lettaMessage{ID: mid, Date: timeString(time.Now()), MessageType: "assistant_message",
 				RunID: optional(ev.Run.ID), Content: ptr(ev.Delta.Content)})
 		}
-		for _, m := range toLettaMessages(ev.Messages) {
+		for _, m := range toLettaMessages(compactionShown(ev.Messages, opts.compaction)) {
 			if tokens && m.MessageType == "assistant_message" && len(streamed) > 0 && m.ToolCall == nil && textStreamed(ev, m.ID) {
 				continue // its text went out as chunks
 			}

@@ -391,7 +391,7 @@ func (h *handler) changeTools(w http.ResponseWriter, r *http.Request, attach boo
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAgentWire(ag))
+	writeJSON(w, http.StatusOK, h.agentWire(ag))
 }
 
 // addBaseTools answers POST /v1/tools/add-base-tools with the built-in
