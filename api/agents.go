@@ -123,6 +123,8 @@ func (h *handler) classify(r *http.Request, err error) (int, string) {
 		status = http.StatusNotFound
 	case errors.Is(err, toolreg.ErrReadOnly):
 		status = http.StatusForbidden
+	case errors.Is(err, service.ErrNothingToCompact):
+		status = http.StatusBadRequest
 	case errors.Is(err, agent.ErrInvalid), errors.Is(err, storage.ErrInvalid):
 		status = http.StatusUnprocessableEntity
 	case errors.Is(err, agent.ErrAlreadyExists), errors.Is(err, agent.ErrApprovalPending):
@@ -383,6 +385,9 @@ type updateAgentRequest struct {
 	// Embedding, or else EmbeddingConfig, replaces the embedding model.
 	Embedding       *string                 `json:"embedding"`
 	EmbeddingConfig *embeddingConfigRequest `json:"embedding_config"`
+	// LLMConfig's context_window sets the context window when
+	// context_window_limit does not.
+	LLMConfig *llmConfigRequest `json:"llm_config"`
 	agentSettingsRequest
 }
 
@@ -397,6 +402,9 @@ func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	up := agent.UpdateRequest{Name: req.Name, System: req.System, Description: req.Description, Tags: req.Tags, Metadata: req.Metadata, Model: req.Model,
 		CompactionSettings: req.CompactionSettings, ContextWindowLimit: req.ContextWindowLimit, ParallelToolCalls: req.parallelToolCalls(), Secrets: req.secrets()}
+	if up.ContextWindowLimit == nil && req.LLMConfig != nil && req.LLMConfig.ContextWindow != 0 {
+		up.ContextWindowLimit = &req.LLMConfig.ContextWindow
+	}
 	if up.Embedding = req.Embedding; up.Embedding == nil && req.EmbeddingConfig != nil {
 		e := req.EmbeddingConfig.handle()
 		up.Embedding = &e

@@ -114,7 +114,7 @@ func (h *handler) getContextWindow(w http.ResponseWriter, r *http.Request) {
 		SystemPrompt: cw.System, NumTokensSystem: cw.SystemTokens,
 		CoreMemory: cw.CoreMemory, NumTokensCoreMemory: cw.CoreMemoryTokens,
 		NumTokensFunctionsDefinitions: cw.ToolsTokens, NumTokensMessages: cw.MessagesTokens,
-		FunctionsDefinitions: make([]functionTool, 0, len(cw.Tools)),
+		FunctionsDefinitions:     make([]functionTool, 0, len(cw.Tools)),
 		ContextWindowSizeCurrent: cw.Total,
 	}
 	for _, t := range cw.Tools {
@@ -149,4 +149,3 @@ func toContextMessage(agentID string, m *agent.Message) contextMessage {
 	}
 	return cm
 }
-

@@ -1,11 +1,11 @@
 package api_test
 
 import (
-	"github.com/kelpie-ai/kelpie/tokens"
 	"strings"
 	"testing"
 
 	"github.com/kelpie-ai/kelpie/llm/llmtest"
+	"github.com/kelpie-ai/kelpie/tokens"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 

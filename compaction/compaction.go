@@ -182,9 +182,9 @@ type Plan struct {
 }
 
 // Cut plans a compaction of the window items under b: in sliding-window
-// mode it evicts the fewest oldest items that bring the prompt down to
-// the settings' KeepFraction of the window (leaving room for the new
-// summary); in "all" mode, everything it can. It evicts only at a valid
+// mode it evicts the fewest oldest items that leave at most the settings'
+// KeepFraction of the messages' tokens (counted up to what the window
+// holds besides the fixed parts); in "all" mode, everything it can. It evicts only at a valid
 // cut (CutValid), and keeps at least the newest item. Evict is 0 when no
 // valid cut evicts anything.
 func Cut(items []Item, b Budget, s Settings) Plan {
@@ -196,14 +196,16 @@ func Cut(items []Item, b Budget, s Settings) Plan {
 	}
 	choice := cuts[len(cuts)-1] // the most that can go
 	if !s.all() {
-		goal := int(s.KeepFraction*float64(b.Limit)) - b.SummaryTokensMax()
-		after := b.Total(items) - b.Summary
-		evicted := 0
+		// Keep KeepFraction of the messages' tokens, counted up to the
+		// window (a window barely used keeps that share of what is there).
+		msgs := b.Total(items) - b.Fixed - b.Summary
+		goal := int(s.KeepFraction * float64(min(msgs, b.Limit-b.Fixed)))
+		kept, evicted := msgs, 0
 		for _, c := range cuts {
 			for ; evicted < c; evicted++ {
-				after -= items[evicted].Tokens
+				kept -= items[evicted].Tokens
 			}
-			if after <= goal {
+			if kept <= goal {
 				choice = c
 				break
 			}

@@ -50,9 +50,14 @@ func TestCutSlidingWindow(t *testing.T) {
 	b := Budget{Limit: 1000, Fixed: 0}
 	s := Settings{Mode: ModeSlidingWindow, KeepFraction: 0.5}
 	p := Cut(items, b, s)
-	// Goal: 500 - SummaryTokensMax (100) = 400 tokens kept: evict 6.
-	if p.Evict != 6 || p.TokensBefore != 1000 || p.TokensAfter != 400 {
-		t.Fatalf("plan = %+v, want Evict 6, 1000 → 400", p)
+	// Keep half of the 1000 tokens: evict 5.
+	if p.Evict != 5 || p.TokensBefore != 1000 || p.TokensAfter != 500 {
+		t.Fatalf("plan = %+v, want Evict 5, 1000 → 500", p)
+	}
+	// The share is of what the window holds besides the fixed parts.
+	b.Fixed = 600
+	if p := Cut(items, b, s); p.Evict != 8 || p.TokensAfter != 800 {
+		t.Fatalf("with 600 fixed tokens: %+v, want Evict 8 (keep at most 200), 1600 → 800", p)
 	}
 	if err := CheckWindow(items[p.Evict:]); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/api"
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/mcpclient"
@@ -83,6 +84,9 @@ type Config struct {
 	// leaves such agents on full-text archival search. Start fails if
 	// Model cannot embed with it.
 	EmbeddingModel string
+	// ContextWindow is the context window, in tokens, of models whose
+	// provider does not list one (agent.DefaultContextWindow if 0).
+	ContextWindow int
 	// WebTools executes fetch_webpage and web_search; nil: a call to one
 	// gets a tool error.
 	WebTools toolexec.Executor
@@ -250,6 +254,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 
+	if cfg.ContextWindow < 0 || cfg.ContextWindow > agent.ContextWindowTokensMax {
+		return nil, fmt.Errorf("--context-window %d: want 1..%d tokens (0 for the default, %d)", cfg.ContextWindow, agent.ContextWindowTokensMax, agent.DefaultContextWindow)
+	}
 	r := rt.NewSystem()
 	sys := actor.NewSystem(actor.Config{Runtime: r, Store: store, Logger: log.With("component", "actor")})
 	tools, err := newToolRouter(cfg, log)
@@ -269,7 +276,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	} else {
 		log.Info("stdio MCP servers are disabled (enable with --mcp-stdio or KELPIE_MCP_ALLOW_STDIO=1); sse and streamable_http servers are allowed")
 	}
-	svc, err := service.New(r, store, sys, cfg.Model, service.WithDefaultEmbedding(cfg.EmbeddingModel), service.WithToolExecutor(tools))
+	svc, err := service.New(r, store, sys, cfg.Model, service.WithDefaultEmbedding(cfg.EmbeddingModel), service.WithToolExecutor(tools),
+		service.WithContextWindowDefault(cfg.ContextWindow))
 	if err != nil {
 		return nil, fmt.Errorf("start agent service: %w", err)
 	}

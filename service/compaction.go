@@ -38,7 +38,11 @@ const (
 // WithContextWindowDefault sets the context window, in tokens, of models
 // whose provider does not say (agent.DefaultContextWindow if unset).
 func WithContextWindowDefault(tokens int) Option {
-	return func(s *Service) { s.windows.fallback = tokens }
+	return func(s *Service) {
+		if tokens > 0 {
+			s.windows.fallback = tokens
+		}
+	}
 }
 
 // modelLister is what a model client that lists its models offers

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/llm/providers"
 	"github.com/kelpie-ai/kelpie/server"
 	"github.com/kelpie-ai/kelpie/web"
@@ -31,6 +32,9 @@ const (
 	// envEmbeddingModel is the embedding model of agents created without
 	// one.
 	envEmbeddingModel = "KELPIE_EMBEDDING_MODEL"
+	// envContextWindow is the context window of models whose provider
+	// does not list one.
+	envContextWindow = "KELPIE_CONTEXT_WINDOW"
 	// envToolSandbox and envPipIndexURL configure custom tool execution.
 	envToolSandbox = "KELPIE_TOOL_SANDBOX"
 	envPipIndexURL = "KELPIE_PIP_INDEX_URL"
@@ -51,6 +55,9 @@ type serveFlags struct {
 	toolSandbox, pipIndexURL string
 	// mcpStdio lets users register stdio MCP servers.
 	mcpStdio bool
+	// contextWindow is the context window of models whose provider does
+	// not list one.
+	contextWindow int
 }
 
 // newServeCmd builds `kelpie serve`.
@@ -96,6 +103,7 @@ command line wins.`,
 	fl.StringVar(&f.toolSandbox, "tool-sandbox", server.SandboxBwrap, "how custom tools and run_code run: bwrap (bubblewrap sandbox) or none (unsandboxed: only if you trust every tool) (env "+envToolSandbox+")")
 	fl.StringVar(&f.pipIndexURL, "pip-index-url", "", "package index for custom tools' pip_requirements; empty: such tools fail naming the requirement (env "+envPipIndexURL+")")
 	fl.BoolVar(&f.mcpStdio, "mcp-stdio", false, "let API users register stdio MCP servers, commands this server runs as its own user; off by default (env "+envMCPStdio+")")
+	fl.IntVar(&f.contextWindow, "context-window", agent.DefaultContextWindow, "context window, in tokens, of models whose provider does not list one (agents may set their own: llm_config.context_window) (env "+envContextWindow+")")
 	fl.StringVar(&f.embeddingModel, "embedding-model", "", "embedding model handle (provider/model) of agents created without one; empty: full-text archival search (env "+envEmbeddingModel+")")
 	return cmd
 }
@@ -117,7 +125,12 @@ func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) s
 		b, err := strconv.ParseBool(v)
 		mcpStdio = err == nil && b
 	}
+	window := f.contextWindow
+	if v, err := strconv.Atoi(getenv(envContextWindow)); err == nil && !cmd.Flags().Changed("context-window") {
+		window = v
+	}
 	return server.Config{
+		ContextWindow:  window,
 		Addr:           pick("addr", envAddr, f.addr),
 		DataDir:        pick("data-dir", envDataDir, f.dataDir),
 		Storage:        pick("storage", envStorage, f.storage),
