@@ -48,6 +48,9 @@ type Summary struct {
 	MessageID string `json:"message_id,omitempty"`
 	// Tokens is its size in the prompt.
 	Tokens int `json:"tokens"`
+	// Through is the sequence number it covers the log up to (exclusive):
+	// the conversation's ContextStart when it was made.
+	Through uint64 `json:"through"`
 }
 
 // CompactionStats describe one compaction (Letta's CompactionStats).
@@ -356,7 +359,7 @@ func (a *Actor) compact(ctx context.Context, c *actor.Context[State], req *Compa
 	// The window in memory follows: it starts at the cut.
 	w.msgs, w.start = w.msgs[keep:], p.Cut
 	th.ContextStart = p.Cut
-	th.Summary = &Summary{Text: text, MessageID: logged.ID, Tokens: tokens.PerMessage + tokens.Count(compaction.SummaryMessage(text))}
+	th.Summary = &Summary{Text: text, MessageID: logged.ID, Tokens: tokens.PerMessage + tokens.Count(compaction.SummaryMessage(text)), Through: p.Cut}
 	if run != nil {
 		run.EndSeq = th.NextSeq
 		if err := saveRun(c, run); err != nil {

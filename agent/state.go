@@ -183,8 +183,9 @@ type Thread struct {
 	// Summary (compact.go).
 	ContextStart uint64 `json:"context_start,omitempty"`
 	// Summary summarises the messages before ContextStart; nil if none
-	// were compacted.
-	Summary *Summary `json:"summary,omitempty"`
+	// were compacted. (Its JSON name is not "summary": a Conversation,
+	// which embeds Thread, has a summary of its own.)
+	Summary *Summary `json:"context_summary,omitempty"`
 	// PromptTokens is the prompt size the provider reported for the
 	// conversation's last step, and PromptEstimate Kelpie's count of the
 	// same prompt; their ratio corrects the next counts (0: no step yet).

@@ -220,3 +220,36 @@ func TestSystemPromptOverflowStopsRun(t *testing.T) {
 		t.Fatalf("send: %v", err)
 	}
 }
+
+// A conversation other than the default one is compacted on its own,
+// and keeps its compaction summary beside its own summary (the two must
+// not share a JSON name: the simulator found that they did).
+func TestCompactConversation(t *testing.T) {
+	m := &windowModel{window: 1 << 20, perToken: 3}
+	e, id := windowAgent(t, m, 0)
+	conv, err := e.svc.CreateConversation(ctx, id, agent.CreateConversationRequest{Summary: "kelp chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if _, err := e.svc.SendMessage(ctx, id, agent.SendRequest{ConversationID: conv.ID,
+			Messages: []agent.InputMessage{{Role: "user", Content: fmt.Sprintf("message %d", i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := e.svc.Compact(ctx, id, conv.ID, map[string]any{"mode": "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.GetConversation(ctx, conv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Summary != "kelp chat" || got.Thread.Summary == nil || got.Thread.Summary.Text != out.Summary || got.ContextStart == 0 {
+		t.Fatalf("conversation after compact: summary %q, context summary %+v, context start %d", got.Summary, got.Thread.Summary, got.ContextStart)
+	}
+	// The default conversation is untouched.
+	if cw, err := e.svc.ContextWindow(ctx, id); err != nil || cw.Summary != "" {
+		t.Fatalf("default conversation: %v, summary %q", err, cw.Summary)
+	}
+}

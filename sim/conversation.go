@@ -58,7 +58,7 @@ func (w *world) conversationOp(r rt.Runtime, c, i int) {
 	default:
 		// The marker names the conversation, not the agent: the shared
 		// block's appends made in it are then looked for in its own log.
-		content := fmt.Sprintf("conversation hello from %d/%d%s%d%s%s", c, i, sentMarker, w.sim.Now().Sub(Epoch).Nanoseconds(), agentMarker, conv.id)
+		content := fmt.Sprintf("conversation hello from %d/%d%s%s%d%s%s", c, i, w.filler(), sentMarker, w.sim.Now().Sub(Epoch).Nanoseconds(), agentMarker, conv.id)
 		req := agent.SendRequest{ConversationID: conv.id, Messages: []agent.InputMessage{{Role: "user", Content: content}}}
 		resp, err := w.sendIn(r, c, conv.id, conv.agent, req)
 		switch {
@@ -146,7 +146,7 @@ func (w *world) readConversations(r rt.Runtime, final map[string]check.Final) er
 		if got.ActiveRun != nil || got.PendingApproval != nil {
 			return fmt.Errorf("final read of conversation %s: still running or waiting for approval after %d attempts with faults off", conv.id, finalReadAttempts)
 		}
-		f := check.Final{}
+		f := windowOf(&got.Thread)
 		n := w.servers[0]
 		for start := uint64(0); ; {
 			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
@@ -161,7 +161,7 @@ func (w *world) readConversations(r rt.Runtime, final map[string]check.Final) er
 				if m.ConversationID != conv.id {
 					return fmt.Errorf("conversation %s: its log holds message %s of conversation %q", conv.id, m.ID, m.ConversationID)
 				}
-				rec := check.MessageRecord{Seq: m.Seq, Role: m.Role, ToolCallID: m.ToolCallID}
+				rec := check.MessageRecord{ID: m.ID, Seq: m.Seq, Role: m.Role, ToolCallID: m.ToolCallID}
 				for _, tc := range m.ToolCalls {
 					rec.ToolCallIDs = append(rec.ToolCallIDs, tc.ID)
 				}

@@ -39,7 +39,10 @@ type LLM struct {
 	// CustomCalled, if set, is told of every call to the workload's
 	// custom tool the model answers with.
 	CustomCalled func(agentID, callID, name string)
-	calls        uint64
+	// Summaries, if set, counts the summarizer requests answered, and
+	// SummaryFaults the faults injected into summarizer requests.
+	Summaries, SummaryFaults *int
+	calls                    uint64
 }
 
 // The workload's shared block and client-side tool.
@@ -66,7 +69,11 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 	if err := m.r.Sleep(ctx, time.Duration(50+rt.Intn(rnd, 950))*time.Millisecond); err != nil {
 		return nil, err
 	}
+	summarizing := isSummaryRequest(req)
 	if f, ok := m.inj.Check(OpLLMComplete); ok {
+		if summarizing && m.SummaryFaults != nil {
+			*m.SummaryFaults++
+		}
 		switch f {
 		case LlmTimeout:
 			m.r.Sleep(ctx, 365*24*time.Hour) // a model that never answers
@@ -80,7 +87,17 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 			return nil, fmt.Errorf("%w: unhandled fault %s", ErrLLM, f)
 		}
 	}
-	usage := llm.Usage{PromptTokens: 100, CompletionTokens: 20, TotalTokens: 120}
+	// The model counts its prompt at one token per four bytes, as the
+	// agent's window is measured against.
+	prompt := promptBytes(req) / 4
+	usage := llm.Usage{PromptTokens: prompt, CompletionTokens: 20, TotalTokens: prompt + 20}
+	if summarizing {
+		if m.Summaries != nil {
+			*m.Summaries++
+		}
+		return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant,
+			Content: fmt.Sprintf("summary %d of %d bytes", m.calls, len(req.Messages[len(req.Messages)-1].Content))}, Usage: usage}, nil
+	}
 	last := req.Messages[len(req.Messages)-1]
 	if last.Role == llm.RoleTool {
 		return &llm.Response{Message: llm.Message{Role: llm.RoleAssistant, Content: "done"}, Usage: usage}, nil
@@ -154,4 +171,26 @@ func (m *LLM) Complete(ctx context.Context, req llm.Request) (*llm.Response, err
 func sharedAttached(req llm.Request) bool {
 	return len(req.Messages) > 0 && req.Messages[0].Role == llm.RoleSystem &&
 		strings.Contains(req.Messages[0].Content, "\n<"+SharedLabel+">\n")
+}
+
+// isSummaryRequest reports whether req is a summarizer's: no tools, and
+// a system prompt about summarising (compaction.DefaultPrompt).
+func isSummaryRequest(req llm.Request) bool {
+	return len(req.Tools) == 0 && len(req.Messages) > 1 && req.Messages[0].Role == llm.RoleSystem &&
+		strings.Contains(req.Messages[0].Content, "summar")
+}
+
+// promptBytes is the size of req's messages and tool definitions.
+func promptBytes(req llm.Request) int {
+	n := 0
+	for _, m := range req.Messages {
+		n += len(m.Content) + 16
+		for _, tc := range m.ToolCalls {
+			n += len(tc.Name) + len(tc.Arguments)
+		}
+	}
+	for _, t := range req.Tools {
+		n += len(t.Name) + len(t.Description) + len(t.Parameters) + 64
+	}
+	return n
 }

@@ -362,3 +362,30 @@ func TestSandboxInWorkload(t *testing.T) {
 	}
 	t.Logf("%d seeds: %d sandbox calls (%d faults fired), %d MCP calls (%d faults fired)", seeds, calls, fired, mcpCalls, mcpFired)
 }
+
+// skipPastSummary moves the default conversation's context start one
+// message further after each compaction, without its summary covering
+// that message: a message leaves the model's view unsummarised.
+type skipPastSummary struct{ *agent.Actor }
+
+func (a skipPastSummary) Invoke(ctx context.Context, c *actor.Context[agent.State], op string, payload []byte) ([]byte, error) {
+	reply, err := a.Actor.Invoke(ctx, c, op, payload)
+	var req agent.CompactRequest
+	if err == nil && op == agent.OpCompact && json.Unmarshal(payload, &req) == nil && req.Plan.ConversationID == "" {
+		if ag := c.State.Agent; ag != nil && ag.Summary != nil && ag.ContextStart == ag.Summary.Through && ag.ContextStart+1 < ag.NextSeq {
+			ag.ContextStart++
+		}
+	}
+	return reply, err
+}
+
+// (i) A compaction that drops a message from view without summarising it.
+func TestPlantedUnsummarisedEviction(t *testing.T) {
+	configure := func(seed uint64) Config {
+		cfg := StandardConfig(seed)
+		cfg.WrapActor = func(a *agent.Actor) actor.Actor[agent.State] { return skipPastSummary{a} }
+		return cfg
+	}
+	control(t, 5, configure)
+	hunt(t, configure)
+}

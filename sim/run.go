@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kelpie-ai/kelpie/actor"
@@ -79,7 +80,19 @@ const (
 	editToolOneIn    = 3
 	// sharedBlockLimit is the shared block's character limit.
 	sharedBlockLimit = 200000
+	// Agents' context windows are contextWindowMin plus up to
+	// contextWindowSpread tokens: a few turns fill them, so compaction
+	// runs in most seeds.
+	contextWindowMin, contextWindowSpread = 1500, 1000
+	// fillerWordsMax bounds the words of filler a user message carries,
+	// so that turns fill the windows.
+	fillerWordsMax = 400
 )
+
+// filler returns up to fillerWordsMax words of text for a user message.
+func (w *world) filler() string {
+	return strings.Repeat(" lorem", rt.Intn(w.rng, fillerWordsMax))
+}
 
 // Result summarizes a run.
 type Result struct {
@@ -106,7 +119,10 @@ type Result struct {
 	Conversations, ConversationMessages, ConversationOverlaps int
 	// SandboxCalls counts the calls the simulated tool sandbox ran.
 	SandboxCalls int
-	Faults       map[Fault]FaultStats
+	// Compaction figures: summarizer calls answered, faults injected into
+	// summarizer calls, and compactions in the final logs.
+	Summaries, SummaryFaults, Compactions int
+	Faults                                map[Fault]FaultStats
 	// Virtual is the virtual time the run took.
 	Virtual time.Duration
 	// Err is the first failure: an invariant violation, a non-linearizable
@@ -131,10 +147,10 @@ func (r *Result) Summary() string {
 	if r.Err != nil {
 		status = "FAIL"
 	}
-	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d shared=%d/%d/%d approvals=%d/%d/%d tool=%d/%d/%d/%d conversations=%d/%d steps=%d virtual=%v trace=%016x",
+	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d shared=%d/%d/%d approvals=%d/%d/%d tool=%d/%d/%d/%d conversations=%d/%d compactions=%d/%d/%d steps=%d virtual=%v trace=%016x",
 		status, r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, r.Crashes, r.Fired(), r.SharedAppends, r.SharedWrites, r.BlockDeletes,
 		r.ApprovalStops, r.ApprovalRefused, r.ApprovalAnswers, r.ToolEdits, r.ToolDeletes, r.CustomToolCalls, r.StaleToolCalls,
-		r.Conversations, r.ConversationMessages, r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
+		r.Conversations, r.ConversationMessages, r.Compactions, r.Summaries, r.SummaryFaults, r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
 }
 
 // world is the state of one run.
@@ -449,7 +465,7 @@ func (w *world) client(r rt.Runtime, c int) {
 			})
 			w.cascadeDelete(op)
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send:
-			content := fmt.Sprintf("hello from %d/%d%s%d%s%s", c, i, sentMarker, w.sim.Now().Sub(Epoch).Nanoseconds(), agentMarker, target)
+			content := fmt.Sprintf("hello from %d/%d%s%s%d%s%s", c, i, w.filler(), sentMarker, w.sim.Now().Sub(Epoch).Nanoseconds(), agentMarker, target)
 			req := agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: content}}}
 			if rt.Intn(w.rng, clientToolsOneIn) == 0 {
 				req.ClientTools = []llm.Tool{{Name: ClientToolName, Description: "Looks something up on the client.", Parameters: json.RawMessage(`{"type":"object","properties":{"q":{"type":"string"}}}`)}}
@@ -513,10 +529,12 @@ func (w *world) patchTeam(r rt.Runtime, c, i int) bool {
 func (w *world) create(r rt.Runtime, c, i int) {
 	// Names come from a small pool, so deleted agents' names are reused.
 	name := fmt.Sprintf("agent %d", rt.Intn(w.rng, 10))
+	// Small windows, so that most agents' conversations are compacted.
+	window := contextWindowMin + rt.Intn(w.rng, contextWindowSpread)
 	var n *server
 	op := w.call(r, c, check.Op{Kind: check.KindCreate, Name: name}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 		ag, err := svc.CreateAgent(ctx, agent.CreateRequest{
-			Name: name, AgentType: agent.TypeMemGPTV2,
+			Name: name, AgentType: agent.TypeMemGPTV2, ContextWindowLimit: window,
 			Blocks: []agent.BlockCreate{{Label: "human", Value: "", Limit: 4000}, {Label: "persona", Value: "a simulated agent"}},
 		})
 		if err == nil {
@@ -590,12 +608,14 @@ func (w *world) readFinal(r rt.Runtime) error {
 	for _, id := range ids {
 		var got check.Op
 		var running, pending bool
+		var window check.Final
 		for attempt := 0; attempt < finalReadAttempts; attempt++ {
 			running, pending = false, false
 			got = w.call(r, -1, check.Op{Kind: check.KindGet, Agent: id}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 				ag, err := svc.GetAgent(ctx, id)
 				if err == nil {
 					op.Name, op.Messages = ag.Name, ag.MessageCount
+					window = windowOf(&ag.Thread)
 					w.checkBlocksSeen(ag, op.Call)
 					running = ag.ActiveRun != nil
 					pending = ag.PendingApproval != nil
@@ -622,7 +642,7 @@ func (w *world) readFinal(r rt.Runtime) error {
 		if !got.Found {
 			continue
 		}
-		f := check.Final{Name: got.Name}
+		f := check.Final{Name: got.Name, ContextStart: window.ContextStart, Summary: window.Summary}
 		w.present[id] = true
 		n := w.servers[0]
 		for start := uint64(0); ; {
@@ -635,7 +655,10 @@ func (w *world) readFinal(r rt.Runtime) error {
 			w.noteAppends(page, 0)
 			w.noteCustomCalls(page)
 			for _, m := range page {
-				rec := check.MessageRecord{Seq: m.Seq, Role: m.Role, ToolCallID: m.ToolCallID}
+				if m.Role == agent.RoleSummary {
+					w.res.Compactions++
+				}
+				rec := check.MessageRecord{ID: m.ID, Seq: m.Seq, Role: m.Role, ToolCallID: m.ToolCallID}
 				for _, tc := range m.ToolCalls {
 					rec.ToolCallIDs = append(rec.ToolCallIDs, tc.ID)
 				}
@@ -665,6 +688,7 @@ func (w *world) verify() error {
 		func() error { return check.AcknowledgedDurable(&w.hist, final) },
 		func() error { return check.MessagesIntact(&w.hist, final) },
 		func() error { return check.ToolCallsAnswered(final) },
+		func() error { return check.ContextWindowsValid(final) },
 		func() error { return check.CallsAnsweredBeforeNextMessage(final) },
 		func() error { return check.SharedBlocksConsistent(w.teams) },
 		func() error { return check.CustomToolCallsResolved(w.customToolCalls(), unavailable) },
@@ -675,4 +699,13 @@ func (w *world) verify() error {
 		}
 	}
 	return nil
+}
+
+// windowOf records a conversation's context window for the checks.
+func windowOf(th *agent.Thread) check.Final {
+	f := check.Final{ContextStart: th.ContextStart}
+	if th.Summary != nil {
+		f.Summary = &check.SummaryRecord{MessageID: th.Summary.MessageID, Through: th.Summary.Through}
+	}
+	return f
 }

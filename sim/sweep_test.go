@@ -35,7 +35,7 @@ func TestSwarmSweep(t *testing.T) {
 
 func sweep(t *testing.T, configure func(uint64) Config, seeds uint64) {
 	fired := map[Fault]uint64{}
-	var ok, ops, crashes int
+	var ok, ops, crashes, compactions, summaryFaults int
 	for seed := uint64(1); seed <= seeds; seed++ {
 		res := Run(configure(seed))
 		if res.Err != nil {
@@ -45,6 +45,12 @@ func sweep(t *testing.T, configure func(uint64) Config, seeds uint64) {
 			fired[f] += st.Fired
 		}
 		ok, ops, crashes = ok+res.OK, ops+res.Ops, crashes+res.Crashes
+		compactions, summaryFaults = compactions+res.Compactions, summaryFaults+res.SummaryFaults
+	}
+	// Compaction is in the workload: windows are compacted, and faults
+	// hit the summarizer's calls too.
+	if compactions == 0 || summaryFaults == 0 {
+		t.Errorf("%d compactions in the final logs, %d faults in summarizer calls, in %d seeds", compactions, summaryFaults, seeds)
 	}
 	for _, f := range swarmFaults {
 		if fired[f] == 0 {
@@ -54,7 +60,7 @@ func sweep(t *testing.T, configure func(uint64) Config, seeds uint64) {
 	if ok == 0 || crashes == 0 {
 		t.Errorf("%d ok operations and %d node crashes in %d seeds", ok, crashes, seeds)
 	}
-	t.Logf("%d seeds: %d ops, %d ok, %d crashes; fired %v", seeds, ops, ok, crashes, fired)
+	t.Logf("%d seeds: %d ops, %d ok, %d crashes, %d compactions (%d summarizer faults); fired %v", seeds, ops, ok, crashes, compactions, summaryFaults, fired)
 }
 
 func TestRulesAreValidated(t *testing.T) {

@@ -51,6 +51,7 @@ func (n *server) boot() error {
 	model := NewLLM(nr, w.inj)
 	model.Issued = w.issued
 	model.Prompted, model.CustomCalled = w.prompted, w.customCalled
+	model.Summaries, model.SummaryFaults = &w.res.Summaries, &w.res.SummaryFaults
 	svc, err := service.NewWithActor(nr, st, n.sys, model, w.cfg.WrapActor, service.WithToolExecutor(NewTools(nr, w.inj, &w.res.SandboxCalls, w.sandboxResults)))
 	if err != nil {
 		return err

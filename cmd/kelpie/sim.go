@@ -95,13 +95,14 @@ func sweep(stdout, stderr io.Writer, start uint64, count, workers int, configure
 		progressbar.OptionShowCount(), progressbar.OptionSetWidth(30), progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionClearOnFinish())
 	var (
-		mu      sync.Mutex
-		failed  []sim.Result
-		ops     int
-		crashes int
-		extra   sim.Result // shared-block and approval figures, summed
-		faults  = map[sim.Fault]sim.FaultStats{}
-		wg      sync.WaitGroup
+		mu        sync.Mutex
+		failed    []sim.Result
+		ops       int
+		crashes   int
+		extra     sim.Result // shared-block and approval figures, summed
+		compacted int        // seeds whose final logs hold a compaction
+		faults    = map[sim.Fault]sim.FaultStats{}
+		wg        sync.WaitGroup
 	)
 	seeds := make(chan uint64)
 	began := time.Now()
@@ -128,6 +129,12 @@ func sweep(stdout, stderr io.Writer, start uint64, count, workers int, configure
 				extra.ConversationMessages += res.ConversationMessages
 				extra.ConversationOverlaps += res.ConversationOverlaps
 				extra.SandboxCalls += res.SandboxCalls
+				extra.Compactions += res.Compactions
+				extra.Summaries += res.Summaries
+				extra.SummaryFaults += res.SummaryFaults
+				if res.Compactions > 0 {
+					compacted++
+				}
 				for f, st := range res.Faults {
 					t := faults[f]
 					t.Checked += st.Checked
@@ -167,6 +174,8 @@ func sweep(stdout, stderr io.Writer, start uint64, count, workers int, configure
 		extra.BlockDeletes, extra.ToolEdits, extra.ToolDeletes, extra.CustomToolCalls, extra.StaleToolCalls)
 	fmt.Fprintf(stdout, "conversations: created=%d messages=%d sends overlapping another send to the agent=%d; sandbox calls=%d\n",
 		extra.Conversations, extra.ConversationMessages, extra.ConversationOverlaps, extra.SandboxCalls)
+	fmt.Fprintf(stdout, "compaction: %d in the final logs, in %d of %d seeds; summarizer calls=%d, faults in them=%d\n",
+		extra.Compactions, compacted, count, extra.Summaries, extra.SummaryFaults)
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d seeds failed", len(failed), count)
 	}

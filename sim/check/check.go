@@ -122,10 +122,21 @@ func (h *History) Add(op Op) {
 type Final struct {
 	Name     string
 	Messages []MessageRecord // the whole message log, in log order
+	// ContextStart and Summary are the context window's start and its
+	// summary of what came before (ContextWindowsValid).
+	ContextStart uint64
+	Summary      *SummaryRecord
+}
+
+// SummaryRecord is a conversation's summary, as its final state holds it.
+type SummaryRecord struct {
+	MessageID string
+	Through   uint64
 }
 
 // MessageRecord is one message of a final message log.
 type MessageRecord struct {
+	ID          string
 	Seq         uint64
 	Role        string
 	ToolCallIDs []string // on assistant messages: the IDs of the tool calls made
