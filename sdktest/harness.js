@@ -120,7 +120,9 @@ export async function startKelpie({ password } = {}) {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'kelpie-sdktest-'));
   const running = { fake: null, serve: null, dataDir };
   try {
-    running.fake = new Child('fake-llm', ['fake-llm', '--addr', '127.0.0.1:0'], {});
+    // A 32,000-token window: the model list says so, and usage counts
+    // what the window is checked against (compaction.test.js).
+    running.fake = new Child('fake-llm', ['fake-llm', '--addr', '127.0.0.1:0', '--context-window', '32000'], {});
     const fakeURL = await waitFor('the fake LLM to listen', running.fake, deadline, async () => {
       const m = running.fake.output.match(/fake LLM listening on (http:\/\/\S+\/v1)/);
       return m?.[1];
