@@ -217,11 +217,19 @@ func Cut(items []Item, b Budget, s Settings) Plan {
 }
 
 // validCuts returns, in increasing order, every n in 1..len(items)-1 at
-// which evicting items[:n] is valid.
+// which evicting items[:n] is valid (CutValid), in one pass.
 func validCuts(items []Item) []int {
 	var out []int
+	open := map[string]bool{} // calls in items[:n] without a return there
 	for n := 1; n < len(items); n++ {
-		if CutValid(items, n) {
+		it := items[n-1]
+		for _, id := range it.Calls {
+			open[id] = true
+		}
+		if it.Role == "tool" {
+			delete(open, it.CallID)
+		}
+		if len(open) == 0 && items[n].Role != "tool" {
 			out = append(out, n)
 		}
 	}

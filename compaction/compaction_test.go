@@ -1,6 +1,7 @@
 package compaction
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,19 @@ func TestCutValid(t *testing.T) {
 		if CutValid(items, n) {
 			t.Errorf("CutValid(n=%d) evicts the pending call 1", n)
 		}
+	}
+}
+
+func TestValidCutsAgreesWithCutValid(t *testing.T) {
+	items := turn("u c:1 t:1 a u c:2,3 t:2 t:3 a u c:4 u a c:5 t:5")
+	var want []int
+	for n := 0; n <= len(items); n++ {
+		if CutValid(items, n) {
+			want = append(want, n)
+		}
+	}
+	if got := validCuts(items); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("validCuts = %v, CutValid holds at %v", got, want)
 	}
 }
 

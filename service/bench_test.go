@@ -2,11 +2,15 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/llm/llmtest"
@@ -124,5 +128,87 @@ func BenchmarkArchivalSearch(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkSendMessageLog runs BenchmarkSendMessage's turn on agents
+// whose logs hold 10 and 100,000 messages, all but the newest ten
+// compacted out of the context window (as a long-lived agent's are): a
+// turn's cost must not grow with the log.
+func BenchmarkSendMessageLog(b *testing.B) {
+	for _, logged := range []int{10, 100_000} {
+		b.Run(fmt.Sprintf("logged=%d", logged), func(b *testing.B) {
+			e := sqliteEnv(b)
+			ag, err := e.svc.CreateAgent(ctx, agent.CreateRequest{AgentType: agent.TypeMemGPTV2})
+			if err != nil {
+				b.Fatal(err)
+			}
+			seedLog(b, e, ag.ID, logged)
+			req := agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: "hello there"}}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.svc.SendMessage(ctx, ag.ID, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// seedLog writes n messages into an inactive agent's log directly in
+// storage, with all but the newest ten compacted (a summary covers them).
+func seedLog(b *testing.B, e *env, id string, n int) {
+	b.Helper()
+	aid := agent.ActorID(id)
+	if err := e.sys.Deactivate(ctx, aid); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 5000
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for from := 0; from < n; from += batch {
+		tx, err := e.store.Begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for seq := from; seq < min(from+batch, n); seq++ {
+			m := agent.Message{ID: fmt.Sprintf("message-00000000-0000-4000-8000-%012d", seq), Seq: uint64(seq), Role: "user",
+				Content: fmt.Sprintf("old message %d", seq), Tokens: 8, CreatedAt: created}
+			if seq%2 == 1 {
+				m.Role = "assistant"
+			}
+			v, _ := json.Marshal(&m)
+			if err := tx.Set(append(slices.Clone(aid.KVPrefix()), agent.MessageKey(m.Seq)...), v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tx, err := e.store.Begin(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := tx.Get(ctx, aid.StateKey())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var st struct {
+		Agent *agent.Agent `json:"agent"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		b.Fatal(err)
+	}
+	st.Agent.NextSeq, st.Agent.MessageCount = uint64(n), uint64(n)
+	if n > 10 {
+		st.Agent.ContextStart = uint64(n - 10)
+		st.Agent.Summary = &agent.Summary{Text: "Earlier: old messages.", Tokens: 12, Through: uint64(n - 10)}
+	}
+	v, _ := json.Marshal(&st)
+	if err := tx.Set(aid.StateKey(), v); err != nil {
+		b.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -205,12 +205,15 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 			continue
 		}
 		if prep.Compact != nil {
-			// The window is compacted first, outside the actor; a failed
-			// summary leaves it as it was and counts against the step's
-			// compactions, after which the step goes as it is.
+			// The window is compacted first, outside the actor. A failed
+			// summary leaves it as it was, and the step goes as it is (the
+			// next step tries again).
 			compactions++
-			if err := s.compactRun(ctx, agentID, prep.Compact); err != nil && ctx.Err() != nil {
-				return
+			if err := s.compactRun(ctx, agentID, prep.Compact); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				compactions = compactionsPerStepMax
 			}
 			overflow = false
 			continue

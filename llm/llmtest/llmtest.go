@@ -40,9 +40,13 @@ func (s *Script) Calls() int {
 }
 
 // Echo returns a script whose model answers every user message by calling
-// send_message with "echo: <last user message>", then ends its turn.
+// send_message with "echo: <last user message>", then ends its turn. A
+// request without tools (a summarizer's) gets "summary of N messages".
 func Echo() *Script {
 	return &Script{Reply: func(_ context.Context, req llm.Request) (*llm.Response, error) {
+		if len(req.Tools) == 0 {
+			return Text(fmt.Sprintf("summary of %d messages", len(req.Messages))), nil
+		}
 		last := req.Messages[len(req.Messages)-1]
 		if last.Role == llm.RoleTool {
 			return Text("done"), nil // after the tool ran, end the turn
