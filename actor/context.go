@@ -167,7 +167,9 @@ func (c *Context[S]) Clear() error {
 func (c *Context[S]) DeactivateAfter() { c.deactivate = true }
 
 // AfterCommit runs fn once this invocation's changes are durable (never if
-// they roll back). Use it to tell the world about committed effects.
+// they roll back), before the invocation's reply is delivered, on the
+// actor's task: fn must not block. Use it to tell the world about
+// committed effects.
 func (c *Context[S]) AfterCommit(fn func()) { c.after = append(c.after, fn) }
 
 func (c *Context[S]) kvKey(key []byte) []byte {

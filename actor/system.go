@@ -292,8 +292,11 @@ func (s *System) run(a *activation) {
 		s.mu.Lock()
 		s.stats.Invocations++
 		s.mu.Unlock()
-		env.reply.Resolve(out.reply, out.err)
+		// The AfterCommit hooks run before the reply: a caller that has
+		// its answer knows what they did (a run's event is published, its
+		// driver started).
 		s.committed(a.id, out)
+		env.reply.Resolve(out.reply, out.err)
 		switch {
 		case out.stale:
 			// The commit's outcome is unknown or a newer activation exists:

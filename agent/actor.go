@@ -677,6 +677,17 @@ func remove(ctx context.Context, c *actor.Context[State]) error {
 	if err := removeConversations(ctx, c); err != nil {
 		return err
 	}
+	// Its runs in progress end with it.
+	if ag.ActiveRun != nil {
+		if err := c.DeleteIndex(ActiveRunKey(ag.ActiveRun.ID)); err != nil {
+			return err
+		}
+	}
+	for _, r := range ag.ConversationRuns {
+		if err := c.DeleteIndex(ActiveRunKey(r.RunID)); err != nil {
+			return err
+		}
+	}
 	if err := c.DeleteIndex(ByCreatedKey(ag)); err != nil {
 		return err
 	}

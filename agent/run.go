@@ -313,6 +313,15 @@ func RunIndexKey(r *Run) []byte {
 // RunAgentKey maps a run ID to its agent (value: the agent ID).
 func RunAgentKey(runID string) []byte { return actor.IndexKey("run_agent", runID) }
 
+// ActiveRunsIndex is the index of the runs in progress, of every agent: an
+// entry is written by the transaction that starts a run and deleted by the
+// one that ends it (or deletes its agent), so a node starting up finds the
+// runs a crash or a shutdown interrupted without activating every agent.
+const ActiveRunsIndex = "runs_active"
+
+// ActiveRunKey is a run's entry in ActiveRunsIndex (value: the agent ID).
+func ActiveRunKey(runID string) []byte { return actor.IndexKey(ActiveRunsIndex, runID) }
+
 // otidBytesMax bounds a client's otid.
 const otidBytesMax = 256
 
@@ -436,6 +445,9 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 		return nil, err
 	}
 	if err := c.SetIndex(RunAgentKey(run.ID), []byte(ag.ID)); err != nil {
+		return nil, err
+	}
+	if err := c.SetIndex(ActiveRunKey(run.ID), []byte(ag.ID)); err != nil {
 		return nil, err
 	}
 	if err := saveRun(c, run); err != nil {
@@ -656,6 +668,9 @@ func (a *Actor) finish(c *actor.Context[State], t *turn, run *Run, status, stopR
 	th.LastStopReason, th.LastRunCompletion = stopReason, &now
 	if th.conv != nil {
 		t.ag.ConversationRuns = slices.DeleteFunc(t.ag.ConversationRuns, func(r ConversationRun) bool { return r.RunID == run.ID })
+	}
+	if err := c.DeleteIndex(ActiveRunKey(run.ID)); err != nil {
+		return err
 	}
 	if err := saveRun(c, run); err != nil {
 		return err

@@ -100,8 +100,15 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 // fail answers an error from the service with its status and detail.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, detail := h.classify(r, err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
 	writeError(w, status, detail)
 }
+
+// retryAfterSeconds is the Retry-After of a 503: the server is shutting
+// down, and a restart takes a few seconds.
+const retryAfterSeconds = "5"
 
 // classify maps an error from the service to a status and a useful detail.
 func (h *handler) classify(r *http.Request, err error) (int, string) {
@@ -150,6 +157,8 @@ func (h *handler) classify(r *http.Request, err error) (int, string) {
 	case errors.Is(err, actor.ErrStopped):
 		status = http.StatusServiceUnavailable
 		detail = "the server is shutting down"
+	case errors.Is(err, service.ErrShuttingDown):
+		status = http.StatusServiceUnavailable
 	default:
 		h.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		detail = "internal error: " + err.Error()

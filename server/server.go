@@ -1,8 +1,10 @@
 // Package server assembles one Kelpie node (the production runtime, a
 // storage backend, the actor system, the agent service and the HTTP API),
-// serves until told to stop, and then shuts down in order: stop accepting
-// HTTP requests and finish the ones in flight, drain the actors'
-// mailboxes, close the store.
+// serves until told to stop, and then shuts down in order: refuse new
+// runs and let those in flight finish (bounded; past the bound they are
+// interrupted, to resume at the next start), stop accepting HTTP requests
+// and finish the ones in flight, drain the actors' mailboxes, close the
+// store. At start it resumes the runs a crash or a shutdown interrupted.
 //
 // `kelpie serve` is a thin command-line shell over Run; tests start a
 // node in-process with Start.
@@ -45,8 +47,8 @@ const (
 	// DefaultHTTPShutdownTimeout bounds waiting for in-flight HTTP
 	// requests at shutdown; connections still busy after it are closed.
 	DefaultHTTPShutdownTimeout = 15 * time.Second
-	// DefaultDrainTimeout bounds draining the actors' mailboxes at
-	// shutdown.
+	// DefaultDrainTimeout bounds, at shutdown, letting the runs in flight
+	// finish, and then again draining the actors' mailboxes.
 	DefaultDrainTimeout = 30 * time.Second
 )
 
@@ -116,7 +118,10 @@ type Config struct {
 	StartTimeout time.Duration
 	// HTTPShutdownTimeout bounds finishing in-flight requests at shutdown.
 	HTTPShutdownTimeout time.Duration
-	// DrainTimeout bounds draining actor mailboxes at shutdown.
+	// DrainTimeout bounds, at shutdown, waiting for the runs in flight to
+	// finish (new sends are refused with 503 meanwhile); runs still going
+	// then are interrupted, their callers told, and they resume at the
+	// next start. It bounds draining the actors' mailboxes afterwards too.
 	DrainTimeout time.Duration
 }
 
@@ -201,6 +206,7 @@ type Server struct {
 	rt    *rt.System
 	store storage.Store
 	sys   *actor.System
+	svc   *service.Service
 	mcp   *mcpclient.Pool
 	http  *http.Server
 	ln    net.Listener
@@ -288,8 +294,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		log.Warn("no LLM provider configured: agents can be created and managed, but sending them messages fails; set OPENAI_API_KEY and/or OPENAI_BASE_URL, or ANTHROPIC_API_KEY")
 	}
 
+	// The runs a crash or a shutdown interrupted resume now, not when a
+	// request happens to touch their agents.
+	recovered, err := svc.RecoverRuns(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("resume interrupted runs: %w", err)
+	}
+	if recovered > 0 {
+		log.Info("resuming interrupted runs", "runs", recovered)
+	}
+
 	s := &Server{
-		cfg: cfg, log: log, spec: spec, rt: r, store: store, sys: sys, ln: ln, mcp: mcpPool,
+		cfg: cfg, log: log, spec: spec, rt: r, store: store, sys: sys, svc: svc, ln: ln, mcp: mcpPool,
 		http: &http.Server{
 			Handler: api.New(svc, api.WithLogger(log.With("component", "api")), api.WithPassword(cfg.Password), api.WithModels(cfg.Model), api.WithProviders(cfg.Model),
 				api.WithMCP(mcpServers, mcpPool)),
@@ -362,12 +378,17 @@ func (s *Server) Err() error {
 	}
 }
 
-// Shutdown stops the node: it stops accepting HTTP requests and waits for
-// those in flight (closing connections still busy after
-// Config.HTTPShutdownTimeout), then drains the actors' mailboxes (bounded
-// by Config.DrainTimeout), then closes the store. Every step runs even if
-// an earlier one failed; the error joins their failures. ctx bounds the
-// whole. Calling Shutdown again returns the first call's result.
+// Shutdown stops the node. It refuses new runs (sends answer 503) and
+// waits up to Config.DrainTimeout for the runs in flight to finish; runs
+// still going then stop where they are (their callers get an error
+// saying the server is shutting down) and stay in progress in storage,
+// to resume at the next start. Then it stops accepting HTTP requests and
+// waits for those in flight (closing connections still busy after
+// Config.HTTPShutdownTimeout), drains the actors' mailboxes (bounded by
+// Config.DrainTimeout), and closes the store. Every step runs even if an
+// earlier one failed; the error joins their failures (interrupted runs
+// are not one). ctx bounds the whole. Calling Shutdown again returns the
+// first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
 	return s.shutdownErr
@@ -375,6 +396,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	var errs []error
+
+	began := time.Now()
+	s.log.Info("shutdown: refusing new runs, waiting for those in flight", "timeout", s.cfg.DrainTimeout)
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+	left := s.svc.Drain(dctx)
+	cancel()
+	if left > 0 {
+		left = s.svc.Interrupt()
+		s.log.Warn("shutdown: drain timeout reached; runs interrupted, they resume at the next start", "runs", left, "waited", time.Since(began).Round(time.Millisecond))
+	} else {
+		s.svc.Interrupt()
+		s.log.Info("shutdown: runs drained", "waited", time.Since(began).Round(time.Millisecond))
+	}
 
 	s.log.Info("shutdown: stopping HTTP server", "timeout", s.cfg.HTTPShutdownTimeout)
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.HTTPShutdownTimeout)
@@ -388,7 +422,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	<-s.serveDone
 
 	s.log.Info("shutdown: draining actors", "active", s.sys.ActiveCount(), "timeout", s.cfg.DrainTimeout)
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+	dctx, cancel = context.WithTimeout(ctx, s.cfg.DrainTimeout)
 	err = s.sys.Shutdown(dctx)
 	cancel()
 	if err != nil {

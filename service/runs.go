@@ -1,9 +1,11 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,14 +44,19 @@ type hub struct {
 	mu      sync.Mutex
 	watches map[string][]*watch
 	causes  map[string]error
+	// closed, once set, ends every watch, those registered later too
+	// (close).
+	closed error
 }
 
-// watch is one caller's view of a run: the events so far, and a signal
-// for new ones.
+// watch is one caller's view of a run of an agent: the events so far, a
+// signal for new ones, and why the run will send no more (end).
 type watch struct {
-	mu     sync.Mutex
-	events []agent.RunEvent
-	wake   rt.Signal
+	agentID string
+	mu      sync.Mutex
+	events  []agent.RunEvent
+	end     error
+	wake    rt.Signal
 }
 
 // watched reports whether anyone watches the run.
@@ -98,12 +105,78 @@ func (h *hub) Publish(ev agent.RunEvent) {
 	}
 }
 
-// watch registers interest in a run's events; call the returned stop
-// when done.
-func (h *hub) watch(runID string) (*watch, func()) {
-	w := &watch{wake: h.rt.NewSignal()}
+// endRun ends the watches of a run that will publish nothing more: its
+// watchers get err once they have the events before it.
+func (h *hub) endRun(runID string, err error) {
+	h.mu.Lock()
+	ws := append([]*watch(nil), h.watches[runID]...)
+	h.mu.Unlock()
+	for _, w := range ws {
+		w.stop(err)
+	}
+}
+
+// endAgent ends the watches of every run of an agent (it was deleted);
+// errFor gives each run's watchers their error.
+func (h *hub) endAgent(agentID string, errFor func(runID string) error) {
+	h.mu.Lock()
+	var ws []*watch
+	var runs []string
+	for _, runID := range sortedKeys(h.watches) {
+		for _, w := range h.watches[runID] {
+			if w.agentID == agentID {
+				ws, runs = append(ws, w), append(runs, runID)
+			}
+		}
+	}
+	h.mu.Unlock()
+	for i, w := range ws {
+		w.stop(errFor(runs[i]))
+	}
+}
+
+// close ends every watch with err, and every watch registered after it.
+func (h *hub) close(err error) {
+	h.mu.Lock()
+	h.closed = err
+	var ws []*watch
+	for _, runID := range sortedKeys(h.watches) {
+		ws = append(ws, h.watches[runID]...)
+	}
+	h.mu.Unlock()
+	for _, w := range ws {
+		w.stop(err)
+	}
+}
+
+// sortedKeys returns m's keys in order: the tasks woken by walking a
+// map must wake in the same order on every (simulated) run.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// stop ends the watch with err (the first one given wins).
+func (w *watch) stop(err error) {
+	w.mu.Lock()
+	if w.end == nil {
+		w.end = err
+	}
+	w.mu.Unlock()
+	w.wake.Notify()
+}
+
+// watch registers interest in the events of a run of an agent; call the
+// returned stop when done.
+func (h *hub) watch(agentID, runID string) (*watch, func()) {
+	w := &watch{agentID: agentID, wake: h.rt.NewSignal()}
 	h.mu.Lock()
 	h.watches[runID] = append(h.watches[runID], w)
+	w.end = h.closed
 	h.mu.Unlock()
 	return w, func() {
 		h.mu.Lock()
@@ -124,7 +197,8 @@ func (h *hub) watch(runID string) (*watch, func()) {
 	}
 }
 
-// next returns the events after the first seen, waiting for at least one.
+// next returns the events after the first seen, waiting for at least one;
+// once they are all seen, the watch's end error if it has one.
 func (w *watch) next(ctx context.Context, seen int) ([]agent.RunEvent, error) {
 	for {
 		w.mu.Lock()
@@ -133,7 +207,11 @@ func (w *watch) next(ctx context.Context, seen int) ([]agent.RunEvent, error) {
 			w.mu.Unlock()
 			return evs, nil
 		}
+		end := w.end
 		w.mu.Unlock()
+		if end != nil {
+			return nil, end
+		}
 		if err := w.wake.Wait(ctx); err != nil {
 			return nil, err
 		}
@@ -152,19 +230,44 @@ const (
 	driveRetryDelay = time.Second
 )
 
+// ErrShuttingDown is returned for a send this node refuses because it is
+// shutting down (Drain), and to the callers following a run it stopped
+// driving at shutdown (Interrupt). Such a run stays in progress in
+// storage, and the next node to start resumes it (RecoverRuns).
+var ErrShuttingDown = errors.New("the server is shutting down; retry shortly (a run it interrupted resumes when a server starts)")
+
+// driven is a run with a driver task on this node.
+type driven struct {
+	agentID string
+	cancel  context.CancelFunc
+}
+
+// ErrDeletedDuringRun is in the error of the callers following a run
+// whose agent was deleted meanwhile; errors.Is(err, agent.ErrNotFound)
+// holds too. Unlike a plain "not found", the run had started: its input
+// was logged, and then deleted with the agent.
+var ErrDeletedDuringRun = errors.New("was deleted during its run")
+
+// deletedDuring is the error of the callers following a run whose agent
+// was deleted.
+func deletedDuring(agentID, runID string) error {
+	return fmt.Errorf("%w: agent %s %w %s", agent.ErrNotFound, agentID, ErrDeletedDuringRun, runID)
+}
+
 // Drive implements agent.Driver: it starts a task on this node that
-// advances the run until it finishes, unless one already runs.
+// advances the run until it finishes, unless one already runs or the
+// node is shutting down (Interrupt).
 func (s *Service) Drive(agentID, runID string) {
-	// Cancelling the run (CancelRun) cancels ctx: its model call and its
-	// tools stop.
+	// Cancelling the run (CancelRun), deleting its agent (DeleteAgent) or
+	// Interrupt cancels ctx: its model call and its tools stop.
 	ctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
-	if _, ok := s.driving[runID]; ok {
+	if _, ok := s.driving[runID]; ok || s.interrupted {
 		s.mu.Unlock()
 		cancel()
 		return
 	}
-	s.driving[runID] = cancel
+	s.driving[runID] = driven{agentID: agentID, cancel: cancel}
 	s.mu.Unlock()
 	s.rt.Go("run "+runID, func() {
 		defer func() {
@@ -172,6 +275,7 @@ func (s *Service) Drive(agentID, runID string) {
 			delete(s.driving, runID)
 			s.mu.Unlock()
 			cancel()
+			s.driverDone.Notify()
 		}()
 		s.driveRun(ctx, agentID, runID)
 	})
@@ -180,6 +284,20 @@ func (s *Service) Drive(agentID, runID string) {
 // driveRun loops prepare → model call → apply. The model call happens
 // outside the actor, which meanwhile serves other requests.
 func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
+	// stop reports whether a failed invocation ends the driver: its ctx
+	// was cancelled (whoever cancelled it answers the run's watchers), or
+	// the agent is gone.
+	stop := func(err error) bool {
+		if ctx.Err() != nil {
+			return true
+		}
+		if errors.Is(err, agent.ErrNotFound) {
+			s.hub.endRun(runID, deletedDuring(agentID, runID))
+			return true
+		}
+		return false
+	}
+	var lastErr error
 	// compactions and overflows count, for the current step, the
 	// compactions done and the provider's refusals of its request as too
 	// long; both are bounded.
@@ -190,7 +308,10 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 		stepStart := s.rt.Now() // the step's metrics are measured on the seam's clock
 		sreq := agent.StepRequest{RunID: runID, Step: step, Overflow: overflow, NoCompact: compactions >= compactionsPerStepMax}
 		if err := s.call(ctx, agentID, agent.OpPrepare, sreq, &prep); err != nil {
-			failures++
+			if stop(err) {
+				return
+			}
+			failures, lastErr = failures+1, err
 			s.rt.Sleep(ctx, driveRetryDelay)
 			continue
 		}
@@ -199,6 +320,9 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 			// current step once, in case the run moved on without us.
 			var run agent.Run
 			if err := s.call(ctx, agentID, agent.OpGetRun, agent.RunRequest{RunID: runID}, &run); err != nil || run.Done() || run.Steps == step {
+				if err != nil {
+					stop(err)
+				}
 				return
 			}
 			step, compactions, overflows, overflow = run.Steps, 0, 0, false
@@ -210,7 +334,7 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 			// next step tries again).
 			compactions++
 			if err := s.compactRun(ctx, agentID, prep.Compact); err != nil {
-				if ctx.Err() != nil {
+				if stop(err) {
 					return
 				}
 				compactions = compactionsPerStepMax
@@ -224,6 +348,11 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 		resp, err := s.complete(mctx, runID, prep.Step, prep.Request)
 		apply.Timing = &agent.StepTiming{StepStart: stepStart, LLMRequestStart: llmStart, LLMRequestNanos: int64(s.rt.Now().Sub(llmStart))}
 		cancel()
+		if ctx.Err() != nil {
+			// Cancelled, deleted or interrupted: the model call's failure
+			// is not the run's. An interrupted run stays at this step.
+			return
+		}
 		if errors.Is(err, llm.ErrContextWindowExceeded) && overflows < overflowRetriesMax {
 			// The provider counts more than Kelpie did: prepare the step
 			// again, compacting (or, failing that, cutting) its window.
@@ -249,7 +378,10 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 		// its tool calls running against the block's new value (as they
 		// would had the other change landed before the model call).
 		if err := s.retryConflicts(ctx, func() error { return s.call(ctx, agentID, agent.OpApply, apply, &applied) }); err != nil {
-			failures++
+			if stop(err) {
+				return
+			}
+			failures, lastErr = failures+1, err
 			s.rt.Sleep(ctx, driveRetryDelay)
 			continue
 		}
@@ -257,6 +389,107 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 			return
 		}
 		step, failures, compactions, overflows = prep.Step+1, 0, 0, 0
+	}
+	// The run stays in progress; whoever waits for it is told.
+	s.hub.endRun(runID, fmt.Errorf("run %s stalled after %d failed attempts to advance it (it resumes when its agent next activates or a server starts): %w", runID, driveAttemptsMax, lastErr))
+}
+
+// RecoverRuns has every run in progress in storage (the index
+// agent.ActiveRunsIndex) driven by this node: the runs a crash or a
+// shutdown interrupted. It reads the index in bounded pages, activates
+// only the agents with such runs (their drivers do), and returns how many
+// runs it found. A node calls it once at start, before serving requests.
+//
+// Several nodes sharing a store each drive what they find; the runs'
+// step numbers make a second driver's steps stale, so each step lands
+// once, but its model call may be made twice.
+func (s *Service) RecoverRuns(ctx context.Context) (int, error) {
+	prefix := actor.IndexKey(agent.ActiveRunsIndex)
+	start, n := []byte(prefix), 0
+	for {
+		tx, err := s.store.Begin(ctx)
+		if err != nil {
+			return n, err
+		}
+		kvs, err := tx.Scan(ctx, storage.ScanOptions{Start: start, End: prefix.End(), Limit: recoverPageMax})
+		tx.Rollback()
+		if err != nil {
+			return n, fmt.Errorf("read the active runs index: %w", err)
+		}
+		for _, kv := range kvs {
+			elems, err := tuple.Unpack(kv.Key[len(prefix):])
+			if err != nil || len(elems) != 1 {
+				return n, fmt.Errorf("%w: active run index key %q", storage.ErrCorrupt, kv.Key)
+			}
+			runID, _ := elems[0].(string)
+			s.Drive(string(kv.Value), runID)
+			n++
+		}
+		if len(kvs) < recoverPageMax {
+			return n, nil
+		}
+		start = append(bytes.Clone(kvs[len(kvs)-1].Key), 0)
+	}
+}
+
+// recoverPageMax bounds one read of the active runs index.
+const recoverPageMax = 1000
+
+// Drain makes this node refuse new runs (ErrShuttingDown) and waits until
+// it drives none, or ctx ends. It returns the number of runs still being
+// driven. Runs that other requests start meanwhile (a resumed run's agent
+// activating) are waited for too.
+func (s *Service) Drain(ctx context.Context) int {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	for {
+		s.mu.Lock()
+		n := len(s.driving)
+		s.mu.Unlock()
+		if n == 0 {
+			return 0
+		}
+		if s.driverDone.Wait(ctx) != nil {
+			return n
+		}
+	}
+}
+
+// Interrupt stops driving every run on this node, leaving them in
+// progress in storage for the next node to start (RecoverRuns), and ends
+// every caller's wait for a run with ErrShuttingDown, those that start
+// waiting later too. It returns the number of runs it stopped driving.
+// Drain first to let runs finish.
+func (s *Service) Interrupt() int {
+	s.mu.Lock()
+	s.draining, s.interrupted = true, true
+	n := len(s.driving)
+	for _, runID := range sortedKeys(s.driving) {
+		s.driving[runID].cancel()
+	}
+	s.mu.Unlock()
+	s.hub.close(ErrShuttingDown)
+	return n
+}
+
+// refusing returns ErrShuttingDown once Drain or Interrupt was called.
+func (s *Service) refusing() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return ErrShuttingDown
+	}
+	return nil
+}
+
+// kickBusy has the run a send was refused for driven, should this node
+// drive it no longer (its driver gave up): a refusal never names a run
+// nobody drives.
+func (s *Service) kickBusy(agentID string, err error) {
+	var busy *agent.BusyError
+	if errors.As(err, &busy) {
+		s.Drive(agentID, busy.RunID)
 	}
 }
 
@@ -278,11 +511,15 @@ func (s *Service) StartRun(ctx context.Context, id string, req agent.SendRequest
 	if !llm.IsConfigured(s.model) {
 		return nil, llm.ErrNotConfigured // refuse before logging anything
 	}
+	if err := s.refusing(); err != nil {
+		return nil, err
+	}
 	req.RunID = rt.NewID(s.ids, "run")
 	req.Embeddings = s.approvalEmbeddings(ctx, id, req.ConversationID, req.Approvals)
 	req.ToolResults = s.approvalToolResults(ctx, id, req.ConversationID, req.Approvals)
 	var out agent.SendResult
 	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, id, agent.OpSend, req, &out) }); err != nil {
+		s.kickBusy(id, err)
 		return nil, err
 	}
 	return &out, nil
@@ -303,10 +540,13 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 	if !llm.IsConfigured(s.model) {
 		return nil, llm.ErrNotConfigured // refuse before logging anything
 	}
+	if err := s.refusing(); err != nil {
+		return nil, err
+	}
 	req.RunID = rt.NewID(s.ids, "run")
 	req.Embeddings = s.approvalEmbeddings(ctx, id, req.ConversationID, req.Approvals)
 	req.ToolResults = s.approvalToolResults(ctx, id, req.ConversationID, req.Approvals)
-	w, stop := s.hub.watch(req.RunID)
+	w, stop := s.hub.watch(id, req.RunID)
 	defer stop()
 	var started agent.SendResult
 	// A send that answers pending tool calls reads the agent's custom
@@ -314,6 +554,7 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 	// concurrent change to them makes it conflict and write nothing, and
 	// it goes again.
 	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, id, agent.OpSend, req, &started) }); err != nil {
+		s.kickBusy(id, err)
 		return nil, err
 	}
 	if started.Deduplicated {
@@ -327,7 +568,7 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 // happens, until it finishes: resuming a stream. It returns the run's
 // result like SendMessage.
 func (s *Service) FollowRun(ctx context.Context, agentID, runID string, after int64, onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
-	w, stop := s.hub.watch(runID)
+	w, stop := s.hub.watch(agentID, runID)
 	defer stop()
 	var run agent.Run
 	if err := s.call(ctx, agentID, agent.OpGetRun, agent.RunRequest{RunID: runID}, &run); err != nil {
@@ -487,10 +728,10 @@ func (s *Service) cancel(ctx context.Context, id string, req agent.CancelRequest
 		}
 		// The run is cancelled: stop its model call and tools on this node.
 		s.mu.Lock()
-		stop := s.driving[out.ID]
+		d, ok := s.driving[out.ID]
 		s.mu.Unlock()
-		if stop != nil {
-			stop()
+		if ok {
+			d.cancel()
 		}
 	}()
 	if err := s.call(ctx, id, agent.OpCancel, req, &out); err != nil {

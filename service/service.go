@@ -50,10 +50,16 @@ type Service struct {
 	windows windows
 
 	mu sync.Mutex
-	// driving holds the runs with a driver task on this node, and
-	// their cancellation.
-	driving    map[string]context.CancelFunc
+	// driving holds the runs with a driver task on this node, their
+	// agents and their cancellation.
+	driving    map[string]driven
 	embeddings map[string]string // agent ID -> its embedding model, as last seen
+
+	// driverDone is notified as each driver returns (Drain waits on it).
+	driverDone rt.Signal
+	// draining refuses new runs (Drain); interrupted also refuses to
+	// drive any (Interrupt).
+	draining, interrupted bool
 }
 
 // New registers the agent actor type with sys (backed by model) and returns
@@ -67,7 +73,7 @@ func New(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client,
 // and prove that it catches them. A nil wrap registers the actor as is.
 func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model llm.Client, wrap func(*agent.Actor) actor.Actor[agent.State], opts ...Option) (*Service, error) {
 	s := &Service{rt: r, store: store, sys: sys, ids: r.Rand("ids"), hub: newHub(r), model: model,
-		driving: make(map[string]context.CancelFunc), embeddings: make(map[string]string)}
+		driving: make(map[string]driven), driverDone: r.NewSignal(), embeddings: make(map[string]string)}
 	if e, ok := model.(llm.Embedder); ok {
 		s.embedder = e
 	}
@@ -161,9 +167,24 @@ func (s *Service) ResetMessages(ctx context.Context, id string) (*agent.Agent, e
 // DeleteAgent removes the agent with its messages, passages and index
 // entry in one transaction. Once it returns nil, the agent is not found,
 // even if the deactivation that follows fails.
+//
+// The agent's runs in progress end with it: their drivers on this node
+// stop, and the callers waiting for them (a send, a stream, a follow of
+// an async run) get agent.ErrNotFound naming the agent.
 func (s *Service) DeleteAgent(ctx context.Context, id string) error {
 	s.noteEmbedding(id, "")
-	return s.call(ctx, id, agent.OpDelete, nil, nil)
+	if err := s.call(ctx, id, agent.OpDelete, nil, nil); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, runID := range sortedKeys(s.driving) {
+		if d := s.driving[runID]; d.agentID == id {
+			d.cancel()
+		}
+	}
+	s.mu.Unlock()
+	s.hub.endAgent(id, func(runID string) error { return deletedDuring(id, runID) })
+	return nil
 }
 
 // ListMessages returns a page of the agent's message log.

@@ -123,6 +123,10 @@ type Result struct {
 	// summarizer calls, and compactions in the final logs.
 	Summaries, SummaryFaults, Compactions int
 	Faults                                map[Fault]FaultStats
+	// Run-handling figures: deletes issued while a send to the agent
+	// waited, and runs in progress at the final restart that the nodes
+	// ended (resumed or failed) with no client request.
+	DeletesMidRun, RunsResumed int
 	// Virtual is the virtual time the run took.
 	Virtual time.Duration
 	// Err is the first failure: an invariant violation, a non-linearizable
@@ -147,10 +151,10 @@ func (r *Result) Summary() string {
 	if r.Err != nil {
 		status = "FAIL"
 	}
-	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d shared=%d/%d/%d approvals=%d/%d/%d tool=%d/%d/%d/%d conversations=%d/%d compactions=%d/%d/%d steps=%d virtual=%v trace=%016x",
+	return fmt.Sprintf("%s seed=%d ops=%d ok=%d failed=%d unknown=%d crashes=%d faults=%d shared=%d/%d/%d approvals=%d/%d/%d tool=%d/%d/%d/%d conversations=%d/%d compactions=%d/%d/%d midrun=%d resumed=%d steps=%d virtual=%v trace=%016x",
 		status, r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, r.Crashes, r.Fired(), r.SharedAppends, r.SharedWrites, r.BlockDeletes,
 		r.ApprovalStops, r.ApprovalRefused, r.ApprovalAnswers, r.ToolEdits, r.ToolDeletes, r.CustomToolCalls, r.StaleToolCalls,
-		r.Conversations, r.ConversationMessages, r.Compactions, r.Summaries, r.SummaryFaults, r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
+		r.Conversations, r.ConversationMessages, r.Compactions, r.Summaries, r.SummaryFaults, r.DeletesMidRun, r.RunsResumed, r.Steps, r.Virtual.Round(time.Millisecond), r.Trace)
 }
 
 // world is the state of one run.
@@ -196,6 +200,13 @@ type world struct {
 	// mcpToolID is the workload's MCP tool ("" if its create failed).
 	sandboxResults map[string][]string
 	mcpToolID      string
+	// midRun are the deletes issued while a send to the agent waited
+	// (deleteMidRun); runsAtEnd the runs in storage once the restarted
+	// nodes had had resumeWait to end the interrupted ones.
+	midRun    []check.DeleteDuringSend
+	runsAtEnd []check.RunState
+	// midRng draws deleteMidRun's choices, apart from the workload's.
+	midRng rt.Rand
 }
 
 // finalReadAttempts bounds the final read of one agent, which waits for
@@ -254,6 +265,7 @@ func Run(cfg Config) Result {
 
 func (w *world) main(r rt.Runtime) {
 	w.rng = r.Rand("world")
+	w.midRng = r.Rand("midrun")
 	w.store = NewStore(r, w.inj, func() {
 		// A commit from a client task (a list's read-only validation) has
 		// no server to crash: the store then fails the commit instead.
@@ -305,6 +317,12 @@ func (w *world) main(r rt.Runtime) {
 			w.sim.Fail(err)
 			return
 		}
+	}
+	// The runs the crashes and the shutdown interrupted end without any
+	// client touching their agents.
+	if err := w.awaitRunsEnded(r); err != nil {
+		w.sim.Fail(err)
+		return
 	}
 	if err := w.readFinal(r); err != nil {
 		w.sim.Fail(err)
@@ -369,6 +387,8 @@ func outcome(err error) (check.Outcome, bool) {
 		return check.OK, true
 	case errors.As(err, &runErr):
 		return check.Unknown, false // the run logged its input, then failed
+	case errors.Is(err, service.ErrDeletedDuringRun):
+		return check.Unknown, false // the run logged its input, then the agent went
 	case errors.Is(err, agent.ErrNotFound):
 		return check.OK, false
 	case errors.Is(err, agent.ErrInvalid), errors.Is(err, actor.ErrBusy), errors.Is(err, actor.ErrStopped),
@@ -398,7 +418,11 @@ func (w *world) invoke(r rt.Runtime, client int, fn func(ctx context.Context, sv
 // callErr is call that also returns the error the client saw. An op of
 // no Kind is counted but not recorded in the history.
 func (w *world) callErr(r rt.Runtime, client int, op check.Op, fn func(ctx context.Context, svc *service.Service, op *check.Op) error) (check.Op, error) {
-	n := w.pick()
+	return w.callOn(r, w.pick(), client, op, fn)
+}
+
+// callOn is callErr through server n.
+func (w *world) callOn(r rt.Runtime, n *server, client int, op check.Op, fn func(ctx context.Context, svc *service.Service, op *check.Op) error) (check.Op, error) {
 	op.Client = client
 	op.Call = r.Now().Sub(Epoch).Nanoseconds()
 	var err error
@@ -460,6 +484,10 @@ func (w *world) client(r rt.Runtime, c int) {
 				w.get(r, c, target) // the update must be visible from storage
 			}
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete:
+			if rt.Intn(w.midRng, deleteMidRunOneIn) == 0 {
+				w.deleteMidRun(r, c, i, target)
+				break
+			}
 			op := w.call(r, c, check.Op{Kind: check.KindDelete, Agent: target}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 				return svc.DeleteAgent(ctx, target)
 			})
@@ -515,7 +543,10 @@ func (w *world) patchTeam(r rt.Runtime, c, i int) bool {
 		_, err := svc.UpdateBlock(ctx, g.ID, agent.BlockUpdate{Value: &value}, nil)
 		return err
 	})
-	if op.Outcome == check.OK && !op.Found && g.Delete == nil {
+	// A delete in flight (replaceTeam has not seen its answer yet) may
+	// have committed already.
+	deleting := w.replacing && w.team == g
+	if op.Outcome == check.OK && !op.Found && g.Delete == nil && !deleting {
 		w.sim.Fail(fmt.Errorf("update of shared block %s: not found, but no client deleted it", g.ID))
 		return false
 	}
@@ -693,6 +724,10 @@ func (w *world) verify() error {
 		func() error { return check.SharedBlocksConsistent(w.teams) },
 		func() error { return check.CustomToolCallsResolved(w.customToolCalls(), unavailable) },
 		func() error { return check.ListsConsistent(&w.hist) },
+		func() error {
+			return check.InterruptedRunsEnded(w.runsAtEnd, func(st string) bool { return st == agent.RunRunning || st == agent.RunCreated }, resumeWait)
+		},
+		func() error { return check.SendsEndAfterDelete(w.midRun, midRunAnswerMax) },
 	} {
 		if err := inv(); err != nil {
 			return err

@@ -203,6 +203,13 @@ func (w *world) send(r rt.Runtime, c int, target string, req agent.SendRequest) 
 // sendIn is send recorded under the history key key: the agent's ID, or
 // the ID of the conversation req names.
 func (w *world) sendIn(r rt.Runtime, c int, key, target string, req agent.SendRequest) (*agent.SendResponse, error) {
+	resp, _, err := w.sendOn(r, nil, c, key, target, req)
+	return resp, err
+}
+
+// sendOn is sendIn through server n (nil: one picked at random) that
+// also returns the recorded operation.
+func (w *world) sendOn(r rt.Runtime, n *server, c int, key, target string, req agent.SendRequest) (*agent.SendResponse, check.Op, error) {
 	flying := w.inFlight[target]
 	if flying == nil {
 		flying = make(map[string]int)
@@ -217,7 +224,10 @@ func (w *world) sendIn(r rt.Runtime, c int, key, target string, req agent.SendRe
 	flying[key]++
 	defer func() { flying[key]-- }()
 	var resp *agent.SendResponse
-	op, err := w.callErr(r, c, check.Op{Kind: check.KindSend, Agent: key}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+	if n == nil {
+		n = w.pick()
+	}
+	op, err := w.callOn(r, n, c, check.Op{Kind: check.KindSend, Agent: key}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 		var err error
 		resp, err = svc.SendMessage(ctx, target, req)
 		if err == nil && len(resp.Messages) > 0 {
@@ -230,7 +240,7 @@ func (w *world) sendIn(r rt.Runtime, c int, key, target string, req agent.SendRe
 		if op.Outcome == check.Failed && len(req.Approvals) == 0 && errors.Is(err, agent.ErrApprovalPending) {
 			w.res.ApprovalRefused++
 		}
-		return nil, err
+		return nil, op, err
 	}
 	if len(req.Approvals) > 0 {
 		w.res.ApprovalAnswers++
@@ -239,7 +249,7 @@ func (w *world) sendIn(r rt.Runtime, c int, key, target string, req agent.SendRe
 		w.res.ApprovalStops++
 	}
 	w.noteAppends(resp.Messages, op.Return)
-	return resp, nil
+	return resp, op, nil
 }
 
 // answer answers the agent's pending tool calls: approve, deny, or return

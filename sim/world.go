@@ -59,6 +59,7 @@ func (n *server) boot() error {
 	n.svc = svc
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.down = false
+	n.recoverRuns()
 	return nil
 }
 

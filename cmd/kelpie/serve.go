@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,6 +42,9 @@ const (
 	// envMCPStdio enables stdio MCP servers ("1", "true"; anything else
 	// that strconv.ParseBool does not read as true leaves them off).
 	envMCPStdio = "KELPIE_MCP_ALLOW_STDIO"
+	// envDrainTimeout bounds letting runs finish at shutdown (a Go
+	// duration, such as 30s).
+	envDrainTimeout = "KELPIE_DRAIN_TIMEOUT"
 )
 
 // serveFlags holds the serve command's flag values.
@@ -58,6 +62,8 @@ type serveFlags struct {
 	// contextWindow is the context window of models whose provider does
 	// not list one.
 	contextWindow int
+	// drainTimeout bounds letting runs in flight finish at shutdown.
+	drainTimeout time.Duration
 }
 
 // newServeCmd builds `kelpie serve`.
@@ -67,7 +73,12 @@ func newServeCmd(stderr io.Writer, getenv func(string) string) *cobra.Command {
 		Use:   "serve",
 		Short: "Run the Kelpie server",
 		Long: `Run the Kelpie server until SIGINT or SIGTERM, then shut down cleanly:
-finish in-flight HTTP requests, drain the agents' mailboxes, close storage.
+refuse new messages (503 with Retry-After) and let the runs in flight finish
+for up to --drain-timeout; past it, stop the runs still going (their callers
+get a 503 error, or an error event on a stream) and leave them to resume at
+the next start; then finish in-flight HTTP requests, drain the agents'
+mailboxes and close storage. A second signal exits at once. At start, the
+runs a crash or a shutdown interrupted resume.
 
 Storage (--storage or KELPIE_STORAGE):
   (empty)                        SQLite at <data-dir>/kelpie.db (the default)
@@ -92,6 +103,9 @@ Each flag may be set through its environment variable; a flag given on the
 command line wins.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkDrainTimeout(cmd, f, getenv); err != nil {
+				return err
+			}
 			return serve(cmd.Context(), serveConfig(cmd, f, getenv), stderr)
 		},
 	}
@@ -104,6 +118,7 @@ command line wins.`,
 	fl.StringVar(&f.pipIndexURL, "pip-index-url", "", "package index for custom tools' pip_requirements; empty: such tools fail naming the requirement (env "+envPipIndexURL+")")
 	fl.BoolVar(&f.mcpStdio, "mcp-stdio", false, "let API users register stdio MCP servers, commands this server runs as its own user; off by default (env "+envMCPStdio+")")
 	fl.IntVar(&f.contextWindow, "context-window", agent.DefaultContextWindow, "context window, in tokens, of models whose provider does not list one (agents may set their own: llm_config.context_window) (env "+envContextWindow+")")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "at shutdown, how long runs in flight may take to finish before they are interrupted (to resume at the next start) (env "+envDrainTimeout+")")
 	fl.StringVar(&f.embeddingModel, "embedding-model", "", "embedding model handle (provider/model) of agents created without one; empty: full-text archival search (env "+envEmbeddingModel+")")
 	return cmd
 }
@@ -129,7 +144,14 @@ func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) s
 	if v, err := strconv.Atoi(getenv(envContextWindow)); err == nil && !cmd.Flags().Changed("context-window") {
 		window = v
 	}
+	drain := f.drainTimeout
+	if v := getenv(envDrainTimeout); v != "" && !cmd.Flags().Changed("drain-timeout") {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			drain = d
+		}
+	}
 	return server.Config{
+		DrainTimeout:   drain,
 		ContextWindow:  window,
 		Addr:           pick("addr", envAddr, f.addr),
 		DataDir:        pick("data-dir", envDataDir, f.dataDir),
@@ -140,6 +162,20 @@ func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) s
 		PipIndexURL:    pick("pip-index-url", envPipIndexURL, f.pipIndexURL),
 		MCPAllowStdio:  mcpStdio,
 	}
+}
+
+// checkDrainTimeout refuses a drain timeout that is not a positive
+// duration, from the flag or from the environment.
+func checkDrainTimeout(cmd *cobra.Command, f serveFlags, getenv func(string) string) error {
+	if v := getenv(envDrainTimeout); v != "" && !cmd.Flags().Changed("drain-timeout") {
+		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			return fmt.Errorf("%s=%q: want a positive duration such as 30s", envDrainTimeout, v)
+		}
+	}
+	if f.drainTimeout <= 0 {
+		return fmt.Errorf("--drain-timeout %v: want a positive duration such as 30s", f.drainTimeout)
+	}
+	return nil
 }
 
 // serve runs the server until SIGINT or SIGTERM, logging to stderr.

@@ -1,0 +1,120 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/service"
+	"github.com/kelpie-ai/kelpie/sim/check"
+)
+
+// Run handling in the workload: deletes during a send's run, and the
+// resumption of interrupted runs after restarts.
+const (
+	// deleteMidRunOneIn: of the Delete operations, 1/deleteMidRunOneIn
+	// send to the agent and delete it while the send waits (deleteMidRun).
+	deleteMidRunOneIn = 2
+	// midRunDelayMax bounds the pause between that send and the delete;
+	// the simulated model answers in 50 ms to 1 s.
+	midRunDelayMax = 1500 * time.Millisecond
+	// midRunAnswerMax bounds how long after the delete's answer the send
+	// may still wait (check.SendsEndAfterDelete).
+	midRunAnswerMax = 10 * time.Second
+	// resumeWait is how long the restarted nodes have, with no client
+	// request, to end the runs that crashes and the shutdown interrupted
+	// (check.InterruptedRunsEnded); resumePoll is how often storage is
+	// read meanwhile.
+	resumeWait = 3 * time.Minute
+	resumePoll = time.Second
+	// recoverAttemptsMax bounds a booting node's attempts to read the
+	// active runs index (service.RecoverRuns) through storage faults.
+	recoverAttemptsMax = 30
+)
+
+// recoverRuns has a freshly booted node resume the interrupted runs, in
+// a task of its own, retrying through storage faults.
+func (n *server) recoverRuns() {
+	nr, svc, ctx := n.node.Runtime(), n.svc, n.ctx
+	nr.Go("recover runs", func() {
+		for range recoverAttemptsMax {
+			if _, err := svc.RecoverRuns(ctx); err == nil || ctx.Err() != nil {
+				return
+			}
+			nr.Sleep(ctx, time.Second)
+		}
+	})
+}
+
+// deleteMidRun sends to the agent and, while the send waits for its run,
+// deletes the agent through the same node; the send must then be
+// answered promptly (check.SendsEndAfterDelete).
+func (w *world) deleteMidRun(r rt.Runtime, c, i int, target string) {
+	ctx := context.Background()
+	n := w.servers[rt.Intn(w.midRng, len(w.servers))]
+	sent := rt.NewEvent(r)
+	var send check.Op
+	content := fmt.Sprintf("doomed %d/%d%s%d%s%s", c, i, sentMarker, w.sim.Now().Sub(Epoch).Nanoseconds(), agentMarker, target)
+	r.Go(fmt.Sprint("client", c, "-doomed-send"), func() {
+		_, send, _ = w.sendOn(r, n, c, target, target, agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: content}}})
+		sent.Set()
+	})
+	r.Sleep(ctx, time.Duration(rt.Intn(w.midRng, int(midRunDelayMax/time.Millisecond)))*time.Millisecond)
+	del, _ := w.callOn(r, n, c, check.Op{Kind: check.KindDelete, Agent: target}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
+		return svc.DeleteAgent(ctx, target)
+	})
+	w.cascadeDelete(del)
+	if err := sent.Wait(ctx); err != nil {
+		w.sim.Fail(err)
+		return
+	}
+	w.res.DeletesMidRun++
+	w.midRun = append(w.midRun, check.DeleteDuringSend{Send: send, Delete: del})
+}
+
+// awaitRunsEnded waits, up to resumeWait and with no request to any
+// agent, for the runs in progress in storage to end, and keeps the runs
+// read last for check.InterruptedRunsEnded. It reads runs as GET
+// /v1/runs does: from committed storage, activating no agent.
+func (w *world) awaitRunsEnded(r rt.Runtime) error {
+	began := r.Now()
+	interrupted := -1
+	for {
+		var runs []*agent.Run
+		var err error
+		n := w.servers[0]
+		for attempt := 0; ; attempt++ {
+			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
+			runs, err = n.svc.ListRuns(ctx, "", service.ListLimitMax)
+			cancel()
+			if err == nil {
+				break
+			}
+			if attempt == finalReadAttempts {
+				return fmt.Errorf("list runs with faults off: %w", err)
+			}
+			r.Sleep(context.Background(), resumePoll)
+		}
+		if len(runs) == service.ListLimitMax {
+			return fmt.Errorf("sim: %d runs, too many for one list; the check of interrupted runs would miss some", len(runs))
+		}
+		w.runsAtEnd = w.runsAtEnd[:0]
+		running := 0
+		for _, run := range runs {
+			w.runsAtEnd = append(w.runsAtEnd, check.RunState{ID: run.ID, Agent: run.AgentID, Status: run.Status})
+			if !run.Done() {
+				running++
+			}
+		}
+		if interrupted < 0 {
+			interrupted = running
+		}
+		if running == 0 || r.Now().Sub(began) >= resumeWait {
+			w.res.RunsResumed = interrupted - running
+			return nil
+		}
+		r.Sleep(context.Background(), resumePoll)
+	}
+}
