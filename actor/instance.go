@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
+	"github.com/kelpie-ai/kelpie/invariant"
 	"github.com/kelpie-ai/kelpie/storage"
 )
 
@@ -154,7 +156,7 @@ func (i *instanceOf[S]) transact(ctx context.Context, fn func(c *Context[S]) ([]
 		return outcome{err: err}
 	}
 	c := &Context[S]{ID: i.id, State: &i.state, Epoch: i.epoch, runtime: i.sys.rt, tx: tx, kvPrefix: i.id.KVPrefix()}
-	reply, err := callSafely(fn, c)
+	reply, err := i.callSafely(fn, c)
 	switch {
 	case err == nil && ctx.Err() != nil:
 		err = timeoutErr(ctx)
@@ -206,9 +208,25 @@ func (i *instanceOf[S]) stageState(c *Context[S]) error {
 		return c.tx.Delete(i.id.StateKey())
 	case c.cleared || !bytes.Equal(b, was):
 		i.staged = true
+		if i.sys.cfg.CheckState {
+			if err := i.guard(func() error { i.checkRoundTrip(b); return nil }); err != nil {
+				return err
+			}
+		}
 		return c.tx.Set(i.id.StateKey(), b)
 	}
 	return nil
+}
+
+// checkRoundTrip asserts that the encoded state b decodes to a state
+// that encodes to b again: what is committed is what the next activation
+// will see.
+func (i *instanceOf[S]) checkRoundTrip(b []byte) {
+	var back S
+	err := json.Unmarshal(b, &back)
+	invariant.Check(err == nil, "state of %s does not decode: %v", i.id, err)
+	again, err := json.Marshal(&back)
+	invariant.Check(err == nil && bytes.Equal(again, b), "state of %s changes in a round trip through its encoding:\n%s\n%s", i.id, b, again)
 }
 
 func (i *instanceOf[S]) fail(out outcome) outcome {
@@ -231,13 +249,29 @@ func (i *instanceOf[S]) restore() error {
 	return nil
 }
 
-func callSafely[S any](fn func(c *Context[S]) ([]byte, error), c *Context[S]) (reply []byte, err error) {
+// callSafely runs fn, turning a panic into ErrPanic and telling
+// Config.OnPanic.
+func (i *instanceOf[S]) callSafely(fn func(c *Context[S]) ([]byte, error), c *Context[S]) (reply []byte, err error) {
+	err = i.guard(func() error {
+		// Every transaction is fenced by the activation's epoch.
+		invariant.Check(i.epoch > 0, "actor %s runs an invocation with epoch 0: it was never activated", i.id)
+		var err error
+		reply, err = fn(c)
+		return err
+	})
+	return reply, err
+}
+
+// guard runs fn, turning a panic into ErrPanic and telling
+// Config.OnPanic.
+func (i *instanceOf[S]) guard(fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrPanic, c.ID, p)
+			i.sys.cfg.OnPanic(i.id, p, debug.Stack())
+			err = fmt.Errorf("%w: %s: %v", ErrPanic, i.id, p)
 		}
 	}()
-	return fn(c)
+	return fn()
 }
 
 func timeoutErr(ctx context.Context) error {

@@ -29,6 +29,15 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Logger receives operational events; nil means slog.Default().
 	Logger *slog.Logger
+	// OnPanic is told of every invocation that panicked (a broken
+	// invariant, a bug), with the panic's value and stack, after its
+	// changes were rolled back; the caller gets ErrPanic. Nil logs it at
+	// error. The simulator fails the seed.
+	OnPanic func(id ID, value any, stack []byte)
+	// CheckState asserts after every invocation that changed the state
+	// that the state decodes back to what was encoded (a decode and an
+	// encode more per commit: the simulator sets it).
+	CheckState bool
 }
 
 // System hosts actors: it routes invocations to activations, activating
@@ -73,6 +82,11 @@ func NewSystem(cfg Config) *System {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if cfg.OnPanic == nil {
+		cfg.OnPanic = func(id ID, value any, stack []byte) {
+			log.Error("actor: invocation panicked; its changes were rolled back", "actor", id.String(), "panic", fmt.Sprint(value), "stack", string(stack))
+		}
 	}
 	return &System{
 		rt: cfg.Runtime, store: cfg.Store, cfg: cfg, log: log,

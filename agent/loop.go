@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/invariant"
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
@@ -115,6 +116,14 @@ type turn struct {
 // append logs m as the next message, with its entries in the agent's
 // message-ID index and the global MessageAgentIndex.
 func (t *turn) append(m Message) error {
+	// Sequence numbers only grow: the log has no gaps and the window
+	// starts inside it.
+	invariant.Check(t.th.NextSeq >= t.th.MessageCount && t.th.ContextStart <= t.th.NextSeq,
+		"conversation %s: next seq %d, message count %d, context start %d", t.th.id(), t.th.NextSeq, t.th.MessageCount, t.th.ContextStart)
+	if n := len(t.added); n > 0 {
+		invariant.Check(t.added[n-1].Seq+1 == t.th.NextSeq,
+			"conversation %s: appending seq %d after seq %d", t.th.id(), t.th.NextSeq, t.added[n-1].Seq)
+	}
 	m.ID = rt.NewID(t.ids, "message")
 	m.RunID = t.runID
 	m.ConversationID = t.th.id()

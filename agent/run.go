@@ -10,6 +10,7 @@ import (
 
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/compaction"
+	"github.com/kelpie-ai/kelpie/invariant"
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
@@ -628,6 +629,7 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 		more = more || !terminal
 	}
 	run.EndSeq = th.NextSeq
+	invariant.Check(callsAnswered(am.ToolCalls, t.added), "run %s step %d: a tool call that needs no approval has no return", run.ID, run.Steps)
 	now := c.Now()
 	if err := t.saveStep(&Step{Status: "success", PromptTokens: out.Usage.PromptTokens, CompletionTokens: out.Usage.CompletionTokens,
 		TotalTokens: out.Usage.TotalTokens, FirstSeq: firstSeq, EndSeq: th.NextSeq, Metrics: stepMetrics(req.Timing, now.Sub(toolStart), now)}); err != nil {
@@ -642,6 +644,9 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 	case run.Steps >= run.MaxSteps:
 		err = a.finish(c, t, run, RunCompleted, StopMaxSteps, nil)
 	default:
+		// The run goes on: it neither stopped nor waits for anyone.
+		invariant.Check(run.Status == RunRunning && th.ActiveRun != nil && th.ActiveRun.ID == run.ID && th.PendingApproval == nil,
+			"run %s continues with status %q, active run %v, pending approval %v", run.ID, run.Status, th.ActiveRun, th.PendingApproval != nil)
 		if err := saveRun(c, run); err != nil {
 			return nil, err
 		}
@@ -654,8 +659,25 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 	return &Applied{Done: true}, err
 }
 
+// callsAnswered reports whether every call in calls that needs no
+// approval has its tool return among msgs.
+func callsAnswered(calls []ToolCall, msgs []Message) bool {
+	for _, tc := range calls {
+		if tc.Approval {
+			continue
+		}
+		if !slices.ContainsFunc(msgs, func(m Message) bool { return m.Role == llm.RoleTool && m.ToolCallID == tc.ID }) {
+			return false
+		}
+	}
+	return true
+}
+
 // finish ends the run in progress of t's conversation.
 func (a *Actor) finish(c *actor.Context[State], t *turn, run *Run, status, stopReason string, cause error) error {
+	// A run stops once, and only the conversation's active run.
+	invariant.Check(!run.Done() && t.th.ActiveRun != nil && t.th.ActiveRun.ID == run.ID,
+		"finishing run %s (status %q) of conversation %s, whose active run is %v", run.ID, run.Status, t.th.id(), t.th.ActiveRun)
 	now := c.Now().UTC()
 	run.Status, run.StopReason, run.CompletedAt = status, stopReason, &now
 	if cause != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -388,4 +389,34 @@ func TestPlantedUnsummarisedEviction(t *testing.T) {
 	}
 	control(t, 5, configure)
 	hunt(t, configure)
+}
+
+// rewindSeq hands out the default conversation's last sequence number
+// again after every finished run: the next message would overwrite a
+// logged one. Only the agent's own assertion (next seq never below the
+// count of finished messages) sees it before anything is committed.
+type rewindSeq struct{ *agent.Actor }
+
+func (a rewindSeq) Invoke(ctx context.Context, c *actor.Context[agent.State], op string, payload []byte) ([]byte, error) {
+	reply, err := a.Actor.Invoke(ctx, c, op, payload)
+	if ag := c.State.Agent; err == nil && op == agent.OpApply && ag != nil && ag.ActiveRun == nil && ag.NextSeq > 0 {
+		ag.NextSeq--
+	}
+	return reply, err
+}
+
+// (j) A broken invariant fails the seed: the panic the assertion raises
+// reaches the simulator (through actor.Config.OnPanic), where the caller
+// alone would see ErrPanic and count an unknown outcome.
+func TestPlantedInvariantFailsSeed(t *testing.T) {
+	configure := func(seed uint64) Config {
+		cfg := StandardConfig(seed)
+		cfg.WrapActor = func(a *agent.Actor) actor.Actor[agent.State] { return rewindSeq{a} }
+		return cfg
+	}
+	control(t, 5, configure)
+	seed := hunt(t, configure)
+	if err := Run(configure(seed)).Err; !strings.Contains(err.Error(), "invariant violated: conversation") {
+		t.Fatalf("seed %d fails, but not by the agent's assertion: %v", seed, firstLine(err))
+	}
 }

@@ -47,6 +47,12 @@ func (n *server) boot() error {
 	n.sys = actor.NewSystem(actor.Config{
 		Runtime: nr, Store: st, InvokeTimeout: simInvokeTimeout, IdleTimeout: simIdleTimeout,
 		MailboxDepthMax: simMailboxDepth, Logger: slog.New(slog.DiscardHandler),
+		// A panic is a broken invariant or a bug: it fails the seed
+		// (the caller's ErrPanic alone would count as an unknown outcome).
+		OnPanic: func(id actor.ID, value any, stack []byte) {
+			w.sim.Fail(fmt.Errorf("actor %s panicked: %v\n%s", id, value, stack))
+		},
+		CheckState: true,
 	})
 	model := NewLLM(nr, w.inj)
 	model.Issued = w.issued

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/kelpie-ai/kelpie/invariant"
 )
 
 // Txn is an optimistic transaction over a Backend. Reads go to the backend
@@ -246,7 +248,24 @@ func (t *Txn) Commit(ctx context.Context) error {
 		req.Writes = append(req.Writes, *w)
 	}
 	slices.SortFunc(req.Writes, func(a, b Write) int { return bytes.Compare(a.Key, b.Key) })
+	req.check()
 	return t.backend.Commit(ctx, req)
+}
+
+// check asserts the shape every backend relies on: writes in strictly
+// increasing key order, each a set with a value or a delete with none,
+// text only on a set and its scope inside its key, and fences naming an
+// epoch (activations start at 1).
+func (req *CommitRequest) check() {
+	for i, w := range req.Writes {
+		invariant.Check(i == 0 || bytes.Compare(req.Writes[i-1].Key, w.Key) < 0, "commit writes %q after %q", w.Key, req.Writes[max(i-1, 0)].Key)
+		invariant.Check(w.Delete == (w.Value == nil), "write of %q: delete %v with a value of %d bytes", w.Key, w.Delete, len(w.Value))
+		invariant.Check(w.Text == nil || !w.Delete, "delete of %q carries a text document", w.Key)
+		invariant.Check(w.TextScope >= 0 && w.TextScope <= len(w.Key), "write of %q: text scope %d outside its key", w.Key, w.TextScope)
+	}
+	for _, f := range req.Fences {
+		invariant.Check(f.Epoch > 0, "fence on %q at epoch 0", f.Key)
+	}
 }
 
 // Rollback discards the transaction. It is safe to call after Commit.
