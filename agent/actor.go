@@ -11,19 +11,6 @@ import (
 	"github.com/kelpie-ai/kelpie/rt"
 )
 
-// Operations the agent actor accepts; payloads and replies are JSON.
-const (
-	OpCreate = "create" // CreateRequest -> Agent
-	OpGet    = "get"    // nothing -> Agent
-	OpUpdate = "update" // UpdateRequest -> Agent
-	OpDelete = "delete" // nothing -> nothing
-	OpSend   = "send"   // SendRequest -> SendResult (the run started)
-	// OpResetMessages empties the message log: nothing -> Agent.
-	OpResetMessages = "reset_messages"
-	// OpMessages pages through the message log: ListMessagesRequest -> []Message.
-	OpMessages = "messages"
-)
-
 // CreateRequest creates an agent. The caller chooses ID.
 type CreateRequest struct {
 	ID          string         `json:"id"`
@@ -130,122 +117,6 @@ type Actor struct {
 }
 
 var _ actor.Actor[State] = (*Actor)(nil)
-
-// Invoke implements actor.Actor.
-func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, payload []byte) ([]byte, error) {
-	switch op {
-	case OpCreate:
-		var req CreateRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(view(ctx, c)(create(ctx, c, &req)))
-	case OpGet:
-		if c.State.Agent == nil {
-			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
-		}
-		return encode(view(ctx, c)(c.State.Agent, nil))
-	case OpUpdate:
-		var req UpdateRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(view(ctx, c)(update(ctx, c, &req)))
-	case OpDelete:
-		return nil, remove(ctx, c)
-	case OpSend:
-		var req SendRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(a.start(ctx, c, &req))
-	case OpResetMessages:
-		return encode(view(ctx, c)(resetMessages(c)))
-	case OpPrepare:
-		var req StepRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(a.prepare(ctx, c, &req))
-	case OpApply:
-		var req ApplyRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(a.apply(ctx, c, &req))
-	case OpCancel:
-		var req CancelRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(a.cancel(ctx, c, &req))
-	case OpGetRun, OpRunMessages, OpRunSteps:
-		var req RunRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		if c.State.Agent == nil {
-			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
-		}
-		switch op {
-		case OpGetRun:
-			return encode(loadRun(ctx, c, req.RunID))
-		case OpRunSteps:
-			return encode(runSteps(ctx, c, req.RunID))
-		}
-		return encode(runMessages(ctx, c, req.RunID))
-	case OpGetStep:
-		var req StepByID
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		if c.State.Agent == nil {
-			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
-		}
-		return encode(loadStep(ctx, c, req.StepID))
-	case OpMessages:
-		var req ListMessagesRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		if c.State.Agent == nil {
-			return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
-		}
-		if req.Limit <= 0 || req.Limit > MessagesPageMax {
-			return nil, invalidf("limit %d outside 1..%d", req.Limit, MessagesPageMax)
-		}
-		return encode(listMessages(ctx, c, &req))
-	case OpStepFeedback:
-		var req StepFeedbackRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(setStepFeedback(ctx, c, &req))
-	case OpPlanCompaction:
-		var req PlanCompactionRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(a.planClientCompaction(ctx, c, &req))
-	case OpCompact:
-		var req CompactRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(a.compact(ctx, c, &req))
-	case OpContextWindow:
-		return encode(a.contextWindow(ctx, c))
-	case OpCreateConversation, OpGetConversation, OpUpdateConversation, OpDeleteConversation, OpForkConversation,
-		OpListConversations, OpCompileConversation:
-		return invokeConversation(ctx, c, op, payload)
-	case OpArchivalInsert, OpArchivalList, OpArchivalSearch, OpArchivalDelete:
-		return invokeArchival(ctx, c, op, payload)
-		// archival operations go here
-	case OpImport, OpExport:
-		return invokeAgentFile(ctx, c, op, payload)
-	}
-	return nil, invalidf("unknown operation %q", op)
-}
 
 func create(ctx context.Context, c *actor.Context[State], req *CreateRequest) (*Agent, error) {
 	if c.State.Agent != nil {
@@ -703,13 +574,6 @@ func decode(payload []byte, v any) error {
 		return invalidf("decode request: %v", err)
 	}
 	return nil
-}
-
-func encode(v any, err error) ([]byte, error) {
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(v)
 }
 
 func nonNil[T any](s []T) []T {

@@ -40,18 +40,6 @@ import (
 // (search.go) keeping only small per-passage statistics, then fetches the
 // top_k winners by ID.
 
-// Archival operations; payloads and replies are JSON.
-const (
-	// OpArchivalInsert: InsertPassageRequest -> Passage.
-	OpArchivalInsert = "archival_insert"
-	// OpArchivalList: ListPassagesRequest -> []Passage.
-	OpArchivalList = "archival_list"
-	// OpArchivalSearch: SearchRequest -> SearchResponse.
-	OpArchivalSearch = "archival_search"
-	// OpArchivalDelete: DeletePassageRequest -> nothing.
-	OpArchivalDelete = "archival_delete"
-)
-
 // Archival limits.
 const (
 	// PassagesMax bounds the passages of one agent; an insert beyond it
@@ -110,38 +98,6 @@ type DeletePassageRequest struct {
 
 func agentNotFound(c *actor.Context[State]) error {
 	return fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
-}
-
-// invokeArchival runs the archival operations (Actor.Invoke dispatches
-// them here).
-func invokeArchival(ctx context.Context, c *actor.Context[State], op string, payload []byte) ([]byte, error) {
-	switch op {
-	case OpArchivalInsert:
-		var req InsertPassageRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(insertPassage(c, &req))
-	case OpArchivalList:
-		var req ListPassagesRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(listPassages(ctx, c, &req))
-	case OpArchivalSearch:
-		var req SearchRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(searchPassages(ctx, c, &req))
-	case OpArchivalDelete:
-		var req DeletePassageRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return nil, deletePassage(ctx, c, req.ID)
-	}
-	return nil, invalidf("unknown operation %q", op)
 }
 
 // insertPassage validates and stores a passage with its index entry. The

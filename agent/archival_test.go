@@ -75,7 +75,7 @@ func newHarness(t *testing.T) *harness {
 		sys.Shutdown(ctx)
 	})
 	h := &harness{t: t, sys: sys, id: rt.NewID(r.Rand("test"), "agent")}
-	h.must(OpCreate, CreateRequest{ID: h.id, Name: "archivist"}, nil)
+	h.must(OpCreate.Name, CreateRequest{ID: h.id, Name: "archivist"}, nil)
 	return h
 }
 
@@ -107,14 +107,14 @@ func (h *harness) must(op string, in, out any) {
 func (h *harness) insert(text string, tags ...string) Passage {
 	h.t.Helper()
 	var p Passage
-	h.must(OpArchivalInsert, InsertPassageRequest{Text: text, Tags: tags}, &p)
+	h.must(OpArchivalInsert.Name, InsertPassageRequest{Text: text, Tags: tags}, &p)
 	return p
 }
 
 func (h *harness) list(req ListPassagesRequest) []string {
 	h.t.Helper()
 	var ps []Passage
-	h.must(OpArchivalList, req, &ps)
+	h.must(OpArchivalList.Name, req, &ps)
 	ids := make([]string, 0, len(ps))
 	for _, p := range ps {
 		ids = append(ids, p.ID)
@@ -125,7 +125,7 @@ func (h *harness) list(req ListPassagesRequest) []string {
 func (h *harness) count() uint64 {
 	h.t.Helper()
 	var ag Agent
-	h.must(OpGet, nil, &ag)
+	h.must(OpGet.Name, nil, &ag)
 	return ag.PassageCount
 }
 
@@ -154,17 +154,17 @@ func TestArchivalOps(t *testing.T) {
 
 	// Backdated passages take their place in creation order.
 	var old Passage
-	h.must(OpArchivalInsert, InsertPassageRequest{Text: "ancient", CreatedAt: ptrTime(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC))}, &old)
+	h.must(OpArchivalInsert.Name, InsertPassageRequest{Text: "ancient", CreatedAt: ptrTime(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC))}, &old)
 	wantIDs(t, h.list(ListPassagesRequest{Limit: 1}), old.ID)
 
-	h.must(OpArchivalDelete, DeletePassageRequest{ID: id(2)}, nil)
+	h.must(OpArchivalDelete.Name, DeletePassageRequest{ID: id(2)}, nil)
 	wantIDs(t, h.list(ListPassagesRequest{Limit: 10, After: old.ID}), id(0), id(1), id(3), id(4))
 	if n := h.count(); n != 5 {
 		t.Fatalf("PassageCount after insert+delete = %d", n)
 	}
 	for _, err := range []error{
-		h.call(OpArchivalDelete, DeletePassageRequest{ID: id(2)}, nil),
-		h.call(OpArchivalList, ListPassagesRequest{Limit: 1, After: id(2)}, nil),
+		h.call(OpArchivalDelete.Name, DeletePassageRequest{ID: id(2)}, nil),
+		h.call(OpArchivalList.Name, ListPassagesRequest{Limit: 1, After: id(2)}, nil),
 	} {
 		if !errors.Is(err, ErrNotFound) {
 			t.Fatalf("deleted passage: err = %v, want ErrNotFound", err)
@@ -172,7 +172,7 @@ func TestArchivalOps(t *testing.T) {
 	}
 
 	var resp SearchResponse
-	h.must(OpArchivalSearch, SearchRequest{Query: "note 4 paris"}, &resp)
+	h.must(OpArchivalSearch.Name, SearchRequest{Query: "note 4 paris"}, &resp)
 	if resp.Ranking != RankingBM25 || len(resp.Results) != 4 || resp.Results[0].Passage.ID != id(4) {
 		t.Fatalf("search = %+v", resp)
 	}
@@ -184,22 +184,22 @@ func TestArchivalValidation(t *testing.T) {
 		op string
 		in any
 	}{
-		{OpArchivalInsert, InsertPassageRequest{}},
-		{OpArchivalInsert, InsertPassageRequest{Text: strings.Repeat("x", PassageBytesMax+1)}},
-		{OpArchivalInsert, InsertPassageRequest{Text: "x", Tags: []string{" t"}}},
-		{OpArchivalInsert, InsertPassageRequest{Text: "x", CreatedAt: ptrTime(time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC))}},
-		{OpArchivalInsert, InsertPassageRequest{Text: "x", Embedding: make([]float32, EmbeddingDimsMax+1)}},
-		{OpArchivalList, ListPassagesRequest{}},
-		{OpArchivalList, ListPassagesRequest{Limit: PassagesPageMax + 1}},
-		{OpArchivalSearch, SearchRequest{Query: "x", TopK: SearchTopKMax + 1}},
+		{OpArchivalInsert.Name, InsertPassageRequest{}},
+		{OpArchivalInsert.Name, InsertPassageRequest{Text: strings.Repeat("x", PassageBytesMax+1)}},
+		{OpArchivalInsert.Name, InsertPassageRequest{Text: "x", Tags: []string{" t"}}},
+		{OpArchivalInsert.Name, InsertPassageRequest{Text: "x", CreatedAt: ptrTime(time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC))}},
+		{OpArchivalInsert.Name, InsertPassageRequest{Text: "x", Embedding: make([]float32, EmbeddingDimsMax+1)}},
+		{OpArchivalList.Name, ListPassagesRequest{}},
+		{OpArchivalList.Name, ListPassagesRequest{Limit: PassagesPageMax + 1}},
+		{OpArchivalSearch.Name, SearchRequest{Query: "x", TopK: SearchTopKMax + 1}},
 	} {
 		if err := h.call(tc.op, tc.in, nil); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s %+v: err = %v, want ErrInvalid", tc.op, tc.in, err)
 		}
 	}
 	// Operations on a missing agent.
-	h.must(OpDelete, nil, nil)
-	for _, op := range []string{OpArchivalInsert, OpArchivalList, OpArchivalSearch, OpArchivalDelete} {
+	h.must(OpDelete.Name, nil, nil)
+	for _, op := range []string{OpArchivalInsert.Name, OpArchivalList.Name, OpArchivalSearch.Name, OpArchivalDelete.Name} {
 		if err := h.call(op, map[string]any{"text": "x", "limit": 1, "query": "x", "id": "passage-x"}, nil); !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s on a deleted agent: err = %v", op, err)
 		}
@@ -222,12 +222,12 @@ func TestArchivalPaging(t *testing.T) {
 	}
 	wantIDs(t, h.list(ListPassagesRequest{Limit: 5, Search: "needle"}), needle.ID)
 	var resp SearchResponse
-	h.must(OpArchivalSearch, SearchRequest{Query: "haystack"}, &resp)
+	h.must(OpArchivalSearch.Name, SearchRequest{Query: "haystack"}, &resp)
 	if len(resp.Results) != 1 || resp.Results[0].Passage.ID != needle.ID {
 		t.Fatalf("search = %+v", resp)
 	}
 	// Recency ranking over the whole corpus returns the newest.
-	h.must(OpArchivalSearch, SearchRequest{Query: "", TopK: 1}, &resp)
+	h.must(OpArchivalSearch.Name, SearchRequest{Query: "", TopK: 1}, &resp)
 	if resp.Ranking != RankingRecency || resp.Results[0].Passage.ID != needle.ID {
 		t.Fatalf("recency search = %+v", resp)
 	}

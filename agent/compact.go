@@ -31,12 +31,6 @@ import (
 // window moved meanwhile, it is dropped and nothing changes. A failed
 // summary changes nothing either. The evicted messages stay in the log.
 
-// More operations.
-const (
-	OpPlanCompaction = "plan_compaction" // PlanCompactionRequest -> CompactionPlan
-	OpCompact        = "compact"         // CompactRequest -> CompactResult
-)
-
 // DefaultContextWindow is the context window, in tokens, of a model that
 // neither the agent's settings nor Actor.ContextWindow give one for.
 const DefaultContextWindow = 128000

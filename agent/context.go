@@ -13,10 +13,6 @@ import (
 	"github.com/kelpie-ai/kelpie/tokens"
 )
 
-// OpContextWindow reports what the model would see at the agent's next
-// step: nothing -> ContextWindow.
-const OpContextWindow = "context_window"
-
 // ContextWindow is the content of an agent's context window as the next
 // model request would carry it (before the request's client-side tools).
 type ContextWindow struct {

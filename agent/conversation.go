@@ -268,24 +268,6 @@ func saveConversation(c *actor.Context[State], conv *Conversation) error {
 	return c.Set(ConversationKey(conv.ID), b)
 }
 
-// Conversation operations.
-const (
-	// OpCreateConversation: CreateConversationRequest -> Conversation.
-	OpCreateConversation = "create_conversation"
-	// OpGetConversation: ConversationRequest -> Conversation.
-	OpGetConversation = "get_conversation"
-	// OpUpdateConversation: UpdateConversationRequest -> Conversation.
-	OpUpdateConversation = "update_conversation"
-	// OpDeleteConversation: ConversationRequest -> nothing.
-	OpDeleteConversation = "delete_conversation"
-	// OpForkConversation: ForkConversationRequest -> Conversation.
-	OpForkConversation = "fork_conversation"
-	// OpListConversations: ListConversationsRequest -> []Conversation.
-	OpListConversations = "list_conversations"
-	// OpCompileConversation: ConversationRequest -> CompiledPrompt.
-	OpCompileConversation = "compile_conversation"
-)
-
 // CreateConversationRequest creates a conversation; the caller chooses ID.
 type CreateConversationRequest struct {
 	ID      string `json:"id"`
@@ -335,64 +317,18 @@ type CompiledPrompt struct {
 	System string `json:"system"`
 }
 
-func invokeConversation(ctx context.Context, c *actor.Context[State], op string, payload []byte) ([]byte, error) {
-	ag := c.State.Agent
-	if ag == nil {
-		return nil, fmt.Errorf("%w: agent %s", ErrNotFound, c.ID.ID)
+// compileConversation gives the system prompt compiled from the blocks
+// the conversation sees.
+func compileConversation(ctx context.Context, c *actor.Context[State], id string) (*CompiledPrompt, error) {
+	th, err := loadThread(ctx, c, id)
+	if err != nil {
+		return nil, err
 	}
-	switch op {
-	case OpCreateConversation:
-		var req CreateConversationRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(withContextIDs(ctx, c)(createConversation(ctx, c, &req)))
-	case OpGetConversation:
-		var req ConversationRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(withContextIDs(ctx, c)(loadConversation(ctx, c, req.ConversationID)))
-	case OpUpdateConversation:
-		var req UpdateConversationRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(withContextIDs(ctx, c)(updateConversation(ctx, c, &req)))
-	case OpDeleteConversation:
-		var req ConversationRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return nil, deleteConversation(ctx, c, req.ConversationID)
-	case OpForkConversation:
-		var req ForkConversationRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(withContextIDs(ctx, c)(forkConversation(ctx, c, &req)))
-	case OpListConversations:
-		var req ListConversationsRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(listConversations(ctx, c, &req))
-	case OpCompileConversation:
-		var req ConversationRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		th, err := loadThread(ctx, c, req.ConversationID)
-		if err != nil {
-			return nil, err
-		}
-		v, _, err := ResolveBlocks(ctx, c.GetShared, ag)
-		if err != nil {
-			return nil, err
-		}
-		return encode(&CompiledPrompt{System: CompileSystemPrompt(th.blocks(v))}, nil)
+	v, _, err := ResolveBlocks(ctx, c.GetShared, c.State.Agent)
+	if err != nil {
+		return nil, err
 	}
-	return nil, invalidf("unknown operation %q", op)
+	return &CompiledPrompt{System: CompileSystemPrompt(th.blocks(v))}, nil
 }
 
 // withContextIDs fills a reply's InContextMessageIDs.

@@ -11,7 +11,7 @@ func TestEmbeddingModelContract(t *testing.T) {
 	const model = "openai/text-embedding-3-small"
 	e := model
 	var ag Agent
-	h.must(OpUpdate, UpdateRequest{Embedding: &e}, &ag)
+	h.must(OpUpdate.Name, UpdateRequest{Embedding: &e}, &ag)
 	if ag.Embedding != model {
 		t.Fatalf("embedding = %q", ag.Embedding)
 	}
@@ -19,18 +19,18 @@ func TestEmbeddingModelContract(t *testing.T) {
 	// Requests embedded with another model, or with none, are refused with
 	// the agent's model named, and change nothing.
 	var mismatch *EmbeddingModelError
-	err := h.call(OpArchivalInsert, InsertPassageRequest{Text: "x"}, nil)
+	err := h.call(OpArchivalInsert.Name, InsertPassageRequest{Text: "x"}, nil)
 	if !errors.As(err, &mismatch) || mismatch.Want != model || mismatch.Got != "" || !errors.Is(err, ErrEmbeddingModel) {
 		t.Fatalf("insert without a vector = %v", err)
 	}
-	err = h.call(OpArchivalInsert, InsertPassageRequest{Text: "x", Embedding: []float32{1}, EmbeddingModel: "openai/other"}, nil)
+	err = h.call(OpArchivalInsert.Name, InsertPassageRequest{Text: "x", Embedding: []float32{1}, EmbeddingModel: "openai/other"}, nil)
 	if !errors.As(err, &mismatch) || mismatch.Got != "openai/other" {
 		t.Fatalf("insert by another model = %v", err)
 	}
-	if err := h.call(OpArchivalInsert, InsertPassageRequest{Text: "x", EmbeddingModel: model}, nil); !errors.Is(err, ErrInvalid) {
+	if err := h.call(OpArchivalInsert.Name, InsertPassageRequest{Text: "x", EmbeddingModel: model}, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("insert naming the model without a vector = %v", err)
 	}
-	if err := h.call(OpArchivalSearch, SearchRequest{Query: "x"}, nil); !errors.As(err, &mismatch) {
+	if err := h.call(OpArchivalSearch.Name, SearchRequest{Query: "x"}, nil); !errors.As(err, &mismatch) {
 		t.Fatalf("search without the model = %v", err)
 	}
 	if h.count() != 0 {
@@ -38,17 +38,17 @@ func TestEmbeddingModelContract(t *testing.T) {
 	}
 
 	var p Passage
-	h.must(OpArchivalInsert, InsertPassageRequest{Text: "a cat", Embedding: []float32{1, 0, 0}, EmbeddingModel: model}, &p)
-	h.must(OpArchivalInsert, InsertPassageRequest{Text: "a dog", Embedding: []float32{0, 1, 0}, EmbeddingModel: model}, nil)
+	h.must(OpArchivalInsert.Name, InsertPassageRequest{Text: "a cat", Embedding: []float32{1, 0, 0}, EmbeddingModel: model}, &p)
+	h.must(OpArchivalInsert.Name, InsertPassageRequest{Text: "a dog", Embedding: []float32{0, 1, 0}, EmbeddingModel: model}, nil)
 	if p.EmbeddingModel != model || len(p.Embedding) != 3 {
 		t.Fatalf("passage = %+v", p)
 	}
-	h.must(OpGet, nil, &ag)
+	h.must(OpGet.Name, nil, &ag)
 	if ag.EmbeddingDim != 3 {
 		t.Fatalf("embedding_dim = %d", ag.EmbeddingDim)
 	}
 	var res SearchResponse
-	h.must(OpArchivalSearch, SearchRequest{Query: "feline", QueryEmbedding: []float32{0.9, 0.1, 0}, EmbeddingModel: model}, &res)
+	h.must(OpArchivalSearch.Name, SearchRequest{Query: "feline", QueryEmbedding: []float32{0.9, 0.1, 0}, EmbeddingModel: model}, &res)
 	if res.Ranking != RankingCosine || len(res.Results) != 2 || res.Results[0].Passage.ID != p.ID {
 		t.Fatalf("cosine search = %+v", res)
 	}
@@ -57,17 +57,17 @@ func TestEmbeddingModelContract(t *testing.T) {
 	// new model's queries: the search falls back to full-text ranking.
 	e = "openai/text-embedding-3-large"
 	ag = Agent{}
-	h.must(OpUpdate, UpdateRequest{Embedding: &e}, &ag)
+	h.must(OpUpdate.Name, UpdateRequest{Embedding: &e}, &ag)
 	if ag.EmbeddingDim != 0 {
 		t.Fatalf("embedding_dim kept across a model change: %d", ag.EmbeddingDim)
 	}
-	h.must(OpArchivalSearch, SearchRequest{Query: "cat", QueryEmbedding: []float32{1, 0, 0}, EmbeddingModel: e}, &res)
+	h.must(OpArchivalSearch.Name, SearchRequest{Query: "cat", QueryEmbedding: []float32{1, 0, 0}, EmbeddingModel: e}, &res)
 	if res.Ranking == RankingCosine || len(res.Results) != 1 {
 		t.Fatalf("search with the new model = %+v", res)
 	}
 
 	long := strings.Repeat("m", EmbeddingHandleBytesMax+1)
-	if err := h.call(OpUpdate, UpdateRequest{Embedding: &long}, nil); !errors.Is(err, ErrInvalid) {
+	if err := h.call(OpUpdate.Name, UpdateRequest{Embedding: &long}, nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("over-long handle: %v", err)
 	}
 }

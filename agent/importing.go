@@ -19,14 +19,6 @@ import (
 // import is all or nothing; an export reads the agent, its log and its
 // context window in one invocation, so they agree.
 
-// Operations.
-const (
-	// OpImport creates an agent with a history: ImportRequest -> Agent.
-	OpImport = "import"
-	// OpExport reads an agent whole: ExportRequest -> Export.
-	OpExport = "export"
-)
-
 // Limits of imports and exports.
 const (
 	// ImportMessagesMax bounds the messages one import logs: each is three
@@ -88,22 +80,6 @@ type Export struct {
 	// InContext are the IDs of the messages in the context window, oldest
 	// first.
 	InContext []string `json:"in_context,omitempty"`
-}
-
-// invokeAgentFile runs OpImport and OpExport.
-func invokeAgentFile(ctx context.Context, c *actor.Context[State], op string, payload []byte) ([]byte, error) {
-	if op == OpImport {
-		var req ImportRequest
-		if err := decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return encode(view(ctx, c)(importAgent(ctx, c, &req)))
-	}
-	var req ExportRequest
-	if err := decode(payload, &req); err != nil {
-		return nil, err
-	}
-	return encode(exportAgent(ctx, c, &req))
 }
 
 func importAgent(ctx context.Context, c *actor.Context[State], req *ImportRequest) (*Agent, error) {

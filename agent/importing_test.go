@@ -128,20 +128,20 @@ func TestImportAndExport(t *testing.T) {
 		},
 	}
 	var ag Agent
-	if err := invoke(t, sys, id, OpImport, req, &ag); err != nil {
+	if err := invoke(t, sys, id, OpImport.Name, req, &ag); err != nil {
 		t.Fatal(err)
 	}
 	if ag.System != "" || ag.NextSeq != 4 || ag.MessageCount != 4 || len(ag.ApprovalRequired) != 1 || ag.Blocks[0].Value != "v" {
 		t.Fatalf("imported %+v", ag)
 	}
-	if err := invoke(t, sys, id, OpImport, req, nil); !errors.Is(err, ErrAlreadyExists) {
+	if err := invoke(t, sys, id, OpImport.Name, req, nil); !errors.Is(err, ErrAlreadyExists) {
 		t.Fatalf("import again = %v", err)
 	}
 	if err := sys.Deactivate(context.Background(), ActorID(id)); err != nil {
 		t.Fatal(err)
 	}
 	var ex Export
-	if err := invoke(t, sys, id, OpExport, ExportRequest{Messages: true}, &ex); err != nil {
+	if err := invoke(t, sys, id, OpExport.Name, ExportRequest{Messages: true}, &ex); err != nil {
 		t.Fatal(err)
 	}
 	if ex.Agent.Name != "imported" || len(ex.Messages) != 4 || len(ex.InContext) != 4 {
@@ -158,7 +158,7 @@ func TestImportAndExport(t *testing.T) {
 		t.Fatalf("created at %v, %v", ex.Messages[0].CreatedAt, ex.Messages[1].CreatedAt)
 	}
 	var bare Export
-	if err := invoke(t, sys, id, OpExport, ExportRequest{}, &bare); err != nil || len(bare.Messages) != 0 || bare.Agent == nil {
+	if err := invoke(t, sys, id, OpExport.Name, ExportRequest{}, &bare); err != nil || len(bare.Messages) != 0 || bare.Agent == nil {
 		t.Fatalf("export without messages: %+v, %v", bare, err)
 	}
 
@@ -166,15 +166,15 @@ func TestImportAndExport(t *testing.T) {
 	other := rt.NewID(ids, "agent")
 	req.Agent.ID = other
 	req.Messages = append(req.Messages, Message{Role: llm.RoleTool, ToolCallID: "zz", ToolStatus: ToolSuccess})
-	if err := invoke(t, sys, other, OpImport, req, nil); !errors.Is(err, ErrInvalid) {
+	if err := invoke(t, sys, other, OpImport.Name, req, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("import of a bad history = %v", err)
 	}
-	if err := invoke(t, sys, other, OpGet, nil, nil); !errors.Is(err, ErrNotFound) {
+	if err := invoke(t, sys, other, OpGet.Name, nil, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after a failed import: %v", err)
 	}
 	req.Messages = nil
 	req.Agent.System = "not empty"
-	if err := invoke(t, sys, other, OpImport, req, nil); !errors.Is(err, ErrInvalid) {
+	if err := invoke(t, sys, other, OpImport.Name, req, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("empty_system with a system prompt = %v", err)
 	}
 }
@@ -183,7 +183,7 @@ func TestImportAndExport(t *testing.T) {
 func TestExportPages(t *testing.T) {
 	sys, ids := newImportSystem(t)
 	id := rt.NewID(ids, "agent")
-	if err := invoke(t, sys, id, OpCreate, CreateRequest{ID: id}, nil); err != nil {
+	if err := invoke(t, sys, id, OpCreate.Name, CreateRequest{ID: id}, nil); err != nil {
 		t.Fatal(err)
 	}
 	const perCall = 6000 // one write each, within a transaction's bound
@@ -195,7 +195,7 @@ func TestExportPages(t *testing.T) {
 		total += perCall
 	}
 	var ex Export
-	if err := invoke(t, sys, id, OpExport, ExportRequest{Messages: true}, &ex); err != nil {
+	if err := invoke(t, sys, id, OpExport.Name, ExportRequest{Messages: true}, &ex); err != nil {
 		t.Fatal(err)
 	}
 	if len(ex.Messages) != total {

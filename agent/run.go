@@ -202,17 +202,6 @@ type Driver interface {
 	Drive(agentID, runID string)
 }
 
-// More operations.
-const (
-	OpPrepare     = "prepare"      // StepRequest -> Prepared
-	OpApply       = "apply"        // ApplyRequest -> Applied
-	OpCancel      = "cancel"       // CancelRequest -> Run (or null)
-	OpGetRun      = "get_run"      // RunRequest -> Run
-	OpRunMessages = "run_messages" // RunRequest -> []Message
-	OpRunSteps    = "run_steps"    // RunRequest -> []Step
-	OpGetStep     = "get_step"     // StepByID -> Step
-)
-
 // SendResult is the reply to OpSend: the run, and whether it already
 // existed because the client retried a message it had sent (same otid).
 type SendResult struct {

@@ -27,10 +27,6 @@ import (
 // order) but leaves the two index entries, which then name no step; readers
 // skip them, as they skip the run index entries of deleted agents.
 
-// OpStepFeedback records a client's feedback on a step:
-// StepFeedbackRequest -> Step.
-const OpStepFeedback = "step_feedback"
-
 // Step feedback values (Letta's FeedbackType).
 const (
 	FeedbackPositive = "positive"

@@ -734,20 +734,13 @@ func (s *Service) importTool(ctx context.Context, tp *toolPlan, override bool) (
 // importAgent creates one agent with its history (agent.OpImport).
 func (s *Service) importAgent(ctx context.Context, req agent.ImportRequest) (string, error) {
 	req.Agent.ID = rt.NewID(s.ids, "agent")
-	payload, err := json.Marshal(req)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", agent.ErrInvalid, err)
-	}
-	var out agent.Agent
+	var out *agent.Agent
 	// A create that attaches custom tools reads their records; a
 	// concurrent edit of one makes it conflict, write nothing, and go
 	// again.
-	err = s.retryConflicts(ctx, func() error {
-		reply, err := s.sys.Invoke(ctx, agent.ActorID(req.Agent.ID), agent.OpImport, payload)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(reply, &out)
+	err := s.retryConflicts(ctx, func() (err error) {
+		out, err = agent.OpImport.Invoke(ctx, s.sys, agent.ActorID(req.Agent.ID), req)
+		return err
 	})
 	if err != nil {
 		return "", err
@@ -784,8 +777,8 @@ type ExportOptions struct {
 // file for what it holds). The agent, its blocks, tools, log and context
 // window are read in one invocation, so they agree.
 func (s *Service) ExportAgentFile(ctx context.Context, agentID string, opts ExportOptions) (*agentfile.File, error) {
-	var ex agent.Export
-	if err := s.call(ctx, agentID, agent.OpExport, agent.ExportRequest{Messages: !opts.ScrubMessages}, &ex); err != nil {
+	ex, err := call(ctx, s, agentID, agent.OpExport, agent.ExportRequest{Messages: !opts.ScrubMessages})
+	if err != nil {
 		return nil, err
 	}
 	ag := ex.Agent

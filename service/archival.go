@@ -17,7 +17,7 @@ import (
 // stored and the error wraps the embedder's *llm.APIError. A vector the
 // caller put in req is kept only if the agent has no embedding model.
 func (s *Service) InsertPassage(ctx context.Context, agentID string, req agent.InsertPassageRequest) (*agent.Passage, error) {
-	var out agent.Passage
+	var out *agent.Passage
 	given := req.Embedding
 	err := s.withEmbedding(ctx, agentID,
 		func(model string, embed func(string) ([]float32, error)) error {
@@ -33,18 +33,21 @@ func (s *Service) InsertPassage(ctx context.Context, agentID string, req agent.I
 			req.Embedding = vec
 			return err
 		},
-		func() error { return s.call(ctx, agentID, agent.OpArchivalInsert, req, &out) })
+		func() (err error) { out, err = call(ctx, s, agentID, agent.OpArchivalInsert, req); return err })
 	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	return out, nil
 }
 
 // ListPassages returns a page of the agent's passages in creation order.
 func (s *Service) ListPassages(ctx context.Context, agentID string, req agent.ListPassagesRequest) ([]agent.Passage, error) {
-	out := []agent.Passage{}
-	if err := s.call(ctx, agentID, agent.OpArchivalList, req, &out); err != nil {
+	out, err := call(ctx, s, agentID, agent.OpArchivalList, req)
+	if err != nil {
 		return nil, err
+	}
+	if out == nil {
+		out = []agent.Passage{}
 	}
 	return out, nil
 }
@@ -56,7 +59,7 @@ func (s *Service) ListPassages(ctx context.Context, agentID string, req agent.Li
 // by full-text ranking; see agent.SearchRequest. A QueryEmbedding the
 // caller put in req is kept only if the agent has no embedding model.
 func (s *Service) SearchPassages(ctx context.Context, agentID string, req agent.SearchRequest) (*agent.SearchResponse, error) {
-	var out agent.SearchResponse
+	var out *agent.SearchResponse
 	given := req.QueryEmbedding
 	err := s.withEmbedding(ctx, agentID,
 		func(model string, embed func(string) ([]float32, error)) error {
@@ -72,15 +75,16 @@ func (s *Service) SearchPassages(ctx context.Context, agentID string, req agent.
 			req.QueryEmbedding = vec
 			return err
 		},
-		func() error { return s.call(ctx, agentID, agent.OpArchivalSearch, req, &out) })
+		func() (err error) { out, err = call(ctx, s, agentID, agent.OpArchivalSearch, req); return err })
 	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	return out, nil
 }
 
 // DeletePassage removes one passage; agent.ErrNotFound if the agent or the
 // passage does not exist.
 func (s *Service) DeletePassage(ctx context.Context, agentID, passageID string) error {
-	return s.call(ctx, agentID, agent.OpArchivalDelete, agent.DeletePassageRequest{ID: passageID}, nil)
+	_, err := call(ctx, s, agentID, agent.OpArchivalDelete, agent.DeletePassageRequest{ID: passageID})
+	return err
 }

@@ -121,8 +121,8 @@ func (s *Service) compactRun(ctx context.Context, agentID string, p *agent.Compa
 	if err != nil {
 		return fmt.Errorf("summarize: %w", err)
 	}
-	var out agent.CompactResult
-	return s.call(ctx, agentID, agent.OpCompact, agent.CompactRequest{Plan: *p, Summary: summary}, &out)
+	_, err = call(ctx, s, agentID, agent.OpCompact, agent.CompactRequest{Plan: *p, Summary: summary})
+	return err
 }
 
 // ErrNothingToCompact is returned by Compact when a conversation's
@@ -134,23 +134,23 @@ var ErrNothingToCompact = fmt.Errorf("%w: nothing to compact: the context window
 // settings for this once. The conversation must have no run in progress.
 func (s *Service) Compact(ctx context.Context, agentID, conversationID string, settings map[string]any) (*agent.CompactResult, error) {
 	for attempt := 0; ; attempt++ {
-		var plan agent.CompactionPlan
-		if err := s.call(ctx, agentID, agent.OpPlanCompaction, agent.PlanCompactionRequest{ConversationID: conversationID, Settings: settings}, &plan); err != nil {
+		plan, err := call(ctx, s, agentID, agent.OpPlanCompaction, agent.PlanCompactionRequest{ConversationID: conversationID, Settings: settings})
+		if err != nil {
 			return nil, err
 		}
 		if plan.Empty {
 			return nil, ErrNothingToCompact
 		}
-		summary, err := s.summarize(ctx, &plan)
+		summary, err := s.summarize(ctx, plan)
 		if err != nil {
 			return nil, fmt.Errorf("summarize the conversation: %w", err)
 		}
-		var out agent.CompactResult
-		if err := s.call(ctx, agentID, agent.OpCompact, agent.CompactRequest{Plan: plan, Summary: summary}, &out); err != nil {
+		out, err := call(ctx, s, agentID, agent.OpCompact, agent.CompactRequest{Plan: *plan, Summary: summary})
+		if err != nil {
 			return nil, err
 		}
 		if !out.Stale {
-			return &out, nil
+			return out, nil
 		}
 		if attempt >= 2 {
 			return nil, fmt.Errorf("%w: the conversation kept changing while it was being compacted; try again", storage.ErrConflict)

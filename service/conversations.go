@@ -27,45 +27,35 @@ func (s *Service) ConversationAgent(ctx context.Context, conversationID string) 
 // draws its ID ("conv-<uuid4>").
 func (s *Service) CreateConversation(ctx context.Context, agentID string, req agent.CreateConversationRequest) (*agent.Conversation, error) {
 	req.ID = rt.NewID(s.ids, "conv")
-	var out agent.Conversation
-	if err := s.call(ctx, agentID, agent.OpCreateConversation, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call(ctx, s, agentID, agent.OpCreateConversation, req)
 }
 
 // conversationCall invokes a conversation operation on the agent that
 // owns the conversation.
-func (s *Service) conversationCall(ctx context.Context, conversationID, op string, in, out any) error {
+func conversationCall[Req, Rep any](ctx context.Context, s *Service, conversationID string, op agent.Op[Req, Rep], req Req) (Rep, error) {
 	agentID, err := s.ConversationAgent(ctx, conversationID)
 	if err != nil {
-		return err
+		var none Rep
+		return none, err
 	}
-	return s.call(ctx, agentID, op, in, out)
+	return call(ctx, s, agentID, op, req)
 }
 
 // GetConversation returns a conversation.
 func (s *Service) GetConversation(ctx context.Context, conversationID string) (*agent.Conversation, error) {
-	var out agent.Conversation
-	if err := s.conversationCall(ctx, conversationID, agent.OpGetConversation, agent.ConversationRequest{ConversationID: conversationID}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return conversationCall(ctx, s, conversationID, agent.OpGetConversation, agent.ConversationRequest{ConversationID: conversationID})
 }
 
 // UpdateConversation changes a conversation's summary or model.
 func (s *Service) UpdateConversation(ctx context.Context, req agent.UpdateConversationRequest) (*agent.Conversation, error) {
-	var out agent.Conversation
-	if err := s.conversationCall(ctx, req.ConversationID, agent.OpUpdateConversation, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return conversationCall(ctx, s, req.ConversationID, agent.OpUpdateConversation, req)
 }
 
 // DeleteConversation deletes a conversation and its messages; one with a
 // run in progress is refused (agent.BusyError).
 func (s *Service) DeleteConversation(ctx context.Context, conversationID string) error {
-	return s.conversationCall(ctx, conversationID, agent.OpDeleteConversation, agent.ConversationRequest{ConversationID: conversationID}, nil)
+	_, err := conversationCall(ctx, s, conversationID, agent.OpDeleteConversation, agent.ConversationRequest{ConversationID: conversationID})
+	return err
 }
 
 // ForkConversation copies a conversation of agentID into a new one.
@@ -85,12 +75,8 @@ func (s *Service) ForkConversation(ctx context.Context, agentID, conversationID 
 		}
 		agentID = owner
 	}
-	var out agent.Conversation
 	req := agent.ForkConversationRequest{ConversationID: conversationID, ID: rt.NewID(s.ids, "conv")}
-	if err := s.call(ctx, agentID, agent.OpForkConversation, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call(ctx, s, agentID, agent.OpForkConversation, req)
 }
 
 // CompileConversation returns the system prompt a conversation's next
@@ -107,8 +93,8 @@ func (s *Service) CompileConversation(ctx context.Context, agentID, conversation
 		}
 		agentID = owner
 	}
-	var out agent.CompiledPrompt
-	if err := s.call(ctx, agentID, agent.OpCompileConversation, agent.ConversationRequest{ConversationID: conversationID}, &out); err != nil {
+	out, err := call(ctx, s, agentID, agent.OpCompileConversation, agent.ConversationRequest{ConversationID: conversationID})
+	if err != nil {
 		return "", err
 	}
 	return out.System, nil
@@ -123,11 +109,7 @@ func (s *Service) ListConversations(ctx context.Context, agentID string, req age
 		return nil, fmt.Errorf("%w: limit %d outside 1..%d", agent.ErrInvalid, req.Limit, agent.ConversationsPageMax)
 	}
 	if agentID != "" {
-		var out []agent.Conversation
-		if err := s.call(ctx, agentID, agent.OpListConversations, req, &out); err != nil {
-			return nil, err
-		}
-		return out, nil
+		return call(ctx, s, agentID, agent.OpListConversations, req)
 	}
 	tx, err := s.store.Begin(ctx)
 	if err != nil {

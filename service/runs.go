@@ -304,10 +304,10 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 	var compactions, overflows int
 	overflow := false
 	for step, failures := 0, 0; failures < driveAttemptsMax; {
-		var prep agent.Prepared
 		stepStart := s.rt.Now() // the step's metrics are measured on the seam's clock
 		sreq := agent.StepRequest{RunID: runID, Step: step, Overflow: overflow, NoCompact: compactions >= compactionsPerStepMax}
-		if err := s.call(ctx, agentID, agent.OpPrepare, sreq, &prep); err != nil {
+		prep, err := call(ctx, s, agentID, agent.OpPrepare, sreq)
+		if err != nil {
 			if stop(err) {
 				return
 			}
@@ -318,8 +318,8 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 		if prep.Done {
 			// Finished, cancelled, or this step is stale: look up the
 			// current step once, in case the run moved on without us.
-			var run agent.Run
-			if err := s.call(ctx, agentID, agent.OpGetRun, agent.RunRequest{RunID: runID}, &run); err != nil || run.Done() || run.Steps == step {
+			run, err := call(ctx, s, agentID, agent.OpGetRun, agent.RunRequest{RunID: runID})
+			if err != nil || run.Done() || run.Steps == step {
 				if err != nil {
 					stop(err)
 				}
@@ -371,13 +371,13 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 			apply.Embeddings = s.toolEmbeddings(ctx, prep.Embedding, resp.Message.ToolCalls)
 			apply.ToolResults = s.runExternal(ctx, agentID, prep.External, resp.Message.ToolCalls)
 		}
-		var applied agent.Applied
+		var applied *agent.Applied
 		// An apply whose memory tools edit a shared block conflicts when
 		// another agent or a client changed the block since the apply read
 		// it; nothing of it landed, so the same answer is applied again,
 		// its tool calls running against the block's new value (as they
 		// would had the other change landed before the model call).
-		if err := s.retryConflicts(ctx, func() error { return s.call(ctx, agentID, agent.OpApply, apply, &applied) }); err != nil {
+		if err := s.retryConflicts(ctx, func() (err error) { applied, err = call(ctx, s, agentID, agent.OpApply, apply); return err }); err != nil {
 			if stop(err) {
 				return
 			}
@@ -517,12 +517,12 @@ func (s *Service) StartRun(ctx context.Context, id string, req agent.SendRequest
 	req.RunID = rt.NewID(s.ids, "run")
 	req.Embeddings = s.approvalEmbeddings(ctx, id, req.ConversationID, req.Approvals)
 	req.ToolResults = s.approvalToolResults(ctx, id, req.ConversationID, req.Approvals)
-	var out agent.SendResult
-	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, id, agent.OpSend, req, &out) }); err != nil {
+	var out *agent.SendResult
+	if err := s.retryConflicts(ctx, func() (err error) { out, err = call(ctx, s, id, agent.OpSend, req); return err }); err != nil {
 		s.kickBusy(id, err)
 		return nil, err
 	}
-	return &out, nil
+	return out, nil
 }
 
 // SendMessage runs one turn of the agent loop and returns the messages it
@@ -548,12 +548,12 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 	req.ToolResults = s.approvalToolResults(ctx, id, req.ConversationID, req.Approvals)
 	w, stop := s.hub.watch(id, req.RunID)
 	defer stop()
-	var started agent.SendResult
+	var started *agent.SendResult
 	// A send that answers pending tool calls reads the agent's custom
 	// tools (and an approved memory tool may edit a shared block): a
 	// concurrent change to them makes it conflict and write nothing, and
 	// it goes again.
-	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, id, agent.OpSend, req, &started) }); err != nil {
+	if err := s.retryConflicts(ctx, func() (err error) { started, err = call(ctx, s, id, agent.OpSend, req); return err }); err != nil {
 		s.kickBusy(id, err)
 		return nil, err
 	}
@@ -570,8 +570,8 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 func (s *Service) FollowRun(ctx context.Context, agentID, runID string, after int64, onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
 	w, stop := s.hub.watch(agentID, runID)
 	defer stop()
-	var run agent.Run
-	if err := s.call(ctx, agentID, agent.OpGetRun, agent.RunRequest{RunID: runID}, &run); err != nil {
+	run, err := call(ctx, s, agentID, agent.OpGetRun, agent.RunRequest{RunID: runID})
+	if err != nil {
 		return nil, err
 	}
 	next := run.FirstSeq
@@ -590,12 +590,12 @@ func (s *Service) FollowRun(ctx context.Context, agentID, runID string, after in
 		}
 	}
 	if onStep != nil && (len(logged) > 0 || run.Done()) {
-		if err := onStep(agent.RunEvent{Run: run, Messages: logged}); err != nil {
+		if err := onStep(agent.RunEvent{Run: *run, Messages: logged}); err != nil {
 			return nil, err
 		}
 	}
 	if run.Done() {
-		return runResult(run, &agent.SendResponse{Messages: logged}, nil)
+		return runResult(*run, &agent.SendResponse{Messages: logged}, nil)
 	}
 	return s.follow(ctx, agentID, next, logged, w, onStep)
 }
@@ -720,8 +720,7 @@ func (s *Service) CancelConversation(ctx context.Context, agentID, conversationI
 	return s.cancel(ctx, agentID, agent.CancelRequest{ConversationID: conversationID})
 }
 
-func (s *Service) cancel(ctx context.Context, id string, req agent.CancelRequest) (*agent.Run, error) {
-	var out *agent.Run
+func (s *Service) cancel(ctx context.Context, id string, req agent.CancelRequest) (out *agent.Run, err error) {
 	defer func() {
 		if out == nil {
 			return
@@ -734,10 +733,7 @@ func (s *Service) cancel(ctx context.Context, id string, req agent.CancelRequest
 			d.cancel()
 		}
 	}()
-	if err := s.call(ctx, id, agent.OpCancel, req, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return call(ctx, s, id, agent.OpCancel, req)
 }
 
 // RunAgent returns the ID of the agent a run belongs to.
@@ -751,20 +747,12 @@ func (s *Service) GetRun(ctx context.Context, runID string) (*agent.Run, error) 
 	if err != nil {
 		return nil, err
 	}
-	var out agent.Run
-	if err := s.call(ctx, id, agent.OpGetRun, agent.RunRequest{RunID: runID}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call(ctx, s, id, agent.OpGetRun, agent.RunRequest{RunID: runID})
 }
 
 // RunMessages returns the messages a run logged so far.
 func (s *Service) RunMessages(ctx context.Context, agentID, runID string) ([]agent.Message, error) {
-	var out []agent.Message
-	if err := s.call(ctx, agentID, agent.OpRunMessages, agent.RunRequest{RunID: runID}, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return call(ctx, s, agentID, agent.OpRunMessages, agent.RunRequest{RunID: runID})
 }
 
 // ListRuns returns up to limit runs, newest first, optionally of one agent.
@@ -814,11 +802,7 @@ func (s *Service) ListRuns(ctx context.Context, agentID string, limit int) ([]*a
 
 // RunSteps returns a run's steps in order.
 func (s *Service) RunSteps(ctx context.Context, agentID, runID string) ([]agent.Step, error) {
-	var out []agent.Step
-	if err := s.call(ctx, agentID, agent.OpRunSteps, agent.RunRequest{RunID: runID}, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return call(ctx, s, agentID, agent.OpRunSteps, agent.RunRequest{RunID: runID})
 }
 
 // GetStep returns a step by ID.
@@ -835,11 +819,7 @@ func (s *Service) GetStep(ctx context.Context, stepID string) (*agent.Step, erro
 	if err != nil {
 		return nil, err
 	}
-	var out agent.Step
-	if err := s.call(ctx, string(v), agent.OpGetStep, agent.StepByID{StepID: stepID}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call(ctx, s, string(v), agent.OpGetStep, agent.StepByID{StepID: stepID})
 }
 
 // StepMessages returns the messages a step logged.

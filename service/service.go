@@ -115,24 +115,24 @@ func (s *Service) CreateAgent(ctx context.Context, req agent.CreateRequest) (*ag
 		return nil, err
 	}
 	req.ID = rt.NewID(s.ids, "agent")
-	var out agent.Agent
+	var out *agent.Agent
 	// A create that attaches custom tools reads their records; an edit of
 	// one meanwhile makes it conflict, write nothing, and go again.
-	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, req.ID, agent.OpCreate, req, &out) }); err != nil {
+	if err := s.retryConflicts(ctx, func() (err error) { out, err = call(ctx, s, req.ID, agent.OpCreate, req); return err }); err != nil {
 		return nil, err
 	}
 	s.noteEmbedding(out.ID, out.Embedding)
-	return &out, nil
+	return out, nil
 }
 
 // GetAgent returns the agent's state.
 func (s *Service) GetAgent(ctx context.Context, id string) (*agent.Agent, error) {
-	var out agent.Agent
-	if err := s.call(ctx, id, agent.OpGet, nil, &out); err != nil {
+	out, err := call(ctx, s, id, agent.OpGet, agent.None{})
+	if err != nil {
 		return nil, err
 	}
 	s.noteEmbedding(id, out.Embedding)
-	return &out, nil
+	return out, nil
 }
 
 // UpdateAgent applies req and returns the state that update committed. A
@@ -144,24 +144,20 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, req agent.UpdateRe
 			return nil, err
 		}
 	}
-	var out agent.Agent
+	var out *agent.Agent
 	// An update that changes a shared block conflicts with a concurrent
 	// change to it (another agent's edit, PATCH /v1/blocks): nothing of
 	// it lands, and it is tried again against the new value.
-	if err := s.retryConflicts(ctx, func() error { return s.call(ctx, id, agent.OpUpdate, req, &out) }); err != nil {
+	if err := s.retryConflicts(ctx, func() (err error) { out, err = call(ctx, s, id, agent.OpUpdate, req); return err }); err != nil {
 		return nil, err
 	}
 	s.noteEmbedding(id, out.Embedding)
-	return &out, nil
+	return out, nil
 }
 
 // ResetMessages empties the agent's message log and returns the agent.
 func (s *Service) ResetMessages(ctx context.Context, id string) (*agent.Agent, error) {
-	var out agent.Agent
-	if err := s.call(ctx, id, agent.OpResetMessages, nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call(ctx, s, id, agent.OpResetMessages, agent.None{})
 }
 
 // DeleteAgent removes the agent with its messages, passages and index
@@ -173,7 +169,7 @@ func (s *Service) ResetMessages(ctx context.Context, id string) (*agent.Agent, e
 // an async run) get agent.ErrNotFound naming the agent.
 func (s *Service) DeleteAgent(ctx context.Context, id string) error {
 	s.noteEmbedding(id, "")
-	if err := s.call(ctx, id, agent.OpDelete, nil, nil); err != nil {
+	if _, err := call(ctx, s, id, agent.OpDelete, agent.None{}); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -189,11 +185,7 @@ func (s *Service) DeleteAgent(ctx context.Context, id string) error {
 
 // ListMessages returns a page of the agent's message log.
 func (s *Service) ListMessages(ctx context.Context, id string, req agent.ListMessagesRequest) ([]agent.Message, error) {
-	var out []agent.Message
-	if err := s.call(ctx, id, agent.OpMessages, req, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return call(ctx, s, id, agent.OpMessages, req)
 }
 
 // ListOptions selects a page of agents in creation order.
@@ -315,38 +307,21 @@ func (s *Service) exists(ctx context.Context, aid actor.ID) error {
 	return err
 }
 
-// call invokes op on the agent's actor with a JSON payload and decodes
-// the JSON reply into out (unless out is nil).
-func (s *Service) call(ctx context.Context, id, op string, in, out any) error {
+// call invokes op with req on the agent's actor.
+func call[Req, Rep any](ctx context.Context, s *Service, id string, op agent.Op[Req, Rep], req Req) (Rep, error) {
+	var none Rep
 	aid := agent.ActorID(id)
 	if err := aid.Validate(); err != nil {
 		// A malformed ID names no agent.
-		return fmt.Errorf("%w: agent %q", agent.ErrNotFound, id)
+		return none, fmt.Errorf("%w: agent %q", agent.ErrNotFound, id)
 	}
-	if op != agent.OpCreate && !s.sys.IsActive(aid) {
+	if op.Name != agent.OpCreate.Name && !s.sys.IsActive(aid) {
 		// Activating claims an epoch, a durable write: don't do it for an
 		// agent that does not exist (a request for a random ID must not
 		// grow the store).
 		if err := s.exists(ctx, aid); err != nil {
-			return err
+			return none, err
 		}
 	}
-	var payload []byte
-	if in != nil {
-		var err error
-		if payload, err = json.Marshal(in); err != nil {
-			return fmt.Errorf("%w: %v", agent.ErrInvalid, err)
-		}
-	}
-	reply, err := s.sys.Invoke(ctx, aid, op, payload)
-	if err != nil {
-		return err
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(reply, out); err != nil {
-		return fmt.Errorf("decode %s reply: %w", op, err)
-	}
-	return nil
+	return op.Invoke(ctx, s.sys, aid, req)
 }

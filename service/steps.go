@@ -250,9 +250,5 @@ func (s *Service) SetStepFeedback(ctx context.Context, req agent.StepFeedbackReq
 	if err != nil {
 		return nil, err
 	}
-	var out agent.Step
-	if err := s.call(ctx, owner, agent.OpStepFeedback, req, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call(ctx, s, owner, agent.OpStepFeedback, req)
 }

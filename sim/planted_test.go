@@ -69,7 +69,7 @@ func (p *persistOnDeactivate) Invoke(ctx context.Context, c *actor.Context[agent
 		c.State.Agent = a
 	}
 	reply, err := p.inner.Invoke(ctx, c, op, payload)
-	if err == nil && (op == agent.OpCreate || p.mem[c.ID.ID] != nil) {
+	if err == nil && (op == agent.OpCreate.Name || p.mem[c.ID.ID] != nil) {
 		p.mem[c.ID.ID] = c.State.Agent // the bug: keep it in memory only…
 		c.State.Agent = committed      // …so the invocation commits no state
 	}
@@ -301,7 +301,7 @@ func (a rewrite[T]) Invoke(ctx context.Context, c *actor.Context[agent.State], o
 // default conversation: the conversation's messages land in the wrong
 // log, and its own log never shows the acknowledged sends.
 func convToDefault(a *agent.Actor) actor.Actor[agent.State] {
-	return rewrite[agent.SendRequest]{a, agent.OpSend, func(req *agent.SendRequest) bool {
+	return rewrite[agent.SendRequest]{a, agent.OpSend.Name, func(req *agent.SendRequest) bool {
 		changed := req.ConversationID != ""
 		req.ConversationID = ""
 		return changed
@@ -322,7 +322,7 @@ func TestPlantedConversationSendsInDefaultLog(t *testing.T) {
 // dropToolResults loses the results of the tools the driver ran outside
 // the actor before they reach the step.
 func dropToolResults(a *agent.Actor) actor.Actor[agent.State] {
-	return rewrite[agent.ApplyRequest]{a, agent.OpApply, func(req *agent.ApplyRequest) bool {
+	return rewrite[agent.ApplyRequest]{a, agent.OpApply.Name, func(req *agent.ApplyRequest) bool {
 		changed := len(req.ToolResults) > 0
 		req.ToolResults = nil
 		return changed
@@ -372,7 +372,7 @@ type skipPastSummary struct{ *agent.Actor }
 func (a skipPastSummary) Invoke(ctx context.Context, c *actor.Context[agent.State], op string, payload []byte) ([]byte, error) {
 	reply, err := a.Actor.Invoke(ctx, c, op, payload)
 	var req agent.CompactRequest
-	if err == nil && op == agent.OpCompact && json.Unmarshal(payload, &req) == nil && req.Plan.ConversationID == "" {
+	if err == nil && op == agent.OpCompact.Name && json.Unmarshal(payload, &req) == nil && req.Plan.ConversationID == "" {
 		if ag := c.State.Agent; ag != nil && ag.Summary != nil && ag.ContextStart == ag.Summary.Through && ag.ContextStart+1 < ag.NextSeq {
 			ag.ContextStart++
 		}
@@ -399,7 +399,7 @@ type rewindSeq struct{ *agent.Actor }
 
 func (a rewindSeq) Invoke(ctx context.Context, c *actor.Context[agent.State], op string, payload []byte) ([]byte, error) {
 	reply, err := a.Actor.Invoke(ctx, c, op, payload)
-	if ag := c.State.Agent; err == nil && op == agent.OpApply && ag != nil && ag.ActiveRun == nil && ag.NextSeq > 0 {
+	if ag := c.State.Agent; err == nil && op == agent.OpApply.Name && ag != nil && ag.ActiveRun == nil && ag.NextSeq > 0 {
 		ag.NextSeq--
 	}
 	return reply, err
