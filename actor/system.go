@@ -38,6 +38,11 @@ type Config struct {
 	// that the state decodes back to what was encoded (a decode and an
 	// encode more per commit: the simulator sets it).
 	CheckState bool
+	// ErrorHop, if set, transforms every error Invoke returns, as a hop
+	// between nodes would: the simulator sends each through its wire
+	// form (agent.WireError), so callers are shown to classify errors
+	// only by what crosses the wire.
+	ErrorHop func(error) error
 }
 
 // System hosts actors: it routes invocations to activations, activating
@@ -120,9 +125,18 @@ func (s *System) Invoke(ctx context.Context, id ID, op string, payload []byte) (
 	}
 	env := &envelope{id: id, ctx: ctx, op: op, payload: payload, reply: rt.NewFuture[[]byte](s.rt)}
 	if err := s.dispatch(env); err != nil {
-		return nil, err
+		return nil, s.hop(err)
 	}
-	return env.reply.Wait(ctx)
+	reply, err := env.reply.Wait(ctx)
+	return reply, s.hop(err)
+}
+
+// hop passes an invocation's error through Config.ErrorHop.
+func (s *System) hop(err error) error {
+	if err == nil || s.cfg.ErrorHop == nil {
+		return err
+	}
+	return s.cfg.ErrorHop(err)
 }
 
 // Deactivate deactivates id after the invocations already queued for it,

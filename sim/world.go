@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/service"
 	"github.com/kelpie-ai/kelpie/storage"
@@ -53,6 +54,7 @@ func (n *server) boot() error {
 			w.sim.Fail(fmt.Errorf("actor %s panicked: %v\n%s", id, value, stack))
 		},
 		CheckState: true,
+		ErrorHop:   func(err error) error { return agent.EncodeError(err).Err() },
 	})
 	model := NewLLM(nr, w.inj)
 	model.Issued = w.issued
