@@ -32,13 +32,23 @@ const (
 	isolateOneIn    = 2
 )
 
+// conversationWork is the workload's conversations; their histories and
+// final logs are checked with the agents' (see verify).
+type conversationWork struct {
+	*world
+	// convs are the conversations whose create was acknowledged, and
+	// inFlight counts each agent's sends in progress, by history key.
+	convs    []simConversation
+	inFlight map[string]map[string]int
+}
+
 // simConversation is a conversation whose create was acknowledged.
 type simConversation struct {
 	id, agent string
 }
 
 // conversationOp runs one conversation operation.
-func (w *world) conversationOp(r rt.Runtime, c, i int) {
+func (w *conversationWork) conversationOp(r rt.Runtime, c, i int) {
 	if len(w.known) == 0 {
 		return
 	}
@@ -73,7 +83,7 @@ func (w *world) conversationOp(r rt.Runtime, c, i int) {
 // createConversation creates a conversation of a known agent. Only an
 // acknowledged create is recorded: an unacknowledged one's ID is unknown,
 // so no client ever uses it.
-func (w *world) createConversation(r rt.Runtime, c int) {
+func (w *conversationWork) createConversation(r rt.Runtime, c int) {
 	target := w.known[rt.Intn(w.rng, len(w.known))]
 	req := agent.CreateConversationRequest{}
 	if rt.Intn(w.rng, isolateOneIn) == 0 {
@@ -93,7 +103,7 @@ func (w *world) createConversation(r rt.Runtime, c int) {
 	w.res.Conversations++
 }
 
-func (w *world) getConversation(r rt.Runtime, c int, conv simConversation) (check.Op, *agent.Conversation) {
+func (w *conversationWork) getConversation(r rt.Runtime, c int, conv simConversation) (check.Op, *agent.Conversation) {
 	var got *agent.Conversation
 	op := w.call(r, c, check.Op{Kind: check.KindGet, Agent: conv.id}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 		var err error
@@ -108,7 +118,7 @@ func (w *world) getConversation(r rt.Runtime, c int, conv simConversation) (chec
 
 // cascadeDelete records an agent's delete for each of its conversations,
 // which go with it.
-func (w *world) cascadeDelete(op check.Op) {
+func (w *conversationWork) cascadeDelete(op check.Op) {
 	for _, conv := range w.convs {
 		if conv.agent == op.Agent {
 			d := op
@@ -120,7 +130,7 @@ func (w *world) cascadeDelete(op check.Op) {
 
 // readConversations reads every known conversation after the faults
 // stopped, as readFinal reads agents.
-func (w *world) readConversations(r rt.Runtime, final map[string]check.Final) error {
+func (w *conversationWork) readConversations(r rt.Runtime, final map[string]check.Final) error {
 	convs := append([]simConversation(nil), w.convs...)
 	sort.Slice(convs, func(i, j int) bool { return convs[i].id < convs[j].id })
 	for _, conv := range convs {
@@ -155,8 +165,8 @@ func (w *world) readConversations(r rt.Runtime, final map[string]check.Final) er
 			if err != nil {
 				return fmt.Errorf("final message list of conversation %s: %w", conv.id, err)
 			}
-			w.noteAppends(page, 0)
-			w.noteCustomCalls(page)
+			w.shared.noteAppends(page, 0)
+			w.tools.noteCustomCalls(page)
 			for _, m := range page {
 				if m.ConversationID != conv.id {
 					return fmt.Errorf("conversation %s: its log holds message %s of conversation %q", conv.id, m.ID, m.ConversationID)
@@ -173,7 +183,7 @@ func (w *world) readConversations(r rt.Runtime, final map[string]check.Final) er
 			start = page[len(page)-1].Seq + 1
 		}
 		final[conv.id] = f
-		w.present[conv.id] = true
+		w.shared.present[conv.id] = true
 		w.res.ConversationMessages += len(f.Messages)
 	}
 	return nil

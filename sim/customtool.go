@@ -34,6 +34,30 @@ const (
 	createToolAttempts = 20
 )
 
+// customToolWork is the workload's custom tool and its MCP tool: their
+// histories, the calls the models made to them, and the simulated
+// sandbox's results.
+type customToolWork struct {
+	*world
+	// tool is the current custom tool (nil if none); toolGone holds when
+	// each of its names was known to be gone; customCalls the calls to
+	// it any model made, by call ID; loggedCalls those in the final logs.
+	tool          *simTool
+	replacingTool bool
+	toolGone      map[string]int64
+	customCalls   map[string]*check.CustomToolCall
+	loggedCalls   []string
+	// sandboxResults are the simulated sandbox's results, by call ID;
+	// mcpToolID is the workload's MCP tool ("" if its create failed).
+	sandboxResults map[string][]string
+	mcpToolID      string
+}
+
+// checks are the custom tool's invariants.
+func (w *customToolWork) checks() []func() error {
+	return []func() error{func() error { return check.CustomToolCallsResolved(w.customToolCalls(), unavailable) }}
+}
+
 // simTool is the history of one custom tool.
 type simTool struct {
 	id string
@@ -51,7 +75,7 @@ func toolSchema(name, desc string) map[string]any {
 
 // createTool creates a custom tool named name; on success it becomes the
 // current one (w.tool).
-func (w *world) createTool(r rt.Runtime, c int, name string) {
+func (w *customToolWork) createTool(r rt.Runtime, c int, name string) {
 	for range createToolAttempts {
 		var t *tools.Tool
 		op, _ := w.invoke(r, c, func(ctx context.Context, svc *service.Service) error {
@@ -70,7 +94,7 @@ func (w *world) createTool(r rt.Runtime, c int, name string) {
 }
 
 // gone records that from t on no tool has any of names.
-func (w *world) gone(names []string, t int64) {
+func (w *customToolWork) gone(names []string, t int64) {
 	for _, n := range names {
 		if at, ok := w.toolGone[n]; !ok || t < at {
 			w.toolGone[n] = t
@@ -80,7 +104,7 @@ func (w *world) gone(names []string, t int64) {
 
 // editTool renames the custom tool, changes its description, or deletes
 // it and creates another, attached to the same agents.
-func (w *world) editTool(r rt.Runtime, c, i int) {
+func (w *customToolWork) editTool(r rt.Runtime, c, i int) {
 	t := w.tool
 	if w.replacingTool {
 		return
@@ -142,13 +166,13 @@ func (w *world) editTool(r rt.Runtime, c, i int) {
 
 // customCalled records a call to the custom tool the model answered with
 // (called by the simulated model, on the scheduler).
-func (w *world) customCalled(agentID, callID, name string) {
+func (w *customToolWork) customCalled(agentID, callID, name string) {
 	w.customCalls[callID] = &check.CustomToolCall{Agent: agentID, CallID: callID, Name: name, Issued: w.sim.Now().Sub(Epoch).Nanoseconds()}
 }
 
 // noteCustomCalls records the calls to the custom tool and their returns
 // in an agent's final message log.
-func (w *world) noteCustomCalls(msgs []agent.Message) {
+func (w *customToolWork) noteCustomCalls(msgs []agent.Message) {
 	for _, m := range msgs {
 		if c, ok := w.customCalls[m.ToolCallID]; ok && m.ToolCallID != "" {
 			c.Returned, c.Status, c.Content = true, m.ToolStatus, m.Content
@@ -164,7 +188,7 @@ func (w *world) noteCustomCalls(msgs []agent.Message) {
 
 // customToolCalls returns the logged calls to the custom tool, in log
 // order, with when their names were gone; and counts them.
-func (w *world) customToolCalls() []check.CustomToolCall {
+func (w *customToolWork) customToolCalls() []check.CustomToolCall {
 	out := make([]check.CustomToolCall, 0, len(w.loggedCalls))
 	for _, id := range w.loggedCalls {
 		c := *w.customCalls[id]

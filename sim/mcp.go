@@ -26,7 +26,7 @@ const (
 
 // createMCPTool records the MCP server's tool; on success its ID is
 // w.mcpToolID.
-func (w *world) createMCPTool(r rt.Runtime) {
+func (w *customToolWork) createMCPTool(r rt.Runtime) {
 	for range createToolAttempts {
 		var t *tools.Tool
 		op, _ := w.invoke(r, -1, func(ctx context.Context, svc *service.Service) error {

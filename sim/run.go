@@ -171,42 +171,11 @@ type world struct {
 	crashes int
 	epochs  map[string]uint64
 	res     *Result
-	// team is the current generation of the shared block (nil if none:
-	// its create failed, or it is being replaced); teams holds every
-	// generation, teamAgents the agents the current one may be attached
-	// to. appendList holds every append to the shared block any model
-	// issued, appends indexes it by token; present holds the agents whose
-	// final log was read.
-	team       *check.SharedBlock
-	teams      []*check.SharedBlock
-	teamAgents []string
-	replacing  bool
-	appendList []check.BlockAppend
-	appends    map[string]int
-	present    map[string]bool
-	// tool is the current custom tool (nil if none); toolGone holds when
-	// each of its names was known to be gone; customCalls the calls to
-	// it any model made, by call ID; loggedCalls those in the final logs.
-	tool          *simTool
-	replacingTool bool
-	toolGone      map[string]int64
-	customCalls   map[string]*check.CustomToolCall
-	loggedCalls   []string
-	// convs are the conversations whose create was acknowledged, and
-	// inFlight counts each agent's sends in progress, by history key.
-	convs    []simConversation
-	inFlight map[string]map[string]int
-	// sandboxResults are the simulated sandbox's results, by call ID;
-	// mcpToolID is the workload's MCP tool ("" if its create failed).
-	sandboxResults map[string][]string
-	mcpToolID      string
-	// midRun are the deletes issued while a send to the agent waited
-	// (deleteMidRun); runsAtEnd the runs in storage once the restarted
-	// nodes had had resumeWait to end the interrupted ones.
-	midRun    []check.DeleteDuringSend
-	runsAtEnd []check.RunState
-	// midRng draws deleteMidRun's choices, apart from the workload's.
-	midRng rt.Rand
+	// The workload's features, each with its own state and checks.
+	shared *sharedBlockWork
+	tools  *customToolWork
+	conv   *conversationWork
+	runs   *runWork
 }
 
 // finalReadAttempts bounds the final read of one agent, which waits for
@@ -238,8 +207,11 @@ func Run(cfg Config) Result {
 		s.Record()
 	}
 	res := Result{Seed: cfg.Seed}
-	w := &world{cfg: cfg, sim: s, inj: NewInjector(s), epochs: make(map[string]uint64), res: &res, appends: make(map[string]int),
-		present: make(map[string]bool), inFlight: make(map[string]map[string]int), sandboxResults: make(map[string][]string), toolGone: make(map[string]int64), customCalls: make(map[string]*check.CustomToolCall)}
+	w := &world{cfg: cfg, sim: s, inj: NewInjector(s), epochs: make(map[string]uint64), res: &res}
+	w.shared = &sharedBlockWork{world: w, appends: make(map[string]int), present: make(map[string]bool)}
+	w.tools = &customToolWork{world: w, sandboxResults: make(map[string][]string), toolGone: make(map[string]int64), customCalls: make(map[string]*check.CustomToolCall)}
+	w.conv = &conversationWork{world: w, inFlight: make(map[string]map[string]int)}
+	w.runs = &runWork{world: w}
 	for _, r := range cfg.Rules {
 		if err := w.inj.Add(r); err != nil {
 			res.Err = err
@@ -265,7 +237,7 @@ func Run(cfg Config) Result {
 
 func (w *world) main(r rt.Runtime) {
 	w.rng = r.Rand("world")
-	w.midRng = r.Rand("midrun")
+	w.runs.midRng = r.Rand("midrun")
 	w.store = NewStore(r, w.inj, func() {
 		// A commit from a client task (a list's read-only validation) has
 		// no server to crash: the store then fails the commit instead.
@@ -281,9 +253,9 @@ func (w *world) main(r rt.Runtime) {
 		}
 		w.servers = append(w.servers, n)
 	}
-	w.createTeam(r, -1)
-	w.createTool(r, -1, CustomToolPrefix)
-	w.createMCPTool(r)
+	w.shared.createTeam(r, -1)
+	w.tools.createTool(r, -1, CustomToolPrefix)
+	w.tools.createMCPTool(r)
 	ctx := context.Background()
 	stop := rt.NewEvent(r)
 	r.Go("supervisor", func() { w.supervise(r, stop) })
@@ -320,7 +292,7 @@ func (w *world) main(r rt.Runtime) {
 	}
 	// The runs the crashes and the shutdown interrupted end without any
 	// client touching their agents.
-	if err := w.awaitRunsEnded(r); err != nil {
+	if err := w.runs.awaitRunsEnded(r); err != nil {
 		w.sim.Fail(err)
 		return
 	}
@@ -484,14 +456,14 @@ func (w *world) client(r rt.Runtime, c int) {
 				w.get(r, c, target) // the update must be visible from storage
 			}
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete:
-			if rt.Intn(w.midRng, deleteMidRunOneIn) == 0 {
-				w.deleteMidRun(r, c, i, target)
+			if rt.Intn(w.runs.midRng, deleteMidRunOneIn) == 0 {
+				w.runs.deleteMidRun(r, c, i, target)
 				break
 			}
 			op := w.call(r, c, check.Op{Kind: check.KindDelete, Agent: target}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 				return svc.DeleteAgent(ctx, target)
 			})
-			w.cascadeDelete(op)
+			w.conv.cascadeDelete(op)
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send:
 			content := fmt.Sprintf("hello from %d/%d%s%s%d%s%s", c, i, w.filler(), sentMarker, w.sim.Now().Sub(Epoch).Nanoseconds(), agentMarker, target)
 			req := agent.SendRequest{Messages: []agent.InputMessage{{Role: "user", Content: content}}}
@@ -506,13 +478,13 @@ func (w *world) client(r rt.Runtime, c int) {
 				w.answer(r, c, target)
 			}
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send+mix.Conversation:
-			w.conversationOp(r, c, i)
+			w.conv.conversationOp(r, c, i)
 		case roll < mix.Create+mix.Get+mix.Update+mix.Delete+mix.Send+mix.Conversation+mix.PatchBlock:
 			switch sub := rt.Intn(w.rng, deleteBlockOneIn*editToolOneIn); {
 			case sub < deleteBlockOneIn: // 1/editToolOneIn
-				w.editTool(r, c, i)
+				w.tools.editTool(r, c, i)
 			case sub < deleteBlockOneIn+editToolOneIn: // 1/deleteBlockOneIn
-				w.replaceTeam(r, c)
+				w.shared.replaceTeam(r, c)
 			default:
 				if !w.patchTeam(r, c, i) {
 					return
@@ -534,7 +506,7 @@ func (w *world) client(r rt.Runtime, c int) {
 // patchTeam replaces the shared block's whole value (UpdateBlock); false
 // if that failed the run.
 func (w *world) patchTeam(r rt.Runtime, c, i int) bool {
-	g := w.team
+	g := w.shared.team
 	if g == nil {
 		return true
 	}
@@ -545,7 +517,7 @@ func (w *world) patchTeam(r rt.Runtime, c, i int) bool {
 	})
 	// A delete in flight (replaceTeam has not seen its answer yet) may
 	// have committed already.
-	deleting := w.replacing && w.team == g
+	deleting := w.shared.replacing && w.shared.team == g
 	if op.Outcome == check.OK && !op.Found && g.Delete == nil && !deleting {
 		w.sim.Fail(fmt.Errorf("update of shared block %s: not found, but no client deleted it", g.ID))
 		return false
@@ -579,17 +551,17 @@ func (w *world) create(r rt.Runtime, c, i int) {
 	}
 	w.known = append(w.known, op.Agent)
 	var up agent.UpdateRequest
-	if w.team != nil && rt.Intn(w.rng, attachOneIn) != 0 {
-		up.AttachBlocks = []string{w.team.ID}
+	if w.shared.team != nil && rt.Intn(w.rng, attachOneIn) != 0 {
+		up.AttachBlocks = []string{w.shared.team.ID}
 	}
 	if rt.Intn(w.rng, approvalOneIn) == 0 {
 		up.ApprovalRequired = &[]string{agent.ToolConversationSearch}
 	}
-	if w.tool != nil && rt.Intn(w.rng, customToolOneIn) == 0 {
-		up.AttachCustomTools = []string{w.tool.id}
+	if w.tools.tool != nil && rt.Intn(w.rng, customToolOneIn) == 0 {
+		up.AttachCustomTools = []string{w.tools.tool.id}
 	}
-	if w.mcpToolID != "" && rt.Intn(w.rng, mcpToolOneIn) == 0 {
-		up.AttachCustomTools = append(up.AttachCustomTools, w.mcpToolID)
+	if w.tools.mcpToolID != "" && rt.Intn(w.rng, mcpToolOneIn) == 0 {
+		up.AttachCustomTools = append(up.AttachCustomTools, w.tools.mcpToolID)
 	}
 	if up.AttachBlocks != nil || up.ApprovalRequired != nil || up.AttachCustomTools != nil {
 		w.attach(r, c, op.Agent, up)
@@ -624,7 +596,7 @@ func (w *world) get(r rt.Runtime, c int, id string) check.Op {
 		ag, err := svc.GetAgent(ctx, id)
 		if err == nil {
 			op.Name, op.Messages = ag.Name, ag.MessageCount
-			w.checkBlocksSeen(ag, op.Call)
+			w.shared.checkBlocksSeen(ag, op.Call)
 		}
 		return err
 	})
@@ -647,7 +619,7 @@ func (w *world) readFinal(r rt.Runtime) error {
 				if err == nil {
 					op.Name, op.Messages = ag.Name, ag.MessageCount
 					window = windowOf(&ag.Thread)
-					w.checkBlocksSeen(ag, op.Call)
+					w.shared.checkBlocksSeen(ag, op.Call)
 					running = ag.ActiveRun != nil
 					pending = ag.PendingApproval != nil
 				}
@@ -674,7 +646,7 @@ func (w *world) readFinal(r rt.Runtime) error {
 			continue
 		}
 		f := check.Final{Name: got.Name, ContextStart: window.ContextStart, Summary: window.Summary}
-		w.present[id] = true
+		w.shared.present[id] = true
 		n := w.servers[0]
 		for start := uint64(0); ; {
 			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
@@ -683,8 +655,8 @@ func (w *world) readFinal(r rt.Runtime) error {
 			if err != nil {
 				return fmt.Errorf("final message list of %s: %w", id, err)
 			}
-			w.noteAppends(page, 0)
-			w.noteCustomCalls(page)
+			w.shared.noteAppends(page, 0)
+			w.tools.noteCustomCalls(page)
 			for _, m := range page {
 				if m.Role == agent.RoleSummary {
 					w.res.Compactions++
@@ -702,10 +674,10 @@ func (w *world) readFinal(r rt.Runtime) error {
 		}
 		final[id] = f
 	}
-	if err := w.readConversations(r, final); err != nil {
+	if err := w.conv.readConversations(r, final); err != nil {
 		return err
 	}
-	return w.readTeam(r)
+	return w.shared.readTeam(r)
 }
 
 // verify runs the checkers over the recorded history and final state.
@@ -715,20 +687,18 @@ func (w *world) verify() error {
 	if err := check.Linearizable(&w.hist, 10*time.Second); err != nil {
 		return err
 	}
-	for _, inv := range []func() error{
+	invariants := []func() error{
 		func() error { return check.AcknowledgedDurable(&w.hist, final) },
 		func() error { return check.MessagesIntact(&w.hist, final) },
 		func() error { return check.ToolCallsAnswered(final) },
 		func() error { return check.ContextWindowsValid(final) },
 		func() error { return check.CallsAnsweredBeforeNextMessage(final) },
-		func() error { return check.SharedBlocksConsistent(w.teams) },
-		func() error { return check.CustomToolCallsResolved(w.customToolCalls(), unavailable) },
 		func() error { return check.ListsConsistent(&w.hist) },
-		func() error {
-			return check.InterruptedRunsEnded(w.runsAtEnd, func(st string) bool { return st == agent.RunRunning || st == agent.RunCreated }, resumeWait)
-		},
-		func() error { return check.SendsEndAfterDelete(w.midRun, midRunAnswerMax) },
-	} {
+	}
+	invariants = append(invariants, w.shared.checks()...)
+	invariants = append(invariants, w.tools.checks()...)
+	invariants = append(invariants, w.runs.checks()...)
+	for _, inv := range invariants {
 		if err := inv(); err != nil {
 			return err
 		}

@@ -34,6 +34,29 @@ const (
 	recoverAttemptsMax = 30
 )
 
+// runWork is the workload's run handling: deletes during runs and the
+// runs left at the end.
+type runWork struct {
+	*world
+	// midRun are the deletes issued while a send to the agent waited
+	// (deleteMidRun); runsAtEnd the runs in storage once the restarted
+	// nodes had had resumeWait to end the interrupted ones.
+	midRun    []check.DeleteDuringSend
+	runsAtEnd []check.RunState
+	// midRng draws deleteMidRun's choices, apart from the workload's.
+	midRng rt.Rand
+}
+
+// checks are the run-handling invariants.
+func (w *runWork) checks() []func() error {
+	return []func() error{
+		func() error {
+			return check.InterruptedRunsEnded(w.runsAtEnd, func(st string) bool { return st == agent.RunRunning || st == agent.RunCreated }, resumeWait)
+		},
+		func() error { return check.SendsEndAfterDelete(w.midRun, midRunAnswerMax) },
+	}
+}
+
 // recoverRuns has a freshly booted node resume the interrupted runs, in
 // a task of its own, retrying through storage faults.
 func (n *server) recoverRuns() {
@@ -51,7 +74,7 @@ func (n *server) recoverRuns() {
 // deleteMidRun sends to the agent and, while the send waits for its run,
 // deletes the agent through the same node; the send must then be
 // answered promptly (check.SendsEndAfterDelete).
-func (w *world) deleteMidRun(r rt.Runtime, c, i int, target string) {
+func (w *runWork) deleteMidRun(r rt.Runtime, c, i int, target string) {
 	ctx := context.Background()
 	n := w.servers[rt.Intn(w.midRng, len(w.servers))]
 	sent := rt.NewEvent(r)
@@ -65,7 +88,7 @@ func (w *world) deleteMidRun(r rt.Runtime, c, i int, target string) {
 	del, _ := w.callOn(r, n, c, check.Op{Kind: check.KindDelete, Agent: target}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
 		return svc.DeleteAgent(ctx, target)
 	})
-	w.cascadeDelete(del)
+	w.conv.cascadeDelete(del)
 	if err := sent.Wait(ctx); err != nil {
 		w.sim.Fail(err)
 		return
@@ -78,7 +101,7 @@ func (w *world) deleteMidRun(r rt.Runtime, c, i int, target string) {
 // agent, for the runs in progress in storage to end, and keeps the runs
 // read last for check.InterruptedRunsEnded. It reads runs as GET
 // /v1/runs does: from committed storage, activating no agent.
-func (w *world) awaitRunsEnded(r rt.Runtime) error {
+func (w *runWork) awaitRunsEnded(r rt.Runtime) error {
 	began := r.Now()
 	interrupted := -1
 	for {

@@ -18,6 +18,30 @@ import (
 // The workload's shared block and approvals (see the constants in run.go
 // and check.SharedBlockConsistent).
 
+// sharedBlockWork is the workload's shared block: its generations, the
+// agents attached to each, and the appends the models issued to it.
+type sharedBlockWork struct {
+	*world
+	// team is the current generation of the shared block (nil if none:
+	// its create failed, or it is being replaced); teams holds every
+	// generation, teamAgents the agents the current one may be attached
+	// to. appendList holds every append to the shared block any model
+	// issued, appends indexes it by token; present holds the agents whose
+	// final log was read.
+	team       *check.SharedBlock
+	teams      []*check.SharedBlock
+	teamAgents []string
+	replacing  bool
+	appendList []check.BlockAppend
+	appends    map[string]int
+	present    map[string]bool
+}
+
+// checks are the shared block's invariants.
+func (w *sharedBlockWork) checks() []func() error {
+	return []func() error{func() error { return check.SharedBlocksConsistent(w.teams) }}
+}
+
 // createTeamAttempts bounds the attempts to create the shared block.
 const createTeamAttempts = 20
 
@@ -30,7 +54,7 @@ const sharedInitial = "team notes"
 // every attempt fails (a swarm seed with a high write-failure rate), the
 // run goes on without it. Each generation has its own description, which
 // the prompt shows (see prompted), and initial value.
-func (w *world) createTeam(r rt.Runtime, c int) {
+func (w *sharedBlockWork) createTeam(r rt.Runtime, c int) {
 	gen := len(w.teams) + 1
 	value, desc := sharedInitial, fmt.Sprintf("%s%d", generationPrefix, gen)
 	if gen > 1 {
@@ -61,7 +85,7 @@ const generationPrefix = "team generation "
 // and attaches it to the agents the deleted one was attached to. The
 // deletion is retried until it is acknowledged; if it never is, the
 // block stays the current one (perhaps deleted: Delete records that).
-func (w *world) replaceTeam(r rt.Runtime, c int) {
+func (w *sharedBlockWork) replaceTeam(r rt.Runtime, c int) {
 	g := w.team
 	if g == nil || w.replacing {
 		return
@@ -103,28 +127,9 @@ func (w *world) replaceTeam(r rt.Runtime, c int) {
 // deleteTeamAttempts bounds the attempts to delete the shared block.
 const deleteTeamAttempts = 5
 
-// attach applies up (attaching the shared block, the custom tool, or
-// both) to agent id, and remembers the agent as attached to each unless
-// the update definitely failed.
-func (w *world) attach(r rt.Runtime, c int, id string, up agent.UpdateRequest) {
-	op, _ := w.invoke(r, c, func(ctx context.Context, svc *service.Service) error {
-		_, err := svc.UpdateAgent(ctx, id, up)
-		return err
-	})
-	if op.Outcome == check.Failed || op.Outcome == check.OK && !op.Found {
-		return
-	}
-	if len(up.AttachBlocks) > 0 && w.team != nil && up.AttachBlocks[0] == w.team.ID {
-		w.teamAgents = append(w.teamAgents, id)
-	}
-	if len(up.AttachCustomTools) > 0 && w.tool != nil && up.AttachCustomTools[0] == w.tool.id {
-		w.tool.agents = append(w.tool.agents, id)
-	}
-}
-
 // generation returns the generation of the shared block with the given
 // description, or nil.
-func (w *world) generation(desc string) *check.SharedBlock {
+func (w *sharedBlockWork) generation(desc string) *check.SharedBlock {
 	n, err := strconv.Atoi(strings.TrimPrefix(desc, generationPrefix))
 	if err != nil || !strings.HasPrefix(desc, generationPrefix) || n < 1 || n > len(w.teams) {
 		return nil
@@ -134,7 +139,7 @@ func (w *world) generation(desc string) *check.SharedBlock {
 
 // deletedBefore returns the generation of the shared block with this ID
 // if its deletion was acknowledged before t, else nil.
-func (w *world) deletedBefore(id string, t int64) *check.SharedBlock {
+func (w *sharedBlockWork) deletedBefore(id string, t int64) *check.SharedBlock {
 	for _, g := range w.teams {
 		if g.ID == id && g.Deleted() && g.Delete.Return < t {
 			return g
@@ -145,7 +150,7 @@ func (w *world) deletedBefore(id string, t int64) *check.SharedBlock {
 
 // checkBlocksSeen fails the run if an agent read by a GetAgent called at
 // call shows a shared block whose deletion was acknowledged before then.
-func (w *world) checkBlocksSeen(ag *agent.Agent, call int64) {
+func (w *sharedBlockWork) checkBlocksSeen(ag *agent.Agent, call int64) {
 	for _, b := range ag.Blocks {
 		if g := w.deletedBefore(b.ID, call); b.Shared && g != nil {
 			w.sim.Fail(fmt.Errorf("agent %s read at %d shows shared block %s (%q), whose deletion was acknowledged at %d",
@@ -159,7 +164,7 @@ func (w *world) checkBlocksSeen(ag *agent.Agent, call int64) {
 // sent at sent: it must not show a generation of the shared block whose
 // deletion was acknowledged before the message was sent (the step was
 // prepared after that). Called by the simulated model, on the scheduler.
-func (w *world) prompted(agentID string, sent int64, system string) {
+func (w *sharedBlockWork) prompted(agentID string, sent int64, system string) {
 	open := "\n<" + SharedLabel + ">\n<description>\n"
 	i := strings.Index(system, open)
 	if i < 0 {
@@ -182,7 +187,7 @@ func (w *world) prompted(agentID string, sent int64, system string) {
 
 // issued records an append to the shared block a model answered with
 // (called by the simulated model, on the scheduler).
-func (w *world) issued(token, agentID string) {
+func (w *sharedBlockWork) issued(token, agentID string) {
 	if _, dup := w.appends[token]; dup {
 		w.sim.Fail(fmt.Errorf("sim: the model issued append token %q twice", token))
 		return
@@ -194,90 +199,10 @@ func (w *world) issued(token, agentID string) {
 	w.appendList = append(w.appendList, check.BlockAppend{Token: token, Agent: agentID, Issued: w.sim.Now().Sub(Epoch).Nanoseconds()})
 }
 
-// send is one recorded send. It returns the response of an OK send that
-// found the agent (else nil) and the error the client saw.
-func (w *world) send(r rt.Runtime, c int, target string, req agent.SendRequest) (*agent.SendResponse, error) {
-	return w.sendIn(r, c, target, target, req)
-}
-
-// sendIn is send recorded under the history key key: the agent's ID, or
-// the ID of the conversation req names.
-func (w *world) sendIn(r rt.Runtime, c int, key, target string, req agent.SendRequest) (*agent.SendResponse, error) {
-	resp, _, err := w.sendOn(r, nil, c, key, target, req)
-	return resp, err
-}
-
-// sendOn is sendIn through server n (nil: one picked at random) that
-// also returns the recorded operation.
-func (w *world) sendOn(r rt.Runtime, n *server, c int, key, target string, req agent.SendRequest) (*agent.SendResponse, check.Op, error) {
-	flying := w.inFlight[target]
-	if flying == nil {
-		flying = make(map[string]int)
-		w.inFlight[target] = flying
-	}
-	for k, n := range flying {
-		if k != key && n > 0 && req.ConversationID != "" {
-			w.res.ConversationOverlaps++
-			break
-		}
-	}
-	flying[key]++
-	defer func() { flying[key]-- }()
-	var resp *agent.SendResponse
-	if n == nil {
-		n = w.pick()
-	}
-	op, err := w.callOn(r, n, c, check.Op{Kind: check.KindSend, Agent: key}, func(ctx context.Context, svc *service.Service, op *check.Op) error {
-		var err error
-		resp, err = svc.SendMessage(ctx, target, req)
-		if err == nil && len(resp.Messages) > 0 {
-			op.Messages = uint64(len(resp.Messages))
-			op.FirstSeq = resp.Messages[0].Seq
-		}
-		return err
-	})
-	if op.Outcome != check.OK || !op.Found {
-		if op.Outcome == check.Failed && len(req.Approvals) == 0 && errors.Is(err, agent.ErrApprovalPending) {
-			w.res.ApprovalRefused++
-		}
-		return nil, op, err
-	}
-	if len(req.Approvals) > 0 {
-		w.res.ApprovalAnswers++
-	}
-	if resp.StopReason == agent.StopApproval {
-		w.res.ApprovalStops++
-	}
-	w.noteAppends(resp.Messages, op.Return)
-	return resp, op, nil
-}
-
-// answer answers the agent's pending tool calls: approve, deny, or return
-// a result, at random.
-func (w *world) answer(r rt.Runtime, c int, target string) {
-	w.answerIn(r, c, target, target, "")
-}
-
-// answerIn is answer in a conversation ("" for the agent's default one),
-// recorded under the history key key.
-func (w *world) answerIn(r rt.Runtime, c int, key, target, conversationID string) {
-	var a agent.Approval
-	switch rt.Intn(w.rng, 3) {
-	case 0:
-		a.Approve = true
-	case 1:
-		a.Reason = "not now"
-	default:
-		ret := "looked up: 42"
-		a.Return = &ret
-	}
-	w.sendIn(r, c, key, target, agent.SendRequest{ConversationID: conversationID, Approvals: []agent.Approval{a}})
-}
-
 // noteAppends records the successful appends to the shared block among
 // committed messages: acknowledged by an OK send that returned at acked,
 // or (acked 0) read from a final message log.
-func (w *world) noteAppends(msgs []agent.Message, acked int64) {
+func (w *sharedBlockWork) noteAppends(msgs []agent.Message, acked int64) {
 	if len(w.teams) == 0 {
 		return
 	}
@@ -319,7 +244,7 @@ func (w *world) noteAppends(msgs []agent.Message, acked int64) {
 
 // readTeam reads the final value of every generation of the shared block
 // (faults are off) and gives each the history of appends.
-func (w *world) readTeam(r rt.Runtime) error {
+func (w *sharedBlockWork) readTeam(r rt.Runtime) error {
 	for _, a := range w.appendList {
 		if a.Logged && a.Acked == 0 {
 			w.res.SharedAppends++

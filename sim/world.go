@@ -57,10 +57,10 @@ func (n *server) boot() error {
 		ErrorHop:   func(err error) error { return agent.EncodeError(err).Err() },
 	})
 	model := NewLLM(nr, w.inj)
-	model.Issued = w.issued
-	model.Prompted, model.CustomCalled = w.prompted, w.customCalled
+	model.Issued = w.shared.issued
+	model.Prompted, model.CustomCalled = w.shared.prompted, w.tools.customCalled
 	model.Summaries, model.SummaryFaults = &w.res.Summaries, &w.res.SummaryFaults
-	svc, err := service.NewWithActor(nr, st, n.sys, model, w.cfg.WrapActor, service.WithToolExecutor(NewTools(nr, w.inj, &w.res.SandboxCalls, w.sandboxResults)))
+	svc, err := service.NewWithActor(nr, st, n.sys, model, w.cfg.WrapActor, service.WithToolExecutor(NewTools(nr, w.inj, &w.res.SandboxCalls, w.tools.sandboxResults)))
 	if err != nil {
 		return err
 	}
