@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/tooldef"
 )
 
 // Custom tools by reference. A custom tool (package tools, the registry)
@@ -25,7 +25,7 @@ import (
 
 // CustomToolKey is the key of a custom tool's record (the registry's; see
 // package tools).
-func CustomToolKey(id string) []byte { return actor.SharedKey("tool", id) }
+func CustomToolKey(id string) []byte { return tooldef.Key(id) }
 
 // LoadCustomTool reads a custom tool's record; ErrNotFound if there is
 // none.

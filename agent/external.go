@@ -6,8 +6,8 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/kelpie-ai/kelpie/tooldef"
 	"github.com/kelpie-ai/kelpie/toolexec"
-	"github.com/kelpie-ai/kelpie/toolschema"
 )
 
 // External tools run outside the actor: the run driver executes a step's
@@ -25,44 +25,20 @@ import (
 
 // Built-in tools that run outside the actor.
 const (
-	ToolFetchWebpage = toolschema.NameFetchWebpage
-	ToolWebSearch    = toolschema.NameWebSearch
-	ToolRunCode      = toolschema.NameRunCode
+	ToolFetchWebpage = tooldef.FetchWebpage
+	ToolWebSearch    = tooldef.WebSearch
+	ToolRunCode      = tooldef.RunCode
 )
-
-func init() {
-	for _, tl := range toolschema.Tools() {
-		builtins[tl.Name] = builtin{description: tl.Description, params: string(tl.Parameters), external: ExternalWeb}
-	}
-	rc := toolschema.RunCodeTool()
-	builtins[rc.Name] = builtin{description: rc.Description, params: string(rc.Parameters), external: ExternalSandbox}
-}
 
 // Kinds of external tools (ExternalTool.Kind).
 const (
-	// ExternalWeb: fetch_webpage and web_search.
-	ExternalWeb = "web"
-	// ExternalSandbox: run_code, and custom tools defined by source code,
-	// run in the tool sandbox.
-	ExternalSandbox = "sandbox"
-	// ExternalMCP: custom tools an MCP server provides (tool_type
-	// external_mcp), called on the server ExternalTool.MCPServerID names.
-	ExternalMCP = "mcp"
+	ExternalWeb     = tooldef.ExternalWeb
+	ExternalSandbox = tooldef.ExternalSandbox
+	ExternalMCP     = tooldef.ExternalMCP
 )
 
 // ToolTypeMCP is the tool_type of a custom tool an MCP server provides.
-const ToolTypeMCP = "external_mcp"
-
-// MCPServerID is the ID of the MCP server that provides ct, from its
-// metadata_ ({"mcp": {"server_id": ...}}); "" if ct is not an MCP tool.
-func (ct *CustomTool) MCPServerID() string {
-	if ct.ToolType != ToolTypeMCP {
-		return ""
-	}
-	m, _ := ct.Metadata["mcp"].(map[string]any)
-	id, _ := m["server_id"].(string)
-	return id
-}
+const ToolTypeMCP = tooldef.TypeMCP
 
 // ExternalTool tells the run driver how to execute calls to one tool.
 type ExternalTool struct {
@@ -96,10 +72,7 @@ type ToolResult struct {
 const toolResultsMax = 256
 
 // IsExternal reports whether the built-in tool name runs outside the actor.
-func IsExternal(name string) bool {
-	b, ok := builtins[name]
-	return ok && b.external != ""
-}
+func IsExternal(name string) bool { return tooldef.IsExternal(name) }
 
 // ExternalTools lists the tools of ag that run outside the actor: its
 // built-in ones that do, and its custom tools (custom: their current
@@ -115,17 +88,17 @@ func ExternalTools(ag *Agent, custom []CustomTool) []ExternalTool {
 	}
 	var out []ExternalTool
 	for _, name := range ag.Tools {
-		if b, ok := builtins[name]; ok && b.external != "" {
-			out = append(out, ExternalTool{Name: name, Kind: b.external, RequiresApproval: slices.Contains(ag.ApprovalRequired, name), Env: env})
+		if b, ok := builtins[name]; ok && b.External != "" {
+			out = append(out, ExternalTool{Name: name, Kind: b.External, RequiresApproval: slices.Contains(ag.ApprovalRequired, name), Env: env})
 		}
 	}
 	for i := range custom {
 		ct := &custom[i]
 		if ct.ToolType == ToolTypeMCP {
-			out = append(out, ExternalTool{Name: ct.Name, Kind: ExternalMCP, ToolID: ct.ID, MCPServerID: ct.MCPServerID(), RequiresApproval: ct.requiresApproval(ag)})
+			out = append(out, ExternalTool{Name: ct.Name, Kind: ExternalMCP, ToolID: ct.ID, MCPServerID: ct.MCPServerID(), RequiresApproval: requiresApproval(ct, ag)})
 			continue
 		}
-		out = append(out, ExternalTool{Name: ct.Name, Kind: ExternalSandbox, ToolID: ct.ID, RequiresApproval: ct.requiresApproval(ag), Env: env,
+		out = append(out, ExternalTool{Name: ct.Name, Kind: ExternalSandbox, ToolID: ct.ID, RequiresApproval: requiresApproval(ct, ag), Env: env,
 			Source: &toolexec.Source{Language: ct.SourceType, Code: ct.SourceCode, Requirements: ct.PipRequirements}})
 	}
 	return out
@@ -134,7 +107,7 @@ func ExternalTools(ag *Agent, custom []CustomTool) []ExternalTool {
 // requiresApproval reports whether a call to the custom tool waits for the
 // client's approval: the tool's default_requires_approval, or the agent's
 // approval setting for its name.
-func (ct *CustomTool) requiresApproval(ag *Agent) bool {
+func requiresApproval(ct *CustomTool, ag *Agent) bool {
 	return (ct.DefaultRequiresApproval != nil && *ct.DefaultRequiresApproval) || slices.Contains(ag.ApprovalRequired, ct.Name)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kelpie-ai/kelpie/blockedit"
 	"github.com/kelpie-ai/kelpie/rt"
+	"github.com/kelpie-ai/kelpie/tooldef"
 )
 
 // The memory tools (Letta's final set: memory_insert, memory_replace,
@@ -22,14 +23,16 @@ import (
 
 // More built-in tool names.
 const (
-	ToolMemory            = "memory"
-	ToolMemoryApplyPatch  = "memory_apply_patch"
-	ToolMemoryFinishEdits = "memory_finish_edits"
+	ToolMemory            = tooldef.Memory
+	ToolMemoryApplyPatch  = tooldef.MemoryApplyPatch
+	ToolMemoryFinishEdits = tooldef.MemoryFinishEdits
 )
 
 func init() {
 	for _, tl := range blockedit.Tools() {
-		builtins[tl.Name] = builtin{description: tl.Description, params: string(tl.Parameters), run: runMemoryTool(tl.Name)}
+		b := builtins[tl.Name]
+		b.run = runMemoryTool(tl.Name)
+		builtins[tl.Name] = b
 	}
 }
 

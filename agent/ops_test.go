@@ -49,3 +49,13 @@ func TestOpsHandled(t *testing.T) {
 		t.Errorf("unknown operation: err = %v, want ErrInvalid", err)
 	}
 }
+
+// TestBuiltinsRun: every built-in tool either runs outside the actor or
+// has its behaviour here.
+func TestBuiltinsRun(t *testing.T) {
+	for name, b := range builtins {
+		if (b.External == "") == (b.run == nil) {
+			t.Errorf("built-in %s: external %q, run set %v", name, b.External, b.run != nil)
+		}
+	}
+}

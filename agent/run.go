@@ -807,7 +807,7 @@ func (t *turn) needsApproval(ctx context.Context, name string) (bool, error) {
 		return false, err
 	}
 	if ct != nil {
-		return ct.requiresApproval(t.ag), nil
+		return requiresApproval(ct, t.ag), nil
 	}
 	return slices.Contains(t.ag.ApprovalRequired, name) && slices.Contains(t.ag.Tools, name), nil
 }

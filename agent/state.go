@@ -11,16 +11,17 @@ package agent
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/errkind"
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/storage"
 	"github.com/kelpie-ai/kelpie/storage/tuple"
+	"github.com/kelpie-ai/kelpie/tooldef"
 )
 
 // Namespace is the actor namespace of agents.
@@ -79,11 +80,11 @@ const (
 // Typed errors. The service maps them to API errors.
 var (
 	// ErrNotFound: the agent (or block) does not exist.
-	ErrNotFound = errors.New("agent: not found")
+	ErrNotFound = errkind.ErrNotFound
 	// ErrAlreadyExists: create for an ID that is taken.
-	ErrAlreadyExists = errors.New("agent: already exists")
+	ErrAlreadyExists = errkind.ErrAlreadyExists
 	// ErrInvalid: the request is malformed or over a limit.
-	ErrInvalid = errors.New("agent: invalid request")
+	ErrInvalid = errkind.ErrInvalid
 )
 
 // Agent is an agent's configuration and core memory: the actor's state
@@ -193,36 +194,8 @@ type Thread struct {
 	PromptEstimate int `json:"prompt_estimate,omitempty"`
 }
 
-// CustomTool is a user-defined tool: a record of the tools registry
-// (package tools), which agents attach by reference (Agent.CustomToolIDs).
-// A call to one runs outside the actor: in the tool sandbox for a tool
-// with source code, on its server for an MCP tool (external.go); one that
-// requires approval pauses the run first.
-type CustomTool struct {
-	ID          string   `json:"id"`
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
-	SourceCode  string   `json:"source_code,omitempty"`
-	SourceType  string   `json:"source_type,omitempty"`
-	// JSONSchema is the function schema: {"name", "description",
-	// "parameters"}; the model is offered its parameters.
-	JSONSchema      map[string]any `json:"json_schema"`
-	ArgsJSONSchema  map[string]any `json:"args_json_schema,omitempty"`
-	ReturnCharLimit int            `json:"return_char_limit,omitempty"`
-	// DefaultRequiresApproval is recorded; every custom tool call waits
-	// for the client anyway.
-	DefaultRequiresApproval *bool `json:"default_requires_approval,omitempty"`
-	// PipRequirements are the Python packages the tool needs (pip
-	// requirement specifiers), installed for it by the sandbox.
-	PipRequirements []string       `json:"pip_requirements,omitempty"`
-	Metadata        map[string]any `json:"metadata,omitempty"`
-	// ToolType is "" for a tool defined by source code, ToolTypeMCP for
-	// one an MCP server provides.
-	ToolType  string    `json:"tool_type,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
+// CustomTool is a user-defined tool (see tooldef.CustomTool).
+type CustomTool = tooldef.CustomTool
 
 // Block is one core memory block, compiled into the system prompt.
 type Block struct {

@@ -10,19 +10,20 @@ import (
 
 	"github.com/kelpie-ai/kelpie/llm"
 	"github.com/kelpie-ai/kelpie/storage"
+	"github.com/kelpie-ai/kelpie/tooldef"
 )
 
 // Built-in tool names (Letta's).
 const (
-	ToolSendMessage          = "send_message"
-	ToolCoreMemoryAppend     = "core_memory_append"
-	ToolCoreMemoryReplace    = "core_memory_replace"
-	ToolArchivalMemoryInsert = "archival_memory_insert"
-	ToolArchivalMemorySearch = "archival_memory_search"
-	ToolConversationSearch   = "conversation_search"
-	ToolMemoryInsert         = "memory_insert"
-	ToolMemoryReplace        = "memory_replace"
-	ToolMemoryRethink        = "memory_rethink"
+	ToolSendMessage          = tooldef.SendMessage
+	ToolCoreMemoryAppend     = tooldef.CoreMemoryAppend
+	ToolCoreMemoryReplace    = tooldef.CoreMemoryReplace
+	ToolArchivalMemoryInsert = tooldef.ArchivalMemoryInsert
+	ToolArchivalMemorySearch = tooldef.ArchivalMemorySearch
+	ToolConversationSearch   = tooldef.ConversationSearch
+	ToolMemoryInsert         = tooldef.MemoryInsert
+	ToolMemoryReplace        = tooldef.MemoryReplace
+	ToolMemoryRethink        = tooldef.MemoryRethink
 )
 
 // Tool result statuses.
@@ -34,96 +35,90 @@ const (
 // toolSearchResultsMax bounds the results a search tool returns.
 const toolSearchResultsMax = 10
 
-// builtin describes a built-in tool.
+// runFunc runs a built-in tool's call in the step.
+type runFunc func(t *turn, ctx context.Context, args map[string]any) (string, error)
+
+// builtin is a built-in tool: its definition and, for one the loop runs
+// itself, how.
 type builtin struct {
-	description string
-	params      string // JSON Schema
-	// terminal tools end the turn after they run.
-	terminal bool
-	run      func(t *turn, ctx context.Context, args map[string]any) (string, error)
-	// external, if set, is the kind of a tool that runs outside the
-	// actor (external.go); run is then nil.
-	external string
+	tooldef.Builtin
+	run runFunc
 }
 
-var builtins = map[string]builtin{
-	ToolSendMessage: {
-		description: "Sends a message to the human user.",
-		params:      `{"type":"object","properties":{"message":{"type":"string","description":"Message contents. All unicode (including emojis) are supported."}},"required":["message"]}`,
-		terminal:    true,
-		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
-			if _, err := stringArg(args, "message"); err != nil {
-				return "", err
-			}
-			return "Sent message successfully.", nil
-		},
-	},
-	ToolArchivalMemoryInsert: {
-		description: "Add to archival memory. Make sure to phrase the memory contents such that it can be easily queried later.",
-		params:      `{"type":"object","properties":{"content":{"type":"string","description":"Content to write to the memory. All unicode (including emojis) are supported."},"tags":{"type":"array","items":{"type":"string"},"description":"Optional list of tags to associate with this memory for better organization and filtering."}},"required":["content"]}`,
-		run: func(t *turn, _ context.Context, args map[string]any) (string, error) {
-			content, err := stringArg(args, "content")
-			if err != nil {
-				return "", err
-			}
-			tags, err := stringsArg(args, "tags")
-			if err != nil {
-				return "", err
-			}
-			req := &InsertPassageRequest{Text: content, Tags: tags, EmbeddingModel: t.ag.Embedding}
-			if PassageEmbeddable(content) { // otherwise the insert refuses the text
-				if req.Embedding, err = t.embedding(); err != nil {
-					return "", fmt.Errorf("%w; nothing was stored", err)
-				}
-			}
-			_, err = insertPassage(t.c, req)
+// builtins are the built-in tools by name: tooldef's catalog, with the
+// behaviour of the tools the actor runs (builtinRuns, and the memory
+// tools: memorytools.go).
+var builtins = func() map[string]builtin {
+	m := map[string]builtin{}
+	for _, n := range tooldef.Names() {
+		def, _ := tooldef.Lookup(n)
+		m[n] = builtin{Builtin: def, run: builtinRuns[n]}
+	}
+	return m
+}()
+
+// builtinRuns runs the built-in tools other than the memory tools.
+var builtinRuns = map[string]runFunc{
+	ToolSendMessage: func(t *turn, _ context.Context, args map[string]any) (string, error) {
+		if _, err := stringArg(args, "message"); err != nil {
 			return "", err
-		},
+		}
+		return "Sent message successfully.", nil
 	},
-	ToolArchivalMemorySearch: {
-		description: "Search archival memory by meaning (embedding similarity) when the agent has an embedding model, otherwise by full-text (BM25) ranking, with optional tag and time filters.",
-		params:      `{"type":"object","properties":{"query":{"type":"string","description":"String to search for."},"tags":{"type":"array","items":{"type":"string"},"description":"Optional list of tags to filter search results. Only passages with these tags will be returned."},"tag_match_mode":{"type":"string","enum":["any","all"],"description":"How to match tags - 'any' to match passages with any of the tags, 'all' to match only passages with all tags. Defaults to 'any'."},"top_k":{"type":"integer","description":"Maximum number of results to return. Defaults to 10."},"start_datetime":{"type":"string","description":"Filter results to passages created on or after this ISO 8601 datetime."},"end_datetime":{"type":"string","description":"Filter results to passages created on or before this ISO 8601 datetime."}},"required":["query"]}`,
-		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
-			req, err := searchToolRequest(args)
-			if err != nil {
-				return "", err
+	ToolArchivalMemoryInsert: func(t *turn, _ context.Context, args map[string]any) (string, error) {
+		content, err := stringArg(args, "content")
+		if err != nil {
+			return "", err
+		}
+		tags, err := stringsArg(args, "tags")
+		if err != nil {
+			return "", err
+		}
+		req := &InsertPassageRequest{Text: content, Tags: tags, EmbeddingModel: t.ag.Embedding}
+		if PassageEmbeddable(content) { // otherwise the insert refuses the text
+			if req.Embedding, err = t.embedding(); err != nil {
+				return "", fmt.Errorf("%w; nothing was stored", err)
 			}
-			if req.EmbeddingModel = t.ag.Embedding; QueryEmbeddable(req.Query) {
-				if req.QueryEmbedding, err = t.embedding(); err != nil {
-					return "", fmt.Errorf("%w; the search was not run", err)
-				}
-			}
-			resp, err := searchPassages(ctx, t.c, req)
-			if err != nil {
-				return "", err
-			}
-			return searchToolResult(resp)
-		},
+		}
+		_, err = insertPassage(t.c, req)
+		return "", err
 	},
-	ToolConversationSearch: {
-		description: "Search prior conversation history using case-insensitive string matching.",
-		params:      `{"type":"object","properties":{"query":{"type":"string","description":"String to search for."}},"required":["query"]}`,
-		run: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
-			query, err := stringArg(args, "query")
-			if err != nil {
-				return "", err
+	ToolArchivalMemorySearch: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
+		req, err := searchToolRequest(args)
+		if err != nil {
+			return "", err
+		}
+		if req.EmbeddingModel = t.ag.Embedding; QueryEmbeddable(req.Query) {
+			if req.QueryEmbedding, err = t.embedding(); err != nil {
+				return "", fmt.Errorf("%w; the search was not run", err)
 			}
-			kvs, err := t.c.Scan(ctx, storage.ScanOptions{Start: t.th.messagePrefix(), End: t.th.messagePrefix().End(), Reverse: true, Limit: storage.ScanLimitMax})
-			if err != nil {
-				return "", err
+		}
+		resp, err := searchPassages(ctx, t.c, req)
+		if err != nil {
+			return "", err
+		}
+		return searchToolResult(resp)
+	},
+	ToolConversationSearch: func(t *turn, ctx context.Context, args map[string]any) (string, error) {
+		query, err := stringArg(args, "query")
+		if err != nil {
+			return "", err
+		}
+		kvs, err := t.c.Scan(ctx, storage.ScanOptions{Start: t.th.messagePrefix(), End: t.th.messagePrefix().End(), Reverse: true, Limit: storage.ScanLimitMax})
+		if err != nil {
+			return "", err
+		}
+		var hits []string
+		for _, kv := range kvs {
+			var m Message
+			if err := json.Unmarshal(kv.Value, &m); err != nil {
+				return "", fmt.Errorf("%w: message: %v", storage.ErrCorrupt, err)
 			}
-			var hits []string
-			for _, kv := range kvs {
-				var m Message
-				if err := json.Unmarshal(kv.Value, &m); err != nil {
-					return "", fmt.Errorf("%w: message: %v", storage.ErrCorrupt, err)
-				}
-				if (m.Role == llm.RoleUser || m.Role == llm.RoleAssistant) && containsFold(m.Content, query) && len(hits) < toolSearchResultsMax {
-					hits = append(hits, m.Role+": "+m.Content)
-				}
+			if (m.Role == llm.RoleUser || m.Role == llm.RoleAssistant) && containsFold(m.Content, query) && len(hits) < toolSearchResultsMax {
+				hits = append(hits, m.Role+": "+m.Content)
 			}
-			return resultJSON(hits)
-		},
+		}
+		return resultJSON(hits)
 	},
 }
 
@@ -177,29 +172,9 @@ func checkTools(names []string) error {
 	return nil
 }
 
-// LLMTool describes the custom tool for the model.
-func (ct *CustomTool) LLMTool() llm.Tool {
-	desc := ct.Description
-	if d, ok := ct.JSONSchema["description"].(string); ok && desc == "" {
-		desc = d
-	}
-	params, err := json.Marshal(ct.JSONSchema["parameters"])
-	if err != nil || ct.JSONSchema["parameters"] == nil {
-		params = []byte(`{"type":"object","properties":{}}`)
-	}
-	return llm.Tool{Name: ct.Name, Description: desc, Parameters: params}
-}
-
-// ToolSchemas describes the named tools for the model, in the given order.
-func ToolSchemas(names []string) []llm.Tool {
-	out := make([]llm.Tool, 0, len(names))
-	for _, n := range names {
-		if b, ok := builtins[n]; ok {
-			out = append(out, llm.Tool{Name: n, Description: b.description, Parameters: json.RawMessage(b.params)})
-		}
-	}
-	return out
-}
+// ToolSchemas describes the named built-in tools for the model, in the
+// given order.
+func ToolSchemas(names []string) []llm.Tool { return tooldef.Schemas(names) }
 
 // runTool runs one tool call. Failures go back to the model as an error
 // result; they do not fail the turn.
@@ -224,7 +199,7 @@ func (t *turn) runTool(ctx context.Context, tc ToolCall) (result, status string,
 	t.callID = tc.ID
 	var out string
 	var err error
-	if b.external != "" {
+	if b.External != "" {
 		out, status = t.externalResult(tc)
 		if status == ToolError {
 			err = errors.New(strings.TrimPrefix(out, "Error: "))
@@ -235,7 +210,7 @@ func (t *turn) runTool(ctx context.Context, tc ToolCall) (result, status string,
 	if fatal := (*fatalError)(nil); errors.As(err, &fatal) && t.fatal == nil {
 		t.fatal = fatal.err // the caller fails the invocation
 	}
-	status, terminal = ToolSuccess, b.terminal
+	status, terminal = ToolSuccess, b.Terminal
 	if err != nil {
 		out, status = "Error: "+err.Error(), ToolError
 	}
@@ -341,11 +316,4 @@ func resultJSON(v []string) (string, error) {
 }
 
 // BuiltinTools returns the names of every built-in tool, sorted.
-func BuiltinTools() []string {
-	names := make([]string, 0, len(builtins))
-	for n := range builtins {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func BuiltinTools() []string { return tooldef.Names() }

@@ -6,16 +6,17 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/errkind"
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
+	"github.com/kelpie-ai/kelpie/tooldef"
 )
 
 // MCP tools. A tool an MCP server provides is a custom tool record with
 // tool_type external_mcp, the tag "mcp:<server name>" and metadata_
 // {"mcp": {"server_name", "server_id"}}; its json_schema's parameters are
 // the server's input schema. It has no source code: the run driver calls
-// it on its server (agent.ExternalMCP). Agents attach it like any custom
+// it on its server (tooldef.ExternalMCP). Agents attach it like any custom
 // tool.
 
 // mcpNamePattern is the name of an MCP tool: what function-calling APIs
@@ -38,12 +39,12 @@ func MCPTag(server string) string { return "mcp:" + server }
 
 // buildMCP validates spec and returns its tool record (without ID and
 // times).
-func buildMCP(spec MCPToolSpec) (*agent.CustomTool, error) {
+func buildMCP(spec MCPToolSpec) (*tooldef.CustomTool, error) {
 	if !mcpNamePattern.MatchString(spec.Name) {
 		return nil, invalidf("MCP tool name %q: want 1 to 64 letters, digits, underscores or hyphens", spec.Name)
 	}
 	if IsBuiltinName(spec.Name) {
-		return nil, fmt.Errorf("%w: the MCP tool %q has the name of a built-in tool", agent.ErrAlreadyExists, spec.Name)
+		return nil, fmt.Errorf("%w: the MCP tool %q has the name of a built-in tool", errkind.ErrAlreadyExists, spec.Name)
 	}
 	if spec.ServerID == "" || spec.ServerName == "" {
 		return nil, invalidf("an MCP tool needs its server's ID and name")
@@ -61,10 +62,10 @@ func buildMCP(spec MCPToolSpec) (*agent.CustomTool, error) {
 	if t, ok := params["type"]; ok && t != "object" {
 		return nil, invalidf("the input schema of MCP tool %q has type %v, not object", spec.Name, t)
 	}
-	return &agent.CustomTool{
+	return &tooldef.CustomTool{
 		Name: spec.Name, Description: spec.Description, Tags: []string{MCPTag(spec.ServerName)},
 		JSONSchema:      map[string]any{"name": spec.Name, "description": spec.Description, "parameters": params},
-		ReturnCharLimit: DefaultReturnCharLimit, ToolType: agent.ToolTypeMCP,
+		ReturnCharLimit: DefaultReturnCharLimit, ToolType: tooldef.TypeMCP,
 		Metadata: map[string]any{"mcp": map[string]any{"server_name": spec.ServerName, "server_id": spec.ServerID}},
 	}, nil
 }
@@ -72,7 +73,7 @@ func buildMCP(spec MCPToolSpec) (*agent.CustomTool, error) {
 // UpsertMCP records a tool of an MCP server: a new record, or a new
 // definition for the record of the same name if that is a tool of the
 // same server (which keeps its ID, and so its agents). A name taken by
-// any other tool is agent.ErrAlreadyExists.
+// any other tool is errkind.ErrAlreadyExists.
 func (r *Registry) UpsertMCP(ctx context.Context, spec MCPToolSpec) (*Tool, error) {
 	t, err := buildMCP(spec)
 	if err != nil {
@@ -94,7 +95,7 @@ func (r *Registry) UpsertMCP(ctx context.Context, spec MCPToolSpec) (*Tool, erro
 			return err
 		}
 		if old.MCPServerID() != spec.ServerID {
-			return fmt.Errorf("%w: a tool named %q exists already (%s) and is not a tool of MCP server %s", agent.ErrAlreadyExists, t.Name, old.ID, spec.ServerName)
+			return fmt.Errorf("%w: a tool named %q exists already (%s) and is not a tool of MCP server %s", errkind.ErrAlreadyExists, t.Name, old.ID, spec.ServerName)
 		}
 		t.ID, t.CreatedAt = old.ID, old.CreatedAt
 		if old.DefaultRequiresApproval != nil {

@@ -10,17 +10,18 @@ import (
 	"strings"
 
 	"github.com/kelpie-ai/kelpie/actor"
-	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/errkind"
 	"github.com/kelpie-ai/kelpie/rt"
 	"github.com/kelpie-ai/kelpie/storage"
 	"github.com/kelpie-ai/kelpie/storage/tuple"
+	"github.com/kelpie-ai/kelpie/tooldef"
 )
 
 // Keys.
 
 // ToolKey is the key of a custom tool: its record in the shared key
-// space, which the agents that attach it read (agent.CustomToolKey).
-func ToolKey(id string) []byte { return agent.CustomToolKey(id) }
+// space, which the agents that attach it read (tooldef.Key).
+func ToolKey(id string) []byte { return tooldef.Key(id) }
 
 // CountKey holds the number of custom tools.
 func CountKey() []byte { return tuple.Pack("tools", "count") }
@@ -30,7 +31,7 @@ func ByNameKey(name string) []byte { return actor.IndexKey("tools_by_name", name
 
 // ByCreatedKey is a custom tool's entry in the by-creation index (value:
 // its name).
-func ByCreatedKey(t *agent.CustomTool) []byte {
+func ByCreatedKey(t *tooldef.CustomTool) []byte {
 	return actor.IndexKey("tools_by_created", uint64(t.CreatedAt.UnixNano()), t.ID)
 }
 
@@ -72,9 +73,9 @@ func (r *Registry) txn(ctx context.Context, fn func(tx *storage.Txn) error) erro
 	}
 }
 
-func notFound(id string) error { return fmt.Errorf("%w: tool %s", agent.ErrNotFound, id) }
+func notFound(id string) error { return fmt.Errorf("%w: tool %s", errkind.ErrNotFound, id) }
 
-func load(ctx context.Context, tx *storage.Txn, id string) (*agent.CustomTool, error) {
+func load(ctx context.Context, tx *storage.Txn, id string) (*tooldef.CustomTool, error) {
 	v, err := tx.Get(ctx, ToolKey(id))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, notFound(id)
@@ -82,14 +83,14 @@ func load(ctx context.Context, tx *storage.Txn, id string) (*agent.CustomTool, e
 	if err != nil {
 		return nil, err
 	}
-	var t agent.CustomTool
+	var t tooldef.CustomTool
 	if err := json.Unmarshal(v, &t); err != nil {
 		return nil, fmt.Errorf("%w: tool %s: %v", storage.ErrCorrupt, id, err)
 	}
 	return &t, nil
 }
 
-func save(tx *storage.Txn, t *agent.CustomTool) error {
+func save(tx *storage.Txn, t *tooldef.CustomTool) error {
 	b, err := json.Marshal(t)
 	if err != nil {
 		return err
@@ -99,9 +100,9 @@ func save(tx *storage.Txn, t *agent.CustomTool) error {
 
 // Custom is the registry's view of a custom tool record: tool_type
 // custom, or the type it was stored with (external_mcp).
-func Custom(t agent.CustomTool) Tool { return *custom(&t) }
+func Custom(t tooldef.CustomTool) Tool { return *custom(&t) }
 
-func custom(t *agent.CustomTool) *Tool {
+func custom(t *tooldef.CustomTool) *Tool {
 	typ := TypeCustom
 	if t.ToolType != "" {
 		typ = t.ToolType
@@ -159,7 +160,7 @@ func (r *Registry) GetByName(ctx context.Context, name string) (*Tool, error) {
 	defer tx.Rollback()
 	id, err := tx.Get(ctx, ByNameKey(name))
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: no tool is named %q", agent.ErrNotFound, name)
+		return nil, fmt.Errorf("%w: no tool is named %q", errkind.ErrNotFound, name)
 	}
 	if err != nil {
 		return nil, err
@@ -172,18 +173,18 @@ func (r *Registry) GetByName(ctx context.Context, name string) (*Tool, error) {
 }
 
 func builtinNamed(name string) Tool {
-	return Builtin(agent.ToolSchemas([]string{name})[0])
+	return Builtin(tooldef.Schemas([]string{name})[0])
 }
 
 // Create adds a custom tool. Its name must be free: a name taken by
-// another tool, built-in or custom, is agent.ErrAlreadyExists.
+// another tool, built-in or custom, is errkind.ErrAlreadyExists.
 func (r *Registry) Create(ctx context.Context, spec Spec) (*Tool, error) {
 	t, err := build(spec)
 	if err != nil {
 		return nil, err
 	}
 	if IsBuiltinName(t.Name) {
-		return nil, fmt.Errorf("%w: the name %q belongs to a built-in tool", agent.ErrAlreadyExists, t.Name)
+		return nil, fmt.Errorf("%w: the name %q belongs to a built-in tool", errkind.ErrAlreadyExists, t.Name)
 	}
 	t.ID = rt.NewID(r.ids, "tool")
 	t.CreatedAt = r.rt.Now().UTC()
@@ -191,7 +192,7 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (*Tool, error) {
 	err = r.txn(ctx, func(tx *storage.Txn) error {
 		id, err := tx.Get(ctx, ByNameKey(t.Name))
 		if err == nil {
-			return fmt.Errorf("%w: a tool named %q exists already (%s)", agent.ErrAlreadyExists, t.Name, id)
+			return fmt.Errorf("%w: a tool named %q exists already (%s)", errkind.ErrAlreadyExists, t.Name, id)
 		}
 		if !errors.Is(err, storage.ErrNotFound) {
 			return err
@@ -205,7 +206,7 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (*Tool, error) {
 }
 
 // insert writes a new custom tool, its index entries and the new count.
-func insert(ctx context.Context, tx *storage.Txn, t *agent.CustomTool) error {
+func insert(ctx context.Context, tx *storage.Txn, t *tooldef.CustomTool) error {
 	n, err := count(ctx, tx)
 	if err != nil {
 		return err
@@ -266,7 +267,7 @@ func (r *Registry) Update(ctx context.Context, id string, p Patch) (*Tool, error
 	if name, ok := BuiltinName(id); ok {
 		return nil, fmt.Errorf("%w: %s is the built-in tool %s", ErrReadOnly, id, name)
 	}
-	var out *agent.CustomTool
+	var out *tooldef.CustomTool
 	err := r.txn(ctx, func(tx *storage.Txn) error {
 		old, err := load(ctx, tx, id)
 		if err != nil {
@@ -279,11 +280,11 @@ func (r *Registry) Update(ctx context.Context, id string, p Patch) (*Tool, error
 		t.ID, t.CreatedAt, t.UpdatedAt, t.ToolType = old.ID, old.CreatedAt, r.rt.Now().UTC(), old.ToolType
 		if t.Name != old.Name {
 			if IsBuiltinName(t.Name) {
-				return fmt.Errorf("%w: the name %q belongs to a built-in tool", agent.ErrAlreadyExists, t.Name)
+				return fmt.Errorf("%w: the name %q belongs to a built-in tool", errkind.ErrAlreadyExists, t.Name)
 			}
 			other, err := tx.Get(ctx, ByNameKey(t.Name))
 			if err == nil {
-				return fmt.Errorf("%w: a tool named %q exists already (%s)", agent.ErrAlreadyExists, t.Name, other)
+				return fmt.Errorf("%w: a tool named %q exists already (%s)", errkind.ErrAlreadyExists, t.Name, other)
 			}
 			if !errors.Is(err, storage.ErrNotFound) {
 				return err
@@ -393,7 +394,7 @@ func (q *Query) page(entries []entry) ([]entry, error) {
 		}
 		i := slices.IndexFunc(entries, func(e entry) bool { return e.id == c.id })
 		if i < 0 {
-			return nil, fmt.Errorf("%w: cursor tool %s", agent.ErrNotFound, c.id)
+			return nil, fmt.Errorf("%w: cursor tool %s", errkind.ErrNotFound, c.id)
 		}
 		if c.after {
 			lo = max(lo, i+1)
@@ -465,7 +466,7 @@ func compare(a, b Tool) int {
 // are read to tell MCP tools (external_mcp) from the others.
 func (r *Registry) entries(ctx context.Context, tx *storage.Txn, q *Query) ([]entry, error) {
 	var out []entry
-	for _, n := range agent.BuiltinTools() { // sorted by name
+	for _, n := range tooldef.Names() { // sorted by name
 		out = append(out, entry{BuiltinID(n), n, builtinNamed(n).ToolType})
 	}
 	prefix := ByCreatedPrefix()
@@ -482,7 +483,7 @@ func (r *Registry) entries(ctx context.Context, tx *storage.Txn, q *Query) ([]en
 		e := entry{id, string(kv.Value), TypeCustom}
 		if len(q.Types) > 0 || len(q.ExcludeTypes) > 0 {
 			t, err := load(ctx, tx, id)
-			if err != nil && !errors.Is(err, agent.ErrNotFound) {
+			if err != nil && !errors.Is(err, errkind.ErrNotFound) {
 				return nil, err
 			}
 			if t != nil {
@@ -521,7 +522,7 @@ func (r *Registry) List(ctx context.Context, q Query) ([]Tool, error) {
 				continue
 			}
 			t, err := load(ctx, tx, e.id)
-			if errors.Is(err, agent.ErrNotFound) {
+			if errors.Is(err, errkind.ErrNotFound) {
 				// Index and tool are written together: the commit would
 				// fail validation; start again.
 				return fmt.Errorf("%w: tool %s deleted during the list", storage.ErrConflict, e.id)
@@ -581,7 +582,7 @@ func (r *Registry) Resolve(ctx context.Context, names, ids []string) (builtinNam
 		}
 		t, err := r.GetByName(ctx, n)
 		switch {
-		case errors.Is(err, agent.ErrNotFound):
+		case errors.Is(err, errkind.ErrNotFound):
 			addName(n)
 		case err != nil:
 			return nil, nil, err

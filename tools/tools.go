@@ -10,7 +10,7 @@
 //
 // Storage layout (keys are storage/tuple tuples):
 //
-//	("s", "tool", id)                            the tool, JSON (agent.CustomTool), in the shared key space
+//	("s", "tool", id)                            the tool, JSON (tooldef.CustomTool), in the shared key space
 //	("tools", "count")                           the number of custom tools (8 bytes, big-endian)
 //	("i", "tools_by_name", name)                 id
 //	("i", "tools_by_created", createdNanos, id)  name
@@ -38,11 +38,12 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/kelpie-ai/kelpie/agent"
+	"github.com/kelpie-ai/kelpie/errkind"
 	"github.com/kelpie-ai/kelpie/llm"
+	"github.com/kelpie-ai/kelpie/tooldef"
 )
 
-// Limits. Over a limit a request fails with agent.ErrInvalid and nothing
+// Limits. Over a limit a request fails with errkind.ErrInvalid and nothing
 // changes.
 const (
 	// ToolsMax bounds the number of custom tools. It equals
@@ -86,7 +87,7 @@ const (
 	// Letta types them.
 	TypeSleeptimeCore = "letta_sleeptime_core"
 	// TypeMCP marks custom tools an MCP server provides.
-	TypeMCP = agent.ToolTypeMCP
+	TypeMCP = tooldef.TypeMCP
 )
 
 // ErrReadOnly: a request to modify or delete a built-in tool.
@@ -98,7 +99,7 @@ var namePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 // Tool is a tool as the registry describes it: a custom tool, or a
 // built-in one (ToolType TypeCore or TypeMemoryCore, zero CreatedAt).
 type Tool struct {
-	agent.CustomTool
+	tooldef.CustomTool
 	ToolType string `json:"tool_type"`
 }
 
@@ -117,7 +118,7 @@ func BuiltinID(name string) string {
 // builtinIDs maps built-in tool IDs to names.
 var builtinIDs = func() map[string]string {
 	m := map[string]string{}
-	for _, n := range agent.BuiltinTools() {
+	for _, n := range tooldef.Names() {
 		m[BuiltinID(n)] = n
 	}
 	return m
@@ -130,7 +131,7 @@ func BuiltinName(id string) (string, bool) {
 }
 
 // IsBuiltinName reports whether name is a built-in tool's.
-func IsBuiltinName(name string) bool { return slices.Contains(agent.BuiltinTools(), name) }
+func IsBuiltinName(name string) bool { return slices.Contains(tooldef.Names(), name) }
 
 // Builtin describes a built-in tool as the registry lists it.
 func Builtin(t llm.Tool) Tool {
@@ -138,14 +139,14 @@ func Builtin(t llm.Tool) Tool {
 	json.Unmarshal(t.Parameters, &params)
 	toolType := TypeCore
 	switch {
-	case agent.IsExternal(t.Name):
+	case tooldef.IsExternal(t.Name):
 		toolType = TypeBuiltin
-	case t.Name == agent.ToolMemoryRethink || t.Name == agent.ToolMemoryFinishEdits:
+	case t.Name == tooldef.MemoryRethink || t.Name == tooldef.MemoryFinishEdits:
 		toolType = TypeSleeptimeCore
 	case strings.Contains(t.Name, "memory") && !strings.HasPrefix(t.Name, "archival_"):
 		toolType = TypeMemoryCore
 	}
-	return Tool{ToolType: toolType, CustomTool: agent.CustomTool{
+	return Tool{ToolType: toolType, CustomTool: tooldef.CustomTool{
 		ID: BuiltinID(t.Name), Name: t.Name, Description: t.Description, Tags: []string{toolType},
 		SourceType: "python", ReturnCharLimit: DefaultReturnCharLimit,
 		JSONSchema: map[string]any{"name": t.Name, "description": t.Description, "parameters": params},
@@ -155,7 +156,7 @@ func Builtin(t llm.Tool) Tool {
 // Builtins returns every built-in tool, sorted by name.
 func Builtins() []Tool {
 	var out []Tool
-	for _, t := range agent.ToolSchemas(agent.BuiltinTools()) {
+	for _, t := range tooldef.Schemas(tooldef.Names()) {
 		out = append(out, Builtin(t))
 	}
 	return out
@@ -208,7 +209,7 @@ type Patch struct {
 }
 
 func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", agent.ErrInvalid, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", errkind.ErrInvalid, fmt.Sprintf(format, args...))
 }
 
 func checkText(field, s string, bytesMax int) error {
@@ -243,7 +244,7 @@ func cloneJSON(field string, m map[string]any, bytesMax int) (map[string]any, er
 
 // build validates spec and returns the tool it describes (without ID and
 // times).
-func build(spec Spec) (*agent.CustomTool, error) {
+func build(spec Spec) (*tooldef.CustomTool, error) {
 	if err := checkText("source_code", spec.SourceCode, SourceCodeBytesMax); err != nil {
 		return nil, err
 	}
@@ -281,7 +282,7 @@ func build(spec Spec) (*agent.CustomTool, error) {
 	if name == "" {
 		return nil, invalidf("the tool has no name: give json_schema a \"name\"")
 	}
-	if spec.toolType == agent.ToolTypeMCP {
+	if spec.toolType == tooldef.TypeMCP {
 		if !mcpNamePattern.MatchString(name) {
 			return nil, invalidf("MCP tool name %q: want 1 to 64 letters, digits, underscores or hyphens", name)
 		}
@@ -330,7 +331,7 @@ func build(spec Spec) (*agent.CustomTool, error) {
 			return nil, err
 		}
 	}
-	metadata, err := cloneJSON("metadata_", spec.Metadata, agent.MetadataBytesMax)
+	metadata, err := cloneJSON("metadata_", spec.Metadata, tooldef.MetadataBytesMax)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +343,7 @@ func build(spec Spec) (*agent.CustomTool, error) {
 			return nil, invalidf("pip requirement %q: want a package name, optionally with a version (name==1.2.3)", r)
 		}
 	}
-	return &agent.CustomTool{PipRequirements: slices.Clone(spec.PipRequirements),
+	return &tooldef.CustomTool{PipRequirements: slices.Clone(spec.PipRequirements),
 		Name: name, Description: desc, Tags: slices.Clone(spec.Tags), SourceCode: spec.SourceCode, SourceType: sourceType,
 		JSONSchema: schema, ArgsJSONSchema: args, ReturnCharLimit: limit,
 		DefaultRequiresApproval: spec.DefaultRequiresApproval, Metadata: metadata,
@@ -360,7 +361,7 @@ func Check(spec Spec) (string, error) {
 }
 
 // apply returns the spec of t changed by p.
-func apply(t *agent.CustomTool, p Patch) Spec {
+func apply(t *tooldef.CustomTool, p Patch) Spec {
 	limit := t.ReturnCharLimit
 	spec := Spec{
 		Name: "", Description: t.Description, Tags: t.Tags, SourceCode: t.SourceCode, SourceType: t.SourceType,
