@@ -53,17 +53,23 @@ type hub struct {
 // signal for new ones, and why the run will send no more (end).
 type watch struct {
 	agentID string
-	mu      sync.Mutex
-	events  []agent.RunEvent
-	end     error
-	wake    rt.Signal
+	// deltas: the caller wants the pieces of each step's answer as the
+	// model streams them (see hub.streamed).
+	deltas bool
+	mu     sync.Mutex
+	events []agent.RunEvent
+	end    error
+	wake   rt.Signal
 }
 
-// watched reports whether anyone watches the run.
-func (h *hub) watched(runID string) bool {
+// streamed reports whether anyone watching the run wants the model's
+// answers as they stream: otherwise the model is called without
+// streaming, which costs less (decoding one JSON answer, not an event
+// stream).
+func (h *hub) streamed(runID string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.watches[runID]) > 0
+	return slices.ContainsFunc(h.watches[runID], func(w *watch) bool { return w.deltas })
 }
 
 // delta relays a streamed piece of a step's model answer to the run's
@@ -172,8 +178,8 @@ func (w *watch) stop(err error) {
 
 // watch registers interest in the events of a run of an agent; call the
 // returned stop when done.
-func (h *hub) watch(agentID, runID string) (*watch, func()) {
-	w := &watch{agentID: agentID, wake: h.rt.NewSignal()}
+func (h *hub) watch(agentID, runID string, deltas bool) (*watch, func()) {
+	w := &watch{agentID: agentID, deltas: deltas, wake: h.rt.NewSignal()}
 	h.mu.Lock()
 	h.watches[runID] = append(h.watches[runID], w)
 	w.end = h.closed
@@ -496,7 +502,7 @@ func (s *Service) kickBusy(agentID string, err error) {
 // complete calls the model, streaming tokens to the run's watchers when
 // the model can stream.
 func (s *Service) complete(ctx context.Context, runID string, step int, req llm.Request) (*llm.Response, error) {
-	if st, ok := s.model.(llm.Streamer); ok && s.hub.watched(runID) {
+	if st, ok := s.model.(llm.Streamer); ok && s.hub.streamed(runID) {
 		return st.CompleteStream(ctx, req, func(d llm.Delta) error {
 			s.hub.delta(runID, step, d)
 			return nil
@@ -535,7 +541,9 @@ func (s *Service) SendMessage(ctx context.Context, id string, req agent.SendRequ
 
 // Stream is SendMessage that also reports the run's progress to onStep:
 // each committed step's messages, and (when the model streams) the pieces
-// of each step's answer as they arrive, as events with Delta set.
+// of each step's answer as they arrive, as events with Delta set. Only a
+// run someone watches with an onStep calls the model streaming; a
+// SendMessage (onStep nil) calls it without.
 func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
 	if !llm.IsConfigured(s.model) {
 		return nil, llm.ErrNotConfigured // refuse before logging anything
@@ -546,7 +554,7 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 	req.RunID = rt.NewID(s.ids, "run")
 	req.Embeddings = s.approvalEmbeddings(ctx, id, req.ConversationID, req.Approvals)
 	req.ToolResults = s.approvalToolResults(ctx, id, req.ConversationID, req.Approvals)
-	w, stop := s.hub.watch(id, req.RunID)
+	w, stop := s.hub.watch(id, req.RunID, onStep != nil)
 	defer stop()
 	var started *agent.SendResult
 	// A send that answers pending tool calls reads the agent's custom
@@ -568,7 +576,7 @@ func (s *Service) Stream(ctx context.Context, id string, req agent.SendRequest, 
 // happens, until it finishes: resuming a stream. It returns the run's
 // result like SendMessage.
 func (s *Service) FollowRun(ctx context.Context, agentID, runID string, after int64, onStep func(agent.RunEvent) error) (*agent.SendResponse, error) {
-	w, stop := s.hub.watch(agentID, runID)
+	w, stop := s.hub.watch(agentID, runID, onStep != nil)
 	defer stop()
 	run, err := call(ctx, s, agentID, agent.OpGetRun, agent.RunRequest{RunID: runID})
 	if err != nil {
