@@ -133,14 +133,10 @@ func (e *ConfigError) Error() string { return e.Flag + ": " + e.Msg }
 // inProcess reports whether the run starts its own server.
 func (c *Config) inProcess() bool { return c.Server == "" }
 
-// Validate checks the configuration and fills in defaults.
+// Validate checks the configuration and fills in the default model.
+// Agents and Clients have no zero default: a run needs at least one of
+// each (the command line's defaults are DefaultAgents, DefaultClients).
 func (c *Config) Validate() error {
-	if c.Agents == 0 {
-		c.Agents = DefaultAgents
-	}
-	if c.Clients == 0 {
-		c.Clients = DefaultClients
-	}
 	if c.Model == "" {
 		c.Model = DefaultModel
 	}
