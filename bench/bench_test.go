@@ -72,6 +72,12 @@ func TestRunInProcessSQLite(t *testing.T) {
 	if first := strings.SplitN(text.String(), "\n", 4)[2]; !strings.HasPrefix(first, "ratio ") {
 		t.Fatalf("the headline is not the ratio:\n%s", text.String())
 	}
+	// Writing the text leaves the report as it was.
+	var again bytes.Buffer
+	r.WriteText(&again)
+	if again.String() != text.String() {
+		t.Fatalf("the second rendering differs:\n%s\n---\n%s", text.String(), again.String())
+	}
 	for _, want := range []string{"msgs/s", "p50", "p99", "µs/msg", "allocs/msg", "fsyncs/msg", "errors     none"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())

@@ -175,6 +175,9 @@ func (r *Report) finish() {
 	} else {
 		r.Notes = append(r.Notes, "CPU, allocations and commits are measured for the in-process server only")
 	}
+	if !r.Stream && r.Floor != nil {
+		r.Notes = append(r.Notes, "the server streams its model calls in either mode; the floor streams only with --stream")
+	}
 	if r.Tools {
 		r.Notes = append(r.Notes, "--tools: each message is two model calls (the tool call, then the answer); the floor makes one, and the server estimate subtracts one")
 	}
