@@ -56,8 +56,8 @@ stderr when it is a terminal; --json prints one JSON object on stdout.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fl := cmd.Flags()
-			if !fl.Changed("messages") && !fl.Changed("duration") {
-				f.cfg.Messages = benchDefaultMessages
+			if fl.Changed("duration") && !fl.Changed("messages") {
+				f.cfg.Messages = 0 // --duration replaces the default count
 			}
 			if !fl.Changed("password") && f.cfg.Server != "" {
 				f.cfg.Password = getenv(envPassword)

@@ -86,6 +86,29 @@ func TestBenchCommandText(t *testing.T) {
 	}
 }
 
+// --duration alone replaces the default message count.
+func TestBenchCommandDuration(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"bench", "--agents", "2", "--clients", "2", "--duration", "200ms", "--storage", "memory", "--json"}, &stdout, &stderr, noEnv)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, stderr.String())
+	}
+	var r struct {
+		Messages        int     `json:"messages"`
+		DurationSeconds float64 `json:"duration_seconds"`
+		Kelpie          struct {
+			OK      int     `json:"ok"`
+			Seconds float64 `json:"seconds"`
+		} `json:"kelpie"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Messages != 0 || r.DurationSeconds != 0.2 || r.Kelpie.OK == 0 || r.Kelpie.Seconds < 0.2 {
+		t.Fatalf("report %+v", r)
+	}
+}
+
 func TestBenchFlagErrors(t *testing.T) {
 	for _, c := range []struct {
 		args []string
