@@ -76,7 +76,7 @@ Start a server with 'kelpie serve'.`,
 	root.SetErr(stderr)
 	root.SetVersionTemplate("kelpie {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newVersionCmd(), newServeCmd(stderr, getenv), newSimCmd(stdout, stderr), newFakeLLMCmd(stderr, getenv), newAgentsCmd(stdout, getenv), newChatCmd(stdout, stderr, getenv))
+	root.AddCommand(newVersionCmd(), newServeCmd(stderr, getenv), newSimCmd(stdout, stderr), newFakeLLMCmd(stderr, getenv), newAgentsCmd(stdout, getenv), newChatCmd(stdout, stderr, getenv), newBenchCmd(stdout, stderr, getenv))
 	return root
 }
 
