@@ -235,6 +235,8 @@ func (a *Actor) Invoke(ctx context.Context, c *actor.Context[State], op string, 
 		return encode(a.compact(ctx, c, &req))
 	case OpContextWindow:
 		return encode(a.contextWindow(ctx, c))
+	case OpOrderRuns:
+		return encode(orderRuns(ctx, c))
 	case OpCreateConversation, OpGetConversation, OpUpdateConversation, OpDeleteConversation, OpForkConversation,
 		OpListConversations, OpCompileConversation:
 		return invokeConversation(ctx, c, op, payload)
@@ -302,7 +304,7 @@ func create(ctx context.Context, c *actor.Context[State], req *CreateRequest) (*
 		ID: req.ID, Name: req.Name, AgentType: agentType, Description: req.Description,
 		System: req.System, Model: req.Model, Embedding: req.Embedding,
 		Tags: nonNil(slices.Clone(req.Tags)), Metadata: req.Metadata,
-		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now, PassagesIndexed: true,
+		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now, PassagesIndexed: true, RunsOrdered: true,
 		CompactionSettings: req.CompactionSettings, ContextWindowLimit: req.ContextWindowLimit,
 		ParallelToolCalls: req.ParallelToolCalls, Secrets: slices.Clone(req.Secrets),
 	}

@@ -82,23 +82,9 @@ func (w *world) awaitRunsEnded(r rt.Runtime) error {
 	began := r.Now()
 	interrupted := -1
 	for {
-		var runs []*agent.Run
-		var err error
-		n := w.servers[0]
-		for attempt := 0; ; attempt++ {
-			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
-			runs, err = n.svc.ListRuns(ctx, "", service.ListLimitMax)
-			cancel()
-			if err == nil {
-				break
-			}
-			if attempt == finalReadAttempts {
-				return fmt.Errorf("list runs with faults off: %w", err)
-			}
-			r.Sleep(context.Background(), resumePoll)
-		}
-		if len(runs) == service.ListLimitMax {
-			return fmt.Errorf("sim: %d runs, too many for one list; the check of interrupted runs would miss some", len(runs))
+		runs, err := w.listAllRuns(r, w.servers[0])
+		if err != nil {
+			return err
 		}
 		w.runsAtEnd = w.runsAtEnd[:0]
 		running := 0
@@ -116,5 +102,33 @@ func (w *world) awaitRunsEnded(r rt.Runtime) error {
 			return nil
 		}
 		r.Sleep(context.Background(), resumePoll)
+	}
+}
+
+// listAllRuns reads every run, oldest first, a page at a time as GET
+// /v1/runs pages them (after cursors), retrying each page.
+func (w *world) listAllRuns(r rt.Runtime, n *server) ([]*agent.Run, error) {
+	var runs []*agent.Run
+	after := ""
+	for {
+		var page *service.RunPage
+		var err error
+		for attempt := 0; ; attempt++ {
+			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
+			page, err = n.svc.ListRuns(ctx, service.RunQuery{After: after, Limit: service.ListLimitMax})
+			cancel()
+			if err == nil {
+				break
+			}
+			if attempt == finalReadAttempts {
+				return nil, fmt.Errorf("list runs with faults off: %w", err)
+			}
+			r.Sleep(context.Background(), resumePoll)
+		}
+		runs = append(runs, page.Runs...)
+		if len(page.Runs) < service.ListLimitMax {
+			return runs, nil
+		}
+		after = page.Runs[len(page.Runs)-1].ID
 	}
 }
