@@ -172,6 +172,7 @@ type createAgentRequest struct {
 	MemoryBlocks     []blockCreate     `json:"memory_blocks"`
 	Tools            []string          `json:"tools"`
 	ToolIDs          []string          `json:"tool_ids"`
+	BlockIDs         []string          `json:"block_ids"`
 	Tags             []string          `json:"tags"`
 	System           string            `json:"system"`
 	AgentType        string            `json:"agent_type"`
@@ -322,7 +323,7 @@ func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 	cr := agent.CreateRequest{
 		Name: req.Name, AgentType: agentType, Description: req.Description, System: req.System,
 		Model: model, Embedding: embedding, Tools: nonNilStrings(tools), Tags: req.Tags, Metadata: req.Metadata,
-		CustomToolIDs: customTools, ParallelToolCalls: req.parallelToolCalls(),
+		CustomToolIDs: customTools, ParallelToolCalls: req.parallelToolCalls(), SharedBlockIDs: req.BlockIDs,
 	}
 	if req.CompactionSettings != nil {
 		cr.CompactionSettings = *req.CompactionSettings
