@@ -35,7 +35,7 @@ var idPattern = regexp.MustCompile(`^[a-z_]+-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3
 func pathID(w http.ResponseWriter, r *http.Request, name, prefix string) (string, bool) {
 	id := r.PathValue(name)
 	if !validID(id, prefix) {
-		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("%s %q is not a valid %s ID (expected %s-<uuid4>)", name, id, prefix, prefix))
+		writeFieldError(w, []any{"path", name}, fmt.Sprintf("%s %q is not a valid %s ID (expected %s-<uuid4>)", name, id, prefix, prefix), "value_error")
 		return "", false
 	}
 	return id, true
@@ -456,7 +456,7 @@ func listLimit(w http.ResponseWriter, r *http.Request, def, max int) (int, bool)
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > max {
-		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("limit must be an integer in 1..%d", max))
+		writeQueryError(w, "limit", fmt.Sprintf("limit must be an integer in 1..%d", max))
 		return 0, false
 	}
 	return n, true
@@ -477,7 +477,7 @@ func orderDescending(w http.ResponseWriter, r *http.Request, def bool) (bool, bo
 	case "asc":
 		return false, true
 	}
-	writeError(w, http.StatusUnprocessableEntity, `order must be "asc" or "desc"`)
+	writeQueryError(w, "order", `order must be "asc" or "desc"`)
 	return false, false
 }
 
@@ -626,7 +626,7 @@ func (h *handler) setToolApproval(w http.ResponseWriter, r *http.Request) {
 	if q := r.URL.Query().Get("requires_approval"); q != "" {
 		v, err := strconv.ParseBool(q)
 		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "requires_approval must be true or false")
+			writeQueryError(w, "requires_approval", "requires_approval must be true or false")
 			return
 		}
 		required = &v

@@ -205,6 +205,9 @@ type world struct {
 	// nodes had had resumeWait to end the interrupted ones.
 	midRun    []check.DeleteDuringSend
 	runsAtEnd []check.RunState
+	// runsByAgent are the run IDs each agent in runsAtEnd lists from its
+	// own ordering of runs, oldest first (check.RunIndexesAgree).
+	runsByAgent map[string][]string
 	// midRng draws deleteMidRun's choices, apart from the workload's.
 	midRng rt.Rand
 }
@@ -728,6 +731,7 @@ func (w *world) verify() error {
 			return check.InterruptedRunsEnded(w.runsAtEnd, func(st string) bool { return st == agent.RunRunning || st == agent.RunCreated }, resumeWait)
 		},
 		func() error { return check.SendsEndAfterDelete(w.midRun, midRunAnswerMax) },
+		func() error { return check.RunIndexesAgree(w.runsAtEnd, w.runsByAgent) },
 	} {
 		if err := inv(); err != nil {
 			return err

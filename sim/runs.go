@@ -99,7 +99,7 @@ func (w *world) awaitRunsEnded(r rt.Runtime) error {
 		}
 		if running == 0 || r.Now().Sub(began) >= resumeWait {
 			w.res.RunsResumed = interrupted - running
-			return nil
+			return w.readRunsByAgent(r, w.servers[0])
 		}
 		r.Sleep(context.Background(), resumePoll)
 	}
@@ -131,4 +131,43 @@ func (w *world) listAllRuns(r rt.Runtime, n *server) ([]*agent.Run, error) {
 		}
 		after = page.Runs[len(page.Runs)-1].ID
 	}
+}
+
+// readRunsByAgent reads each agent's runs (those w.runsAtEnd lists) from
+// the agent's own ordering, as GET /v1/runs?agent_id= does, for
+// check.RunIndexesAgree.
+func (w *world) readRunsByAgent(r rt.Runtime, n *server) error {
+	w.runsByAgent = map[string][]string{}
+	for _, run := range w.runsAtEnd {
+		if _, done := w.runsByAgent[run.Agent]; done {
+			continue
+		}
+		ids := []string{}
+		after := ""
+		for {
+			var page *service.RunPage
+			var err error
+			for attempt := 0; ; attempt++ {
+				ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
+				page, err = n.svc.ListRuns(ctx, service.RunQuery{AgentIDs: []string{run.Agent}, After: after, Limit: service.ListLimitMax})
+				cancel()
+				if err == nil {
+					break
+				}
+				if attempt == finalReadAttempts {
+					return fmt.Errorf("list the runs of agent %s with faults off: %w", run.Agent, err)
+				}
+				r.Sleep(context.Background(), resumePoll)
+			}
+			for _, got := range page.Runs {
+				ids = append(ids, got.ID)
+			}
+			if len(page.Runs) < service.ListLimitMax {
+				break
+			}
+			after = page.Runs[len(page.Runs)-1].ID
+		}
+		w.runsByAgent[run.Agent] = ids
+	}
+	return nil
 }
