@@ -195,11 +195,53 @@ type createAgentRequest struct {
 }
 
 // llmConfigRequest is the part of Letta's (deprecated) LLMConfig Kelpie
-// reads in a create.
+// reads in a create or an update: the handle (or model) and the context
+// window. The sampling settings are validated (check) and otherwise not
+// used: Kelpie sends none to the model.
 type llmConfigRequest struct {
-	Handle        string `json:"handle"`
-	Model         string `json:"model"`
-	ContextWindow int    `json:"context_window"`
+	Handle             string   `json:"handle"`
+	Model              string   `json:"model"`
+	ContextWindow      int      `json:"context_window"`
+	Temperature        *float64 `json:"temperature"`
+	MaxTokens          *int     `json:"max_tokens"`
+	MaxReasoningTokens *int     `json:"max_reasoning_tokens"`
+	FrequencyPenalty   *float64 `json:"frequency_penalty"`
+	TopLogprobs        *int     `json:"top_logprobs"`
+}
+
+// Ranges of llm_config's numbers, as the providers accept them (OpenAI's
+// widest).
+const (
+	temperatureMax      = 2.0
+	frequencyPenaltyMax = 2.0
+	topLogprobsMax      = 20
+)
+
+// check answers 422 naming the first field of c outside its range (nil c
+// is valid).
+func (c *llmConfigRequest) check(w http.ResponseWriter) bool {
+	if c == nil {
+		return true
+	}
+	bad := func(field, msg string) bool {
+		writeFieldError(w, []any{"body", "llm_config", field}, msg, "value_error")
+		return false
+	}
+	switch {
+	case c.ContextWindow < 0 || c.ContextWindow > agent.ContextWindowTokensMax:
+		return bad("context_window", fmt.Sprintf("context_window %d outside 1..%d tokens", c.ContextWindow, agent.ContextWindowTokensMax))
+	case c.Temperature != nil && (*c.Temperature < 0 || *c.Temperature > temperatureMax):
+		return bad("temperature", fmt.Sprintf("temperature %v outside 0..%v", *c.Temperature, temperatureMax))
+	case c.MaxTokens != nil && *c.MaxTokens < 1:
+		return bad("max_tokens", fmt.Sprintf("max_tokens %d: must be at least 1", *c.MaxTokens))
+	case c.MaxReasoningTokens != nil && *c.MaxReasoningTokens < 0:
+		return bad("max_reasoning_tokens", fmt.Sprintf("max_reasoning_tokens %d: must not be negative", *c.MaxReasoningTokens))
+	case c.FrequencyPenalty != nil && (*c.FrequencyPenalty < -frequencyPenaltyMax || *c.FrequencyPenalty > frequencyPenaltyMax):
+		return bad("frequency_penalty", fmt.Sprintf("frequency_penalty %v outside -%v..%v", *c.FrequencyPenalty, frequencyPenaltyMax, frequencyPenaltyMax))
+	case c.TopLogprobs != nil && (*c.TopLogprobs < 0 || *c.TopLogprobs > topLogprobsMax):
+		return bad("top_logprobs", fmt.Sprintf("top_logprobs %d outside 0..%d", *c.TopLogprobs, topLogprobsMax))
+	}
+	return true
 }
 
 // agentSettingsRequest holds the settings CreateAgentRequest and
@@ -289,7 +331,7 @@ type blockCreate struct {
 
 func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 	var req createAgentRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req) || !req.LLMConfig.check(w) {
 		return
 	}
 	// Tool names and IDs may name built-in or custom tools (see tools.go).
@@ -407,7 +449,7 @@ func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req updateAgentRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req) || !req.LLMConfig.check(w) {
 		return
 	}
 	up := agent.UpdateRequest{Name: req.Name, System: req.System, Description: req.Description, Tags: req.Tags, Metadata: req.Metadata, Model: req.Model,

@@ -106,12 +106,16 @@ func (s *Service) System() *actor.System { return s.sys }
 //
 // An agent created without an embedding model gets the service's default
 // (WithDefaultEmbedding), if any; one the embedder cannot serve is refused
-// (see checkAgentEmbedding).
+// (see checkAgentEmbedding), and so is a chat model no provider serves
+// (checkAgentModel).
 func (s *Service) CreateAgent(ctx context.Context, req agent.CreateRequest) (*agent.Agent, error) {
 	if req.Embedding == "" {
 		req.Embedding = s.defaultEmbedding
 	}
 	if err := s.checkAgentEmbedding(ctx, req.Embedding); err != nil {
+		return nil, err
+	}
+	if err := s.checkAgentModel(ctx, req.Model); err != nil {
 		return nil, err
 	}
 	req.ID = rt.NewID(s.ids, "agent")
@@ -136,11 +140,16 @@ func (s *Service) GetAgent(ctx context.Context, id string) (*agent.Agent, error)
 }
 
 // UpdateAgent applies req and returns the state that update committed. A
-// new embedding model is checked as CreateAgent checks it. An update that
+// new embedding or chat model is checked as CreateAgent checks it. An update that
 // raced with a change to a shared block it edits is retried (bounded).
 func (s *Service) UpdateAgent(ctx context.Context, id string, req agent.UpdateRequest) (*agent.Agent, error) {
 	if req.Embedding != nil {
 		if err := s.checkAgentEmbedding(ctx, *req.Embedding); err != nil {
+			return nil, err
+		}
+	}
+	if req.Model != nil {
+		if err := s.checkAgentModel(ctx, *req.Model); err != nil {
 			return nil, err
 		}
 	}
