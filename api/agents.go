@@ -100,8 +100,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 // fail answers an error from the service with its status and detail.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, detail := h.classify(r, err)
-	if status == http.StatusServiceUnavailable {
+	var busy *agent.BusyError
+	switch {
+	case status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", retryAfterSeconds)
+	case status == http.StatusConflict && (errors.Is(err, actor.ErrBusy) || errors.As(err, &busy)):
+		w.Header().Set("Retry-After", busyRetryAfterSeconds)
 	}
 	writeError(w, status, detail)
 }
@@ -109,6 +113,10 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // retryAfterSeconds is the Retry-After of a 503: the server is shutting
 // down, and a restart takes a few seconds.
 const retryAfterSeconds = "5"
+
+// busyRetryAfterSeconds is the Retry-After of a 409 for a busy agent (its
+// mailbox full, or a run in progress): a step takes about a second.
+const busyRetryAfterSeconds = "1"
 
 // classify maps an error from the service to a status and a useful detail.
 func (h *handler) classify(r *http.Request, err error) (int, string) {

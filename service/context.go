@@ -9,7 +9,7 @@ import (
 // ContextWindow returns what the agent's next model request would carry.
 func (s *Service) ContextWindow(ctx context.Context, agentID string) (*agent.ContextWindow, error) {
 	var out agent.ContextWindow
-	if err := s.call(ctx, agentID, agent.OpContextWindow, nil, &out); err != nil {
+	if err := s.read(ctx, agentID, agent.OpContextWindow, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -752,7 +752,7 @@ func (s *Service) GetRun(ctx context.Context, runID string) (*agent.Run, error) 
 		return nil, err
 	}
 	var out agent.Run
-	if err := s.call(ctx, id, agent.OpGetRun, agent.RunRequest{RunID: runID}, &out); err != nil {
+	if err := s.read(ctx, id, agent.OpGetRun, agent.RunRequest{RunID: runID}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -761,7 +761,7 @@ func (s *Service) GetRun(ctx context.Context, runID string) (*agent.Run, error) 
 // RunMessages returns the messages a run logged so far.
 func (s *Service) RunMessages(ctx context.Context, agentID, runID string) ([]agent.Message, error) {
 	var out []agent.Message
-	if err := s.call(ctx, agentID, agent.OpRunMessages, agent.RunRequest{RunID: runID}, &out); err != nil {
+	if err := s.read(ctx, agentID, agent.OpRunMessages, agent.RunRequest{RunID: runID}, &out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -770,7 +770,7 @@ func (s *Service) RunMessages(ctx context.Context, agentID, runID string) ([]age
 // RunSteps returns a run's steps in order.
 func (s *Service) RunSteps(ctx context.Context, agentID, runID string) ([]agent.Step, error) {
 	var out []agent.Step
-	if err := s.call(ctx, agentID, agent.OpRunSteps, agent.RunRequest{RunID: runID}, &out); err != nil {
+	if err := s.read(ctx, agentID, agent.OpRunSteps, agent.RunRequest{RunID: runID}, &out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -791,7 +791,7 @@ func (s *Service) GetStep(ctx context.Context, stepID string) (*agent.Step, erro
 		return nil, err
 	}
 	var out agent.Step
-	if err := s.call(ctx, string(v), agent.OpGetStep, agent.StepByID{StepID: stepID}, &out); err != nil {
+	if err := s.read(ctx, string(v), agent.OpGetStep, agent.StepByID{StepID: stepID}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

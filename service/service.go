@@ -48,6 +48,9 @@ type Service struct {
 	executor toolexec.Executor
 	// windows gives models' context windows (compaction.go).
 	windows windows
+	// agentActor is the registered agent actor, which also answers
+	// committed reads (read).
+	agentActor actor.Actor[agent.State]
 
 	mu sync.Mutex
 	// driving holds the runs with a driver task on this node, their
@@ -95,6 +98,7 @@ func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model ll
 	if err := actor.Register(sys, agent.Namespace, a); err != nil {
 		return nil, err
 	}
+	s.agentActor = a
 	return s, nil
 }
 
@@ -132,7 +136,7 @@ func (s *Service) CreateAgent(ctx context.Context, req agent.CreateRequest) (*ag
 // GetAgent returns the agent's state.
 func (s *Service) GetAgent(ctx context.Context, id string) (*agent.Agent, error) {
 	var out agent.Agent
-	if err := s.call(ctx, id, agent.OpGet, nil, &out); err != nil {
+	if err := s.read(ctx, id, agent.OpGet, nil, &out); err != nil {
 		return nil, err
 	}
 	s.noteEmbedding(id, out.Embedding)
@@ -199,7 +203,7 @@ func (s *Service) DeleteAgent(ctx context.Context, id string) error {
 // ListMessages returns a page of the agent's message log.
 func (s *Service) ListMessages(ctx context.Context, id string, req agent.ListMessagesRequest) ([]agent.Message, error) {
 	var out []agent.Message
-	if err := s.call(ctx, id, agent.OpMessages, req, &out); err != nil {
+	if err := s.read(ctx, id, agent.OpMessages, req, &out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -322,6 +326,49 @@ func (s *Service) exists(ctx context.Context, aid actor.ID) error {
 		return fmt.Errorf("%w: agent %s", agent.ErrNotFound, aid.ID)
 	}
 	return err
+}
+
+// readAttemptsMax bounds the committed reads one read tries before it
+// asks the agent itself.
+const readAttemptsMax = 3
+
+// read answers a read-only op from the agent's committed state in storage
+// (actor.ReadCommitted), without activating the agent or queueing behind
+// its mailbox: what the agent would answer between two commits, and only
+// state already committed, which is all a client can have been
+// acknowledged. A read that keeps conflicting with the agent's commits
+// (readAttemptsMax) is passed to the agent through its mailbox.
+func (s *Service) read(ctx context.Context, id, op string, in, out any) error {
+	aid := agent.ActorID(id)
+	if err := aid.Validate(); err != nil {
+		return fmt.Errorf("%w: agent %q", agent.ErrNotFound, id)
+	}
+	var payload []byte
+	if in != nil {
+		var err error
+		if payload, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("%w: %v", agent.ErrInvalid, err)
+		}
+	}
+	for attempt := 1; attempt <= readAttemptsMax; attempt++ {
+		reply, err := actor.ReadCommitted(ctx, s.store, s.rt, aid, func(c *actor.Context[agent.State]) ([]byte, error) {
+			return s.agentActor.Invoke(ctx, c, op, payload)
+		})
+		if errors.Is(err, storage.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			return nil
+		}
+		if err := json.Unmarshal(reply, out); err != nil {
+			return fmt.Errorf("decode %s reply: %w", op, err)
+		}
+		return nil
+	}
+	return s.call(ctx, id, op, in, out)
 }
 
 // call invokes op on the agent's actor with a JSON payload and decodes
