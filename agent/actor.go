@@ -38,6 +38,9 @@ type CreateRequest struct {
 	// by the transaction that creates the agent: user, assistant or system
 	// messages with text, at most InitialMessagesMax.
 	InitialMessages []InputMessage `json:"initial_messages,omitempty"`
+	// SharedBlockIDs are standalone blocks to attach by reference, after
+	// Blocks; an unknown one fails the create with ErrNotFound naming it.
+	SharedBlockIDs []string `json:"shared_block_ids,omitempty"`
 }
 
 // BlockCreate is a core memory block to create with an agent.
@@ -173,7 +176,7 @@ func create(ctx context.Context, c *actor.Context[State], req *CreateRequest) (*
 		ID: req.ID, Name: req.Name, AgentType: agentType, Description: req.Description,
 		System: req.System, Model: req.Model, Embedding: req.Embedding,
 		Tags: nonNil(slices.Clone(req.Tags)), Metadata: req.Metadata,
-		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now, PassagesIndexed: true,
+		Tools: req.Tools, Blocks: []Block{}, CreatedAt: now, UpdatedAt: now, PassagesIndexed: true, RunsOrdered: true,
 		CompactionSettings: req.CompactionSettings, ContextWindowLimit: req.ContextWindowLimit,
 		ParallelToolCalls: req.ParallelToolCalls, Secrets: slices.Clone(req.Secrets),
 	}
@@ -219,6 +222,13 @@ func create(ctx context.Context, c *actor.Context[State], req *CreateRequest) (*
 		}
 		b.Value = bc.Value
 		ag.Blocks = append(ag.Blocks, b)
+	}
+	if len(req.SharedBlockIDs) > 0 {
+		blocks, _, err := updateBlocks(ctx, c, ag, &UpdateRequest{AttachBlocks: req.SharedBlockIDs})
+		if err != nil {
+			return nil, err
+		}
+		ag.Blocks = blocks
 	}
 	if err := c.SetIndex(ByCreatedKey(ag), nil); err != nil {
 		return nil, err

@@ -74,20 +74,31 @@ var (
 	// whole.
 	OpImport = Op[ImportRequest, *Agent]{"import"}
 	OpExport = Op[ExportRequest, *Export]{"export"}
+
+	// OpOrderRuns writes the ordering entries of the agent's runs recorded
+	// before it had one, at most RunsOrderBatchMax runs per invocation.
+	OpOrderRuns = Op[None, *OrderRunsResult]{"order_runs"}
 )
 
 // Invoke calls op with req on the agent actor id through sys and decodes
 // its reply.
 func (op Op[Req, Rep]) Invoke(ctx context.Context, sys *actor.System, id actor.ID, req Req) (Rep, error) {
-	var rep Rep
-	payload, err := op.encodeRequest(req)
+	payload, err := op.EncodeRequest(req)
 	if err != nil {
-		return rep, err
+		var none Rep
+		return none, err
 	}
 	reply, err := sys.Invoke(ctx, id, op.Name, payload)
 	if err != nil {
-		return rep, err
+		var none Rep
+		return none, err
 	}
+	return op.DecodeReply(reply)
+}
+
+// DecodeReply decodes op's encoded reply.
+func (op Op[Req, Rep]) DecodeReply(reply []byte) (Rep, error) {
+	var rep Rep
 	if _, none := any(rep).(None); none || len(reply) == 0 {
 		return rep, nil
 	}
@@ -97,8 +108,8 @@ func (op Op[Req, Rep]) Invoke(ctx context.Context, sys *actor.System, id actor.I
 	return rep, nil
 }
 
-// encodeRequest gives the payload of req: none for None.
-func (op Op[Req, Rep]) encodeRequest(req Req) ([]byte, error) {
+// EncodeRequest gives the payload of req: none for None.
+func (op Op[Req, Rep]) EncodeRequest(req Req) ([]byte, error) {
 	if _, none := any(req).(None); none {
 		return nil, nil
 	}
@@ -232,6 +243,9 @@ func init() {
 
 	handle(OpImport, false, func(_ *Actor, ctx context.Context, c *actor.Context[State], req *ImportRequest) (*Agent, error) {
 		return view(ctx, c)(importAgent(ctx, c, req))
+	})
+	handle(OpOrderRuns, false, func(_ *Actor, ctx context.Context, c *actor.Context[State], _ *None) (*OrderRunsResult, error) {
+		return orderRuns(ctx, c)
 	})
 	handle(OpExport, false, func(_ *Actor, ctx context.Context, c *actor.Context[State], req *ExportRequest) (*Export, error) {
 		return exportAgent(ctx, c, req)

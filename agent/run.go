@@ -437,6 +437,9 @@ func (a *Actor) start(ctx context.Context, c *actor.Context[State], req *SendReq
 	if err := c.SetIndex(RunAgentKey(run.ID), []byte(ag.ID)); err != nil {
 		return nil, err
 	}
+	if err := c.Set(AgentRunKey(run), nil); err != nil {
+		return nil, err
+	}
 	if err := c.SetIndex(ActiveRunKey(run.ID), []byte(ag.ID)); err != nil {
 		return nil, err
 	}

@@ -128,6 +128,14 @@ type Agent struct {
 	// insert into an empty archive; an agent stored by an earlier Kelpie,
 	// whose passages the index lacks, keeps ranking them itself.
 	PassagesIndexed bool `json:"passages_indexed,omitempty"`
+	// RunsOrdered says every run of the agent has its entry in the agent's
+	// ordering of its runs (AgentRunKey), so one agent's runs are listed
+	// from it. It is set at create; an agent stored by an earlier Kelpie
+	// gets it from OpOrderRuns, which orders its runs a batch at a time.
+	RunsOrdered bool `json:"runs_ordered,omitempty"`
+	// RunsOrderCursor is the last run ID (in run-record key order) that
+	// OpOrderRuns ordered so far, while RunsOrdered is false.
+	RunsOrderCursor string `json:"runs_order_cursor,omitempty"`
 	// EmbeddingDim is the dimension of the vectors that the model named
 	// by Embedding (the handle of the model that embeds the agent's
 	// passages and queries; "" for none: full-text search) returned for

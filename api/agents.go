@@ -35,7 +35,7 @@ var idPattern = regexp.MustCompile(`^[a-z_]+-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3
 func pathID(w http.ResponseWriter, r *http.Request, name, prefix string) (string, bool) {
 	id := r.PathValue(name)
 	if !validID(id, prefix) {
-		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("%s %q is not a valid %s ID (expected %s-<uuid4>)", name, id, prefix, prefix))
+		writeFieldError(w, []any{"path", name}, fmt.Sprintf("%s %q is not a valid %s ID (expected %s-<uuid4>)", name, id, prefix, prefix), "value_error")
 		return "", false
 	}
 	return id, true
@@ -100,8 +100,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 // fail answers an error from the service with its status and detail.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, detail := h.classify(r, err)
-	if status == http.StatusServiceUnavailable {
+	var busy *agent.BusyError
+	switch {
+	case status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", retryAfterSeconds)
+	case status == http.StatusConflict && (errors.Is(err, actor.ErrBusy) || errors.As(err, &busy)):
+		w.Header().Set("Retry-After", busyRetryAfterSeconds)
 	}
 	writeError(w, status, detail)
 }
@@ -109,6 +113,10 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // retryAfterSeconds is the Retry-After of a 503: the server is shutting
 // down, and a restart takes a few seconds.
 const retryAfterSeconds = "5"
+
+// busyRetryAfterSeconds is the Retry-After of a 409 for a busy agent (its
+// mailbox full, or a run in progress): a step takes about a second.
+const busyRetryAfterSeconds = "1"
 
 // classify maps an error from the service to a status and a useful detail.
 func (h *handler) classify(r *http.Request, err error) (int, string) {
@@ -172,6 +180,7 @@ type createAgentRequest struct {
 	MemoryBlocks     []blockCreate     `json:"memory_blocks"`
 	Tools            []string          `json:"tools"`
 	ToolIDs          []string          `json:"tool_ids"`
+	BlockIDs         []string          `json:"block_ids"`
 	Tags             []string          `json:"tags"`
 	System           string            `json:"system"`
 	AgentType        string            `json:"agent_type"`
@@ -194,11 +203,53 @@ type createAgentRequest struct {
 }
 
 // llmConfigRequest is the part of Letta's (deprecated) LLMConfig Kelpie
-// reads in a create.
+// reads in a create or an update: the handle (or model) and the context
+// window. The sampling settings are validated (check) and otherwise not
+// used: Kelpie sends none to the model.
 type llmConfigRequest struct {
-	Handle        string `json:"handle"`
-	Model         string `json:"model"`
-	ContextWindow int    `json:"context_window"`
+	Handle             string   `json:"handle"`
+	Model              string   `json:"model"`
+	ContextWindow      int      `json:"context_window"`
+	Temperature        *float64 `json:"temperature"`
+	MaxTokens          *int     `json:"max_tokens"`
+	MaxReasoningTokens *int     `json:"max_reasoning_tokens"`
+	FrequencyPenalty   *float64 `json:"frequency_penalty"`
+	TopLogprobs        *int     `json:"top_logprobs"`
+}
+
+// Ranges of llm_config's numbers, as the providers accept them (OpenAI's
+// widest).
+const (
+	temperatureMax      = 2.0
+	frequencyPenaltyMax = 2.0
+	topLogprobsMax      = 20
+)
+
+// check answers 422 naming the first field of c outside its range (nil c
+// is valid).
+func (c *llmConfigRequest) check(w http.ResponseWriter) bool {
+	if c == nil {
+		return true
+	}
+	bad := func(field, msg string) bool {
+		writeFieldError(w, []any{"body", "llm_config", field}, msg, "value_error")
+		return false
+	}
+	switch {
+	case c.ContextWindow < 0 || c.ContextWindow > agent.ContextWindowTokensMax:
+		return bad("context_window", fmt.Sprintf("context_window %d outside 1..%d tokens", c.ContextWindow, agent.ContextWindowTokensMax))
+	case c.Temperature != nil && (*c.Temperature < 0 || *c.Temperature > temperatureMax):
+		return bad("temperature", fmt.Sprintf("temperature %v outside 0..%v", *c.Temperature, temperatureMax))
+	case c.MaxTokens != nil && *c.MaxTokens < 1:
+		return bad("max_tokens", fmt.Sprintf("max_tokens %d: must be at least 1", *c.MaxTokens))
+	case c.MaxReasoningTokens != nil && *c.MaxReasoningTokens < 0:
+		return bad("max_reasoning_tokens", fmt.Sprintf("max_reasoning_tokens %d: must not be negative", *c.MaxReasoningTokens))
+	case c.FrequencyPenalty != nil && (*c.FrequencyPenalty < -frequencyPenaltyMax || *c.FrequencyPenalty > frequencyPenaltyMax):
+		return bad("frequency_penalty", fmt.Sprintf("frequency_penalty %v outside -%v..%v", *c.FrequencyPenalty, frequencyPenaltyMax, frequencyPenaltyMax))
+	case c.TopLogprobs != nil && (*c.TopLogprobs < 0 || *c.TopLogprobs > topLogprobsMax):
+		return bad("top_logprobs", fmt.Sprintf("top_logprobs %d outside 0..%d", *c.TopLogprobs, topLogprobsMax))
+	}
+	return true
 }
 
 // agentSettingsRequest holds the settings CreateAgentRequest and
@@ -288,7 +339,7 @@ type blockCreate struct {
 
 func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 	var req createAgentRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req) || !req.LLMConfig.check(w) {
 		return
 	}
 	// Tool names and IDs may name built-in or custom tools (see tools.go).
@@ -322,7 +373,7 @@ func (h *handler) createAgent(w http.ResponseWriter, r *http.Request) {
 	cr := agent.CreateRequest{
 		Name: req.Name, AgentType: agentType, Description: req.Description, System: req.System,
 		Model: model, Embedding: embedding, Tools: nonNilStrings(tools), Tags: req.Tags, Metadata: req.Metadata,
-		CustomToolIDs: customTools, ParallelToolCalls: req.parallelToolCalls(),
+		CustomToolIDs: customTools, ParallelToolCalls: req.parallelToolCalls(), SharedBlockIDs: req.BlockIDs,
 	}
 	if req.CompactionSettings != nil {
 		cr.CompactionSettings = *req.CompactionSettings
@@ -406,7 +457,7 @@ func (h *handler) updateAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req updateAgentRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req) || !req.LLMConfig.check(w) {
 		return
 	}
 	up := agent.UpdateRequest{Name: req.Name, System: req.System, Description: req.Description, Tags: req.Tags, Metadata: req.Metadata, Model: req.Model,
@@ -455,7 +506,7 @@ func listLimit(w http.ResponseWriter, r *http.Request, def, max int) (int, bool)
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > max {
-		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("limit must be an integer in 1..%d", max))
+		writeQueryError(w, "limit", fmt.Sprintf("limit must be an integer in 1..%d", max))
 		return 0, false
 	}
 	return n, true
@@ -476,7 +527,7 @@ func orderDescending(w http.ResponseWriter, r *http.Request, def bool) (bool, bo
 	case "asc":
 		return false, true
 	}
-	writeError(w, http.StatusUnprocessableEntity, `order must be "asc" or "desc"`)
+	writeQueryError(w, "order", `order must be "asc" or "desc"`)
 	return false, false
 }
 
@@ -625,7 +676,7 @@ func (h *handler) setToolApproval(w http.ResponseWriter, r *http.Request) {
 	if q := r.URL.Query().Get("requires_approval"); q != "" {
 		v, err := strconv.ParseBool(q)
 		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "requires_approval must be true or false")
+			writeQueryError(w, "requires_approval", "requires_approval must be true or false")
 			return
 		}
 		required = &v

@@ -222,14 +222,15 @@ type validationError struct {
 	Type string   `json:"type"`
 }
 
-// writeError writes {"detail": detail} with status; a 422 carries the
-// detail in FastAPI's list form, {"detail": [{"loc", "msg", "type"}]}.
 // writeQueryError answers 422 for a bad query parameter, located as
 // FastAPI locates it: ["query", name].
 func writeQueryError(w http.ResponseWriter, name, detail string) {
 	writeJSON(w, http.StatusUnprocessableEntity, map[string][]validationError{"detail": {{Loc: []string{"query", name}, Msg: detail, Type: "value_error"}}})
 }
 
+// writeError writes {"detail": detail} with status; a 422 carries the
+// detail in FastAPI's list form, {"detail": [{"loc", "msg", "type"}]},
+// located in the body.
 func writeError(w http.ResponseWriter, status int, detail string) {
 	if status == http.StatusUnprocessableEntity {
 		writeJSON(w, status, map[string][]validationError{"detail": {{Loc: []string{"body"}, Msg: detail, Type: "value_error"}}})

@@ -2,11 +2,15 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/kelpie-ai/kelpie/actor"
+	"github.com/kelpie-ai/kelpie/agent"
 )
 
 // TestPathValues checks that routed handlers see their pattern's path
@@ -39,5 +43,26 @@ func TestPanicIs500JSON(t *testing.T) {
 	var m map[string]string
 	if res.StatusCode != http.StatusInternalServerError || json.Unmarshal(body, &m) != nil || m["detail"] != "Internal Server Error" {
 		t.Errorf("status %d body %s; want 500 {\"detail\":\"Internal Server Error\"}", res.StatusCode, body)
+	}
+}
+
+// TestBusyRetryAfter: a 409 for a busy agent (mailbox full, or a run in
+// progress) tells the client when to retry.
+func TestBusyRetryAfter(t *testing.T) {
+	h := New(nil, WithLogger(slog.New(slog.DiscardHandler))).(*handler)
+	for _, err := range []error{
+		fmt.Errorf("%w: agents/agent-x has 64 messages queued", actor.ErrBusy),
+		&agent.BusyError{RunID: "run-1"},
+	} {
+		rec := httptest.NewRecorder()
+		h.fail(rec, httptest.NewRequest(http.MethodGet, "/v1/agents/x/context", nil), err)
+		if rec.Code != http.StatusConflict || rec.Header().Get("Retry-After") != busyRetryAfterSeconds {
+			t.Errorf("%v: status %d, Retry-After %q", err, rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.fail(rec, httptest.NewRequest(http.MethodPost, "/v1/agents/", nil), agent.ErrAlreadyExists)
+	if rec.Header().Get("Retry-After") != "" {
+		t.Error("a conflict that retrying cannot fix has a Retry-After")
 	}
 }

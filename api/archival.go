@@ -95,7 +95,7 @@ func queryBool(w http.ResponseWriter, r *http.Request, name string, def bool) (b
 	case "false", "0", "no", "off":
 		return false, true
 	}
-	writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("%s must be a boolean", name))
+	writeQueryError(w, name, fmt.Sprintf("%s must be a boolean", name))
 	return false, false
 }
 
@@ -108,7 +108,7 @@ func queryTime(w http.ResponseWriter, r *http.Request, name string) (*time.Time,
 	}
 	t, err := agent.ParseDatetime(s)
 	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("%s: %v", name, err))
+		writeQueryError(w, name, fmt.Sprintf("%s: %v", name, err))
 		return nil, false
 	}
 	return &t, true
@@ -193,14 +193,14 @@ func (h *handler) searchArchival(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if !q.Has("query") {
-		writeError(w, http.StatusUnprocessableEntity, "query is required")
+		writeFieldError(w, []any{"query", "query"}, "query is required", "missing")
 		return
 	}
 	req := agent.SearchRequest{Query: q.Get("query"), Tags: q["tags"], TagMatchMode: q.Get("tag_match_mode")}
 	if s := q.Get("top_k"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > agent.SearchTopKMax {
-			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("top_k must be an integer in 1..%d", agent.SearchTopKMax))
+			writeQueryError(w, "top_k", fmt.Sprintf("top_k must be an integer in 1..%d", agent.SearchTopKMax))
 			return
 		}
 		req.TopK = n

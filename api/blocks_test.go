@@ -80,3 +80,19 @@ func TestSharedBlocksAcrossAgents(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateAgentBlockIDs: block_ids at create attach standalone blocks;
+// an unknown one answers 404 naming it, and creates nothing.
+func TestCreateAgentBlockIDs(t *testing.T) {
+	srv := server(t, llmtest.Echo())
+	b := decodeAs[struct{ ID string }](t, ok(t, srv, "POST", "/v1/blocks", map[string]any{"label": "project", "value": "Kelpie", "limit": 50}))
+	a := decodeAs[agentJSON](t, ok(t, srv, "POST", "/v1/agents/", map[string]any{"name": "shared", "block_ids": []string{b.ID}}))
+	if len(a.Blocks) != 1 || a.Blocks[0].ID != b.ID || a.Blocks[0].Value != "Kelpie" {
+		t.Fatalf("blocks = %+v", a.Blocks)
+	}
+	unknown := "block-00000000-0000-4000-8000-000000000000"
+	fails(t, srv, "POST", "/v1/agents/", map[string]any{"name": "dangling", "block_ids": []string{b.ID, unknown}}, 404, unknown)
+	if got := decodeAs[[]agentJSON](t, ok(t, srv, "GET", "/v1/agents/", nil)); len(got) != 1 {
+		t.Fatalf("a failed create left %d agents", len(got))
+	}
+}

@@ -2,8 +2,6 @@ package api
 
 import (
 	"net/http"
-	"slices"
-	"strconv"
 
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/service"
@@ -95,45 +93,67 @@ func (h *handler) cancelRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// listRuns answers GET /v1/runs: the newest service.ListLimitMax runs,
-// filtered (agent_id/agent_ids, statuses, active, background,
-// stop_reason) and paged (order, after, before, limit).
+// listRuns answers GET /v1/runs: newest first by default, filtered
+// (agent_id/agent_ids, statuses, active, background, stop_reason,
+// conversation_id) and paged (order or the deprecated ascending, after,
+// before, limit) from the runs indexes, every run reachable. When a filter
+// is so selective that service.RunsExaminedMax index entries are read
+// before the page fills, the page is returned as filled so far with the
+// header X-Kelpie-Partial: true.
 func (h *handler) listRuns(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	agentIDs := append(q["agent_ids"], q["agent_id"]...)
-	agentFilter := ""
-	if len(agentIDs) == 1 {
-		agentFilter = agentIDs[0]
+	limit, ok := listLimit(w, r, 100, service.ListLimitMax)
+	if !ok {
+		return
 	}
-	runs, err := h.svc.ListRuns(r.Context(), agentFilter, service.ListLimitMax)
+	q := r.URL.Query()
+	desc := true
+	if !q.Has("order") && q.Has("ascending") {
+		asc, ok := queryBool(w, r, "ascending", false)
+		if !ok {
+			return
+		}
+		desc = !asc
+	} else if desc, ok = orderDescending(w, r, true); !ok {
+		return
+	}
+	if _, ok := queryLiteral(w, r, "order_by", "created_at"); !ok {
+		return
+	}
+	active, ok := queryBool(w, r, "active", false)
+	if !ok {
+		return
+	}
+	query := service.RunQuery{
+		AgentIDs: append(q["agent_ids"], q["agent_id"]...), After: q.Get("after"), Before: q.Get("before"),
+		Statuses: q["statuses"], Active: active, StopReason: q.Get("stop_reason"), Descending: desc, Limit: limit,
+	}
+	if q.Get("background") != "" {
+		b, ok := queryBool(w, r, "background", false)
+		if !ok {
+			return
+		}
+		query.Background = &b
+	}
+	if q.Has("conversation_id") {
+		c := q.Get("conversation_id")
+		if c == agent.ConversationDefault {
+			c = ""
+		}
+		query.ConversationID = &c
+	}
+	page, err := h.svc.ListRuns(r.Context(), query)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	statuses := q["statuses"]
-	keep := func(run *agent.Run) bool {
-		switch {
-		case len(agentIDs) > 1 && !slices.Contains(agentIDs, run.AgentID):
-		case len(statuses) > 0 && !slices.Contains(statuses, run.Status):
-		case q.Get("active") == "true" && run.Done():
-		case q.Get("background") != "" && strconv.FormatBool(run.Background) != q.Get("background"):
-		case q.Get("stop_reason") != "" && run.StopReason != q.Get("stop_reason"):
-		case q.Has("conversation_id") && !sameConversation(run.ConversationID, q.Get("conversation_id")):
-		default:
-			return true
-		}
-		return false
+	if page.Partial {
+		w.Header().Set("X-Kelpie-Partial", "true")
 	}
-	all := []runWire{}
-	for i := len(runs) - 1; i >= 0; i-- { // oldest first
-		if keep(runs[i]) {
-			all = append(all, toRunWire(runs[i]))
-		}
+	out := make([]runWire, 0, len(page.Runs))
+	for _, run := range page.Runs {
+		out = append(out, toRunWire(run))
 	}
-	out, ok := pageOf(w, r, all, func(rw runWire) string { return rw.ID }, 100, service.ListLimitMax, false)
-	if ok {
-		writeJSON(w, http.StatusOK, out)
-	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *handler) run(w http.ResponseWriter, r *http.Request) (*agent.Run, bool) {
@@ -180,13 +200,4 @@ func (h *handler) runUsage(w http.ResponseWriter, r *http.Request) {
 		"completion_tokens": run.Usage.CompletionTokens, "prompt_tokens": run.Usage.PromptTokens,
 		"total_tokens": run.Usage.TotalTokens,
 	})
-}
-
-// sameConversation reports whether a run's conversation ("" for the
-// default one) is the one a filter names ("default" for the default one).
-func sameConversation(runConversation, filter string) bool {
-	if filter == agent.ConversationDefault {
-		filter = ""
-	}
-	return runConversation == filter
 }

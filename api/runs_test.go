@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,4 +166,64 @@ func TestRunSteps(t *testing.T) {
 		t.Fatalf("step 1 messages: %s", msgs)
 	}
 	fails(t, srv, "GET", "/v1/steps/step-00000000-0000-4000-8000-000000000000", nil, 404, "not found")
+}
+
+// TestListRunsPastAThousand: GET /v1/runs reaches every run of an agent
+// with 1,100 of them, paging in both orders with after cursors, and with
+// before cursors back again.
+func TestListRunsPastAThousand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,100 runs")
+	}
+	srv := server(t, llmtest.Echo())
+	a := createAgent(t, srv, "busy")
+	var want []string
+	for range 1100 {
+		body := ok(t, srv, "POST", "/v1/agents/"+a.ID+"/messages/async", map[string]any{"messages": []map[string]any{{"role": "user", "content": "go"}}})
+		run := decodeAs[runJSON](t, body)
+		waitRun(t, srv, func() runJSON { return decodeAs[runJSON](t, ok(t, srv, "GET", "/v1/runs/"+run.ID, nil)) })
+		want = append(want, run.ID)
+	}
+	for _, base := range []string{"/v1/runs?limit=300", "/v1/runs?limit=1000&agent_id=" + a.ID} {
+		for _, order := range []string{"asc", "desc"} {
+			var got []string
+			cursor := ""
+			for page := 0; page < 10; page++ {
+				list := decodeAs[[]runJSON](t, ok(t, srv, "GET", base+"&order="+order+cursor, nil))
+				if len(list) == 0 {
+					break
+				}
+				for _, r := range list {
+					got = append(got, r.ID)
+				}
+				cursor = "&after=" + list[len(list)-1].ID
+			}
+			exp := slices.Clone(want)
+			if order == "desc" {
+				slices.Reverse(exp)
+			}
+			if !slices.Equal(got, exp) {
+				t.Fatalf("%s order=%s: %d runs listed, want %d", base, order, len(got), len(exp))
+			}
+			// Back from the last run with before cursors.
+			var back []string
+			cursor = "&before=" + got[len(got)-1]
+			for page := 0; page < 10; page++ {
+				list := decodeAs[[]runJSON](t, ok(t, srv, "GET", base+"&order="+order+cursor, nil))
+				if len(list) == 0 {
+					break
+				}
+				ids := make([]string, len(list))
+				for i, r := range list {
+					ids[i] = r.ID
+				}
+				back = append(ids, back...)
+				cursor = "&before=" + list[0].ID
+			}
+			if !slices.Equal(back, exp[:len(exp)-1]) {
+				t.Fatalf("%s order=%s with before cursors: %d runs listed, want %d", base, order, len(back), len(exp)-1)
+			}
+		}
+	}
+	fails(t, srv, "GET", "/v1/runs?after=run-00000000-0000-4000-8000-000000000000", nil, 404, "run-00000000-0000-4000-8000-000000000000")
 }

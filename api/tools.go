@@ -150,7 +150,7 @@ func toolQuery(w http.ResponseWriter, r *http.Request, pageDefault int) (toolreg
 		return query, false
 	}
 	if ob := q.Get("order_by"); ob != "" && ob != "created_at" {
-		writeError(w, http.StatusUnprocessableEntity, `order_by must be "created_at"`)
+		writeQueryError(w, "order_by", `order_by must be "created_at"`)
 		return query, false
 	}
 	if query.Descending, ok = descending(w, r); !ok {

@@ -265,3 +265,40 @@ func (r *Router) CompleteStream(ctx context.Context, req Request, onDelta func(D
 	req.Model = model
 	return p.Client.CompleteStream(ctx, req, onDelta)
 }
+
+// ModelChecker is a Client that can tell, without a model call, whether
+// it would accept a chat model's handle: a Router checks that the handle
+// names a configured provider (or a model one lists).
+type ModelChecker interface {
+	Client
+	// CheckModel returns nil if Complete would send requests for model to
+	// a provider, and otherwise the error Complete would return.
+	CheckModel(ctx context.Context, model string) error
+}
+
+// CheckModel reports whether c would accept model as a chat model's
+// handle: ErrNotConfigured (wrapped) if c has no provider, the routing
+// error of a ModelChecker, and nil for any other client, which decides
+// only when called.
+func CheckModel(ctx context.Context, c Client, model string) error {
+	if c == nil {
+		return errNotConfiguredAdvice
+	}
+	if cc, ok := c.(interface{ Configured() bool }); ok && !cc.Configured() {
+		return errNotConfiguredAdvice
+	}
+	if mc, ok := c.(ModelChecker); ok {
+		return mc.CheckModel(ctx, model)
+	}
+	return nil
+}
+
+// CheckModel implements ModelChecker: the errors of Complete that routing
+// alone decides. The handle "/" (an empty provider and model) is refused.
+func (r *Router) CheckModel(ctx context.Context, model string) error {
+	if strings.TrimSpace(model) == "/" {
+		return &APIError{Status: http.StatusBadRequest, Type: "no_model", Message: fmt.Sprintf("model %q: name the model as provider/model", model)}
+	}
+	_, _, err := r.route(ctx, model)
+	return err
+}

@@ -238,3 +238,24 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("unlinked type: %v", err)
 	}
 }
+
+func TestCheckModel(t *testing.T) {
+	r := NewRouter(Provider{Name: "openai", Client: &stub{name: "openai"}, Models: infos("gpt-x"), DefaultModel: "gpt-x"})
+	for _, ok := range []string{"openai/gpt-x", "openai/anything", "gpt-x", "bare-name", "openai/", ""} {
+		if err := CheckModel(context.Background(), r, ok); err != nil {
+			t.Errorf("CheckModel(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"nope/nope", "/", "/gpt-x"} {
+		err := CheckModel(context.Background(), r, bad)
+		if ae, ok := AsAPIError(err); !ok || ae.Status != 400 || !strings.Contains(err.Error(), bad) {
+			t.Errorf("CheckModel(%q) = %v, want a 400 naming it", bad, err)
+		}
+	}
+	if err := CheckModel(context.Background(), NewRouter(), "openai/gpt-x"); !errors.Is(err, ErrNotConfigured) {
+		t.Errorf("unconfigured: %v", err)
+	}
+	if err := CheckModel(context.Background(), &stub{}, "nope/nope"); err != nil {
+		t.Errorf("a client that is no ModelChecker decides when called: %v", err)
+	}
+}

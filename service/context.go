@@ -8,5 +8,5 @@ import (
 
 // ContextWindow returns what the agent's next model request would carry.
 func (s *Service) ContextWindow(ctx context.Context, agentID string) (*agent.ContextWindow, error) {
-	return call(ctx, s, agentID, agent.OpContextWindow, agent.None{})
+	return read(ctx, s, agentID, agent.OpContextWindow, agent.None{})
 }

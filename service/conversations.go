@@ -178,14 +178,12 @@ func (s *Service) LastRun(ctx context.Context, agentID, conversationID string) (
 		th = ag.Thread
 		if th.ActiveRun == nil && th.LastRunID == "" {
 			// An agent stored before runs were recorded per conversation.
-			runs, err := s.ListRuns(ctx, agentID, ListLimitMax)
+			page, err := s.ListRuns(ctx, RunQuery{AgentIDs: []string{agentID}, ConversationID: new(string), Descending: true, Limit: 1})
 			if err != nil {
 				return "", err
 			}
-			for _, r := range runs {
-				if r.ConversationID == "" {
-					return r.ID, nil
-				}
+			if len(page.Runs) == 1 {
+				return page.Runs[0].ID, nil
 			}
 		}
 	} else {

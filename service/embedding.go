@@ -76,6 +76,22 @@ func (s *Service) checkAgentEmbedding(ctx context.Context, handle string) error 
 	return fmt.Errorf("embedding %q: %w", handle, err)
 }
 
+// checkAgentModel validates the chat model an agent is created or updated
+// with, as checkAgentEmbedding does the embedding model: a handle that
+// names no configured provider (and that none lists) fails with the
+// router's 400, so that it fails at create rather than at the first send;
+// "" (the default model) and any handle on a server with no provider are
+// accepted.
+func (s *Service) checkAgentModel(ctx context.Context, handle string) error {
+	if handle == "" {
+		return nil
+	}
+	if err := llm.CheckModel(ctx, s.model, handle); err != nil && !errors.Is(err, llm.ErrNotConfigured) {
+		return err
+	}
+	return nil
+}
+
 // knownEmbedding returns the embedding model the service last saw the
 // agent use: a guess, which the actor confirms or corrects.
 func (s *Service) knownEmbedding(agentID string) string {

@@ -61,11 +61,11 @@ func userSend(text string) agent.SendRequest {
 // through its agent.
 func runStatus(t *testing.T, svc *service.Service, runID string) string {
 	t.Helper()
-	runs, err := svc.ListRuns(ctx, "", service.ListLimitMax)
+	page, err := svc.ListRuns(ctx, service.RunQuery{Limit: service.ListLimitMax})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range runs {
+	for _, r := range page.Runs {
 		if r.ID == runID {
 			return r.Status
 		}

@@ -755,62 +755,17 @@ func (s *Service) GetRun(ctx context.Context, runID string) (*agent.Run, error) 
 	if err != nil {
 		return nil, err
 	}
-	return call(ctx, s, id, agent.OpGetRun, agent.RunRequest{RunID: runID})
+	return read(ctx, s, id, agent.OpGetRun, agent.RunRequest{RunID: runID})
 }
 
 // RunMessages returns the messages a run logged so far.
 func (s *Service) RunMessages(ctx context.Context, agentID, runID string) ([]agent.Message, error) {
-	return call(ctx, s, agentID, agent.OpRunMessages, agent.RunRequest{RunID: runID})
-}
-
-// ListRuns returns up to limit runs, newest first, optionally of one agent.
-// It reads the runs index and the run records from committed storage and
-// activates no agent: each run is as its last commit left it (which is
-// what its agent would answer), but the list is not a snapshot across
-// runs — a run that advances while the list is read shows the state read.
-func (s *Service) ListRuns(ctx context.Context, agentID string, limit int) ([]*agent.Run, error) {
-	if limit <= 0 || limit > ListLimitMax {
-		return nil, fmt.Errorf("%w: limit %d outside 1..%d", agent.ErrInvalid, limit, ListLimitMax)
-	}
-	tx, err := s.store.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	prefix := actor.IndexKey(agent.RunsIndex)
-	kvs, err := tx.Scan(ctx, storage.ScanOptions{Start: prefix, End: prefix.End(), Reverse: true, Limit: storage.ScanLimitMax})
-	if err != nil {
-		return nil, err
-	}
-	out := []*agent.Run{}
-	for _, kv := range kvs {
-		if len(out) == limit {
-			break
-		}
-		owner := string(kv.Value)
-		if agentID != "" && owner != agentID {
-			continue
-		}
-		elems, err := tuple.Unpack(kv.Key[len(prefix):])
-		if err != nil || len(elems) != 2 {
-			return nil, fmt.Errorf("%w: run index key %q", storage.ErrCorrupt, kv.Key)
-		}
-		runID, _ := elems[1].(string)
-		run, err := storedRun(ctx, tx, owner, runID)
-		if errors.Is(err, agent.ErrNotFound) {
-			continue // the agent was deleted
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, run)
-	}
-	return out, nil
+	return read(ctx, s, agentID, agent.OpRunMessages, agent.RunRequest{RunID: runID})
 }
 
 // RunSteps returns a run's steps in order.
 func (s *Service) RunSteps(ctx context.Context, agentID, runID string) ([]agent.Step, error) {
-	return call(ctx, s, agentID, agent.OpRunSteps, agent.RunRequest{RunID: runID})
+	return read(ctx, s, agentID, agent.OpRunSteps, agent.RunRequest{RunID: runID})
 }
 
 // GetStep returns a step by ID.
@@ -827,7 +782,7 @@ func (s *Service) GetStep(ctx context.Context, stepID string) (*agent.Step, erro
 	if err != nil {
 		return nil, err
 	}
-	return call(ctx, s, string(v), agent.OpGetStep, agent.StepByID{StepID: stepID})
+	return read(ctx, s, string(v), agent.OpGetStep, agent.StepByID{StepID: stepID})
 }
 
 // StepMessages returns the messages a step logged.

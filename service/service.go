@@ -48,6 +48,9 @@ type Service struct {
 	executor toolexec.Executor
 	// windows gives models' context windows (compaction.go).
 	windows windows
+	// agentActor is the registered agent actor, which also answers
+	// committed reads (read).
+	agentActor actor.Actor[agent.State]
 
 	mu sync.Mutex
 	// driving holds the runs with a driver task on this node, their
@@ -95,6 +98,7 @@ func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model ll
 	if err := actor.Register(sys, agent.Namespace, a); err != nil {
 		return nil, err
 	}
+	s.agentActor = a
 	return s, nil
 }
 
@@ -106,12 +110,16 @@ func (s *Service) System() *actor.System { return s.sys }
 //
 // An agent created without an embedding model gets the service's default
 // (WithDefaultEmbedding), if any; one the embedder cannot serve is refused
-// (see checkAgentEmbedding).
+// (see checkAgentEmbedding), and so is a chat model no provider serves
+// (checkAgentModel).
 func (s *Service) CreateAgent(ctx context.Context, req agent.CreateRequest) (*agent.Agent, error) {
 	if req.Embedding == "" {
 		req.Embedding = s.defaultEmbedding
 	}
 	if err := s.checkAgentEmbedding(ctx, req.Embedding); err != nil {
+		return nil, err
+	}
+	if err := s.checkAgentModel(ctx, req.Model); err != nil {
 		return nil, err
 	}
 	req.ID = rt.NewID(s.ids, "agent")
@@ -127,7 +135,7 @@ func (s *Service) CreateAgent(ctx context.Context, req agent.CreateRequest) (*ag
 
 // GetAgent returns the agent's state.
 func (s *Service) GetAgent(ctx context.Context, id string) (*agent.Agent, error) {
-	out, err := call(ctx, s, id, agent.OpGet, agent.None{})
+	out, err := read(ctx, s, id, agent.OpGet, agent.None{})
 	if err != nil {
 		return nil, err
 	}
@@ -136,11 +144,16 @@ func (s *Service) GetAgent(ctx context.Context, id string) (*agent.Agent, error)
 }
 
 // UpdateAgent applies req and returns the state that update committed. A
-// new embedding model is checked as CreateAgent checks it. An update that
+// new embedding or chat model is checked as CreateAgent checks it. An update that
 // raced with a change to a shared block it edits is retried (bounded).
 func (s *Service) UpdateAgent(ctx context.Context, id string, req agent.UpdateRequest) (*agent.Agent, error) {
 	if req.Embedding != nil {
 		if err := s.checkAgentEmbedding(ctx, *req.Embedding); err != nil {
+			return nil, err
+		}
+	}
+	if req.Model != nil {
+		if err := s.checkAgentModel(ctx, *req.Model); err != nil {
 			return nil, err
 		}
 	}
@@ -185,7 +198,7 @@ func (s *Service) DeleteAgent(ctx context.Context, id string) error {
 
 // ListMessages returns a page of the agent's message log.
 func (s *Service) ListMessages(ctx context.Context, id string, req agent.ListMessagesRequest) ([]agent.Message, error) {
-	return call(ctx, s, id, agent.OpMessages, req)
+	return read(ctx, s, id, agent.OpMessages, req)
 }
 
 // ListOptions selects a page of agents in creation order.
@@ -305,6 +318,41 @@ func (s *Service) exists(ctx context.Context, aid actor.ID) error {
 		return fmt.Errorf("%w: agent %s", agent.ErrNotFound, aid.ID)
 	}
 	return err
+}
+
+// readAttemptsMax bounds the committed reads one read tries before it
+// asks the agent itself.
+const readAttemptsMax = 3
+
+// read answers a read-only op from the agent's committed state in storage
+// (actor.ReadCommitted), without activating the agent or queueing behind
+// its mailbox: what the agent would answer between two commits, and only
+// state already committed, which is all a client can have been
+// acknowledged. A read that keeps conflicting with the agent's commits
+// (readAttemptsMax) is passed to the agent through its mailbox.
+func read[Req, Rep any](ctx context.Context, s *Service, id string, op agent.Op[Req, Rep], req Req) (Rep, error) {
+	var none Rep
+	aid := agent.ActorID(id)
+	if err := aid.Validate(); err != nil {
+		return none, fmt.Errorf("%w: agent %q", agent.ErrNotFound, id)
+	}
+	payload, err := op.EncodeRequest(req)
+	if err != nil {
+		return none, err
+	}
+	for attempt := 1; attempt <= readAttemptsMax; attempt++ {
+		reply, err := actor.ReadCommitted(ctx, s.store, s.rt, aid, func(c *actor.Context[agent.State]) ([]byte, error) {
+			return s.agentActor.Invoke(ctx, c, op.Name, payload)
+		})
+		if errors.Is(err, storage.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return none, err
+		}
+		return op.DecodeReply(reply)
+	}
+	return call(ctx, s, id, op, req)
 }
 
 // call invokes op with req on the agent's actor.

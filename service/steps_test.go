@@ -201,8 +201,12 @@ func TestListRunsActivatesNoAgent(t *testing.T) {
 	first := e.send(t, a.ID, "one").RunID
 	second := e.send(t, a.ID, "two").RunID
 	e.reload(t, a.ID)
-	runs, err := e.svc.ListRuns(ctx, a.ID, 10)
-	if err != nil || len(runs) != 2 || runs[0].ID != second || runs[1].ID != first {
+	page, err := e.svc.ListRuns(ctx, service.RunQuery{AgentIDs: []string{a.ID}, Descending: true, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := page.Runs
+	if len(runs) != 2 || runs[0].ID != second || runs[1].ID != first {
 		t.Fatalf("runs = %+v, %v", runs, err)
 	}
 	if runs[0].Status != agent.RunCompleted || runs[0].StopReason != agent.StopEndTurn || len(runs[0].StepIDs) != 1 {

@@ -43,6 +43,9 @@ type runWork struct {
 	// nodes had had resumeWait to end the interrupted ones.
 	midRun    []check.DeleteDuringSend
 	runsAtEnd []check.RunState
+	// runsByAgent are the run IDs each agent in runsAtEnd lists from its
+	// own ordering of runs, oldest first (check.RunIndexesAgree).
+	runsByAgent map[string][]string
 	// midRng draws deleteMidRun's choices, apart from the workload's.
 	midRng rt.Rand
 }
@@ -54,6 +57,7 @@ func (w *runWork) checks() []func() error {
 			return check.InterruptedRunsEnded(w.runsAtEnd, func(st string) bool { return st == agent.RunRunning || st == agent.RunCreated }, resumeWait)
 		},
 		func() error { return check.SendsEndAfterDelete(w.midRun, midRunAnswerMax) },
+		func() error { return check.RunIndexesAgree(w.runsAtEnd, w.runsByAgent) },
 	}
 }
 
@@ -105,23 +109,9 @@ func (w *runWork) awaitRunsEnded(r rt.Runtime) error {
 	began := r.Now()
 	interrupted := -1
 	for {
-		var runs []*agent.Run
-		var err error
-		n := w.servers[0]
-		for attempt := 0; ; attempt++ {
-			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
-			runs, err = n.svc.ListRuns(ctx, "", service.ListLimitMax)
-			cancel()
-			if err == nil {
-				break
-			}
-			if attempt == finalReadAttempts {
-				return fmt.Errorf("list runs with faults off: %w", err)
-			}
-			r.Sleep(context.Background(), resumePoll)
-		}
-		if len(runs) == service.ListLimitMax {
-			return fmt.Errorf("sim: %d runs, too many for one list; the check of interrupted runs would miss some", len(runs))
+		runs, err := w.listAllRuns(r, w.servers[0])
+		if err != nil {
+			return err
 		}
 		w.runsAtEnd = w.runsAtEnd[:0]
 		running := 0
@@ -136,8 +126,75 @@ func (w *runWork) awaitRunsEnded(r rt.Runtime) error {
 		}
 		if running == 0 || r.Now().Sub(began) >= resumeWait {
 			w.res.RunsResumed = interrupted - running
-			return nil
+			return w.readRunsByAgent(r, w.servers[0])
 		}
 		r.Sleep(context.Background(), resumePoll)
 	}
+}
+
+// listAllRuns reads every run, oldest first, a page at a time as GET
+// /v1/runs pages them (after cursors), retrying each page.
+func (w *runWork) listAllRuns(r rt.Runtime, n *server) ([]*agent.Run, error) {
+	var runs []*agent.Run
+	after := ""
+	for {
+		var page *service.RunPage
+		var err error
+		for attempt := 0; ; attempt++ {
+			ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
+			page, err = n.svc.ListRuns(ctx, service.RunQuery{After: after, Limit: service.ListLimitMax})
+			cancel()
+			if err == nil {
+				break
+			}
+			if attempt == finalReadAttempts {
+				return nil, fmt.Errorf("list runs with faults off: %w", err)
+			}
+			r.Sleep(context.Background(), resumePoll)
+		}
+		runs = append(runs, page.Runs...)
+		if len(page.Runs) < service.ListLimitMax {
+			return runs, nil
+		}
+		after = page.Runs[len(page.Runs)-1].ID
+	}
+}
+
+// readRunsByAgent reads each agent's runs (those w.runsAtEnd lists) from
+// the agent's own ordering, as GET /v1/runs?agent_id= does, for
+// check.RunIndexesAgree.
+func (w *runWork) readRunsByAgent(r rt.Runtime, n *server) error {
+	w.runsByAgent = map[string][]string{}
+	for _, run := range w.runsAtEnd {
+		if _, done := w.runsByAgent[run.Agent]; done {
+			continue
+		}
+		ids := []string{}
+		after := ""
+		for {
+			var page *service.RunPage
+			var err error
+			for attempt := 0; ; attempt++ {
+				ctx, cancel := rt.WithTimeout(r, n.ctx, clientTimeout)
+				page, err = n.svc.ListRuns(ctx, service.RunQuery{AgentIDs: []string{run.Agent}, After: after, Limit: service.ListLimitMax})
+				cancel()
+				if err == nil {
+					break
+				}
+				if attempt == finalReadAttempts {
+					return fmt.Errorf("list the runs of agent %s with faults off: %w", run.Agent, err)
+				}
+				r.Sleep(context.Background(), resumePoll)
+			}
+			for _, got := range page.Runs {
+				ids = append(ids, got.ID)
+			}
+			if len(page.Runs) < service.ListLimitMax {
+				break
+			}
+			after = page.Runs[len(page.Runs)-1].ID
+		}
+		w.runsByAgent[run.Agent] = ids
+	}
+	return nil
 }

@@ -775,3 +775,20 @@ func TestGeneratedMutations(t *testing.T) {
 		}
 	})
 }
+
+func TestRunIndexesAgree(t *testing.T) {
+	all := []RunState{{ID: "r1", Agent: "a"}, {ID: "r2", Agent: "b"}, {ID: "r3", Agent: "a"}}
+	if err := RunIndexesAgree(all, map[string][]string{"a": {"r1", "r3"}, "b": {"r2"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []map[string][]string{
+		{"a": {"r1"}, "b": {"r2"}},             // a run missing from the agent's ordering
+		{"a": {"r3", "r1"}, "b": {"r2"}},       // out of order
+		{"a": {"r1", "r3"}, "b": {"r2", "r9"}}, // an entry the index of all runs lacks
+		{"a": {"r1", "r3"}},                    // an agent not read
+	} {
+		if err := RunIndexesAgree(all, bad); err == nil {
+			t.Errorf("%v: want an error", bad)
+		}
+	}
+}

@@ -56,3 +56,28 @@ func SendsEndAfterDelete(pairs []DeleteDuringSend, bound time.Duration) error {
 	}
 	return nil
 }
+
+// RunIndexesAgree checks the two orderings of runs against each other:
+// each agent's own ordering (byAgent: the run IDs listed for that agent,
+// oldest first) lists exactly the runs the index of all runs lists for it
+// (all, oldest first), in the same order. Both are written by the
+// transaction that records a run and read from committed storage.
+func RunIndexesAgree(all []RunState, byAgent map[string][]string) error {
+	fromAll := map[string][]string{}
+	for _, r := range all {
+		fromAll[r.Agent] = append(fromAll[r.Agent], r.ID)
+	}
+	for agentID, ids := range byAgent {
+		want := fromAll[agentID]
+		if strings.Join(ids, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("invariant: agent %s's own ordering lists %d runs %v; the index of all runs lists %d %v",
+				agentID, len(ids), ids, len(want), want)
+		}
+	}
+	for agentID, want := range fromAll {
+		if _, ok := byAgent[agentID]; !ok {
+			return fmt.Errorf("invariant: agent %s has %d runs in the index of all runs and none read from its own ordering", agentID, len(want))
+		}
+	}
+	return nil
+}
