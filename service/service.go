@@ -48,6 +48,8 @@ type Service struct {
 	executor toolexec.Executor
 	// windows gives models' context windows (compaction.go).
 	windows windows
+	// obs, if set, receives measurements (observe.go).
+	obs Observer
 
 	mu sync.Mutex
 	// driving holds the runs with a driver task on this node, their
@@ -88,7 +90,7 @@ func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model ll
 		s.embedder = llm.Unconfigured{}
 	}
 	s.tools = tools.NewRegistry(r, store, s.ids)
-	var a actor.Actor[agent.State] = &agent.Actor{Events: s.hub, Driver: s, ContextWindow: s.windows.lookup}
+	var a actor.Actor[agent.State] = &agent.Actor{Events: s.events(), Driver: s, ContextWindow: s.windows.lookup}
 	if wrap != nil {
 		a = wrap(a.(*agent.Actor))
 	}
