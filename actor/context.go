@@ -25,6 +25,7 @@ type Context[S any] struct {
 	Epoch uint64
 
 	runtime    rt.Runtime
+	ctx        context.Context // the invocation's, for Values
 	tx         *storage.Txn
 	kvPrefix   tuple.Key
 	cleared    bool
@@ -34,6 +35,16 @@ type Context[S any] struct {
 
 // Runtime returns the seam, for time, randomness and IDs.
 func (c *Context[S]) Runtime() rt.Runtime { return c.runtime }
+
+// Values returns a context with the values of the invocation's context
+// (a trace span, say) that is never cancelled and has no deadline: for
+// work the invocation hands on past its own end.
+func (c *Context[S]) Values() context.Context {
+	if c.ctx == nil {
+		return context.Background()
+	}
+	return context.WithoutCancel(c.ctx)
+}
 
 // Now returns the runtime's current time.
 func (c *Context[S]) Now() time.Time { return c.runtime.Now() }

@@ -155,7 +155,7 @@ func (i *instanceOf[S]) transact(ctx context.Context, fn func(c *Context[S]) ([]
 	if err != nil {
 		return outcome{err: err}
 	}
-	c := &Context[S]{ID: i.id, State: &i.state, Epoch: i.epoch, runtime: i.sys.rt, tx: tx, kvPrefix: i.id.KVPrefix()}
+	c := &Context[S]{ID: i.id, State: &i.state, Epoch: i.epoch, runtime: i.sys.rt, ctx: ctx, tx: tx, kvPrefix: i.id.KVPrefix()}
 	reply, err := i.callSafely(fn, c)
 	switch {
 	case err == nil && ctx.Err() != nil:

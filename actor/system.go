@@ -43,6 +43,29 @@ type Config struct {
 	// form (agent.WireError), so callers are shown to classify errors
 	// only by what crosses the wire.
 	ErrorHop func(error) error
+	// Observer, if set, is told of activations, invocations and refused
+	// messages (metrics, traces); nil observes nothing and costs nothing.
+	Observer Observer
+}
+
+// Observer receives the System's lifecycle events. Its methods are called
+// on the System's tasks, never with the System's lock held; they must be
+// quick and must not call back into the System.
+type Observer interface {
+	// Activated reports a successful activation of id.
+	Activated(id ID)
+	// Deactivated reports that an activation of id ended.
+	Deactivated(id ID)
+	// Queued reports a message accepted for id, with the number of
+	// messages then waiting in its mailbox, this one included.
+	Queued(id ID, depth int)
+	// Rejected reports a message refused with ErrBusy.
+	Rejected(id ID)
+	// Invoke reports that op starts running on id. It returns the context
+	// the invocation runs with (it may carry a trace span) and end, called
+	// with the invocation's outcome and its duration on the runtime's
+	// clock.
+	Invoke(ctx context.Context, id ID, op string) (context.Context, func(d time.Duration, err error))
 }
 
 // System hosts actors: it routes invocations to activations, activating
@@ -125,7 +148,13 @@ func (s *System) Invoke(ctx context.Context, id ID, op string, payload []byte) (
 	}
 	env := &envelope{id: id, ctx: ctx, op: op, payload: payload, reply: rt.NewFuture[[]byte](s.rt)}
 	if err := s.dispatch(env); err != nil {
+		if s.cfg.Observer != nil && errors.Is(err, ErrBusy) {
+			s.cfg.Observer.Rejected(id)
+		}
 		return nil, s.hop(err)
+	}
+	if s.cfg.Observer != nil && env.depth > 0 {
+		s.cfg.Observer.Queued(id, env.depth)
 	}
 	reply, err := env.reply.Wait(ctx)
 	return reply, s.hop(err)
@@ -223,6 +252,7 @@ type envelope struct {
 	payload []byte
 	control bool // a Deactivate request
 	reply   *rt.Future[[]byte]
+	depth   int // the mailbox's length once env was queued, when observed
 }
 
 // activation is one live incarnation of an actor.
@@ -267,6 +297,9 @@ func (s *System) dispatch(env *envelope) error {
 	if err := a.mailbox.TryPush(env); err != nil {
 		return fmt.Errorf("%w: %s has %d messages queued", ErrBusy, env.id, s.cfg.MailboxDepthMax)
 	}
+	if s.cfg.Observer != nil {
+		env.depth = a.mailbox.Len()
+	}
 	return nil
 }
 
@@ -283,6 +316,10 @@ func (s *System) run(a *activation) {
 	s.mu.Lock()
 	s.stats.Activations++
 	s.mu.Unlock()
+	obs := s.cfg.Observer
+	if obs != nil {
+		obs.Activated(a.id)
+	}
 	for {
 		idleCtx, cancel := rt.WithTimeout(s.rt, ctx, s.cfg.IdleTimeout)
 		env, err := a.mailbox.Recv(idleCtx)
@@ -315,7 +352,15 @@ func (s *System) run(a *activation) {
 			continue
 		}
 		ictx, cancel := rt.WithTimeout(s.rt, env.ctx, s.cfg.InvokeTimeout)
-		out := a.inst.run(ictx, env.op, env.payload)
+		var out outcome
+		if obs != nil {
+			start := s.rt.Now()
+			octx, end := obs.Invoke(ictx, a.id, env.op)
+			out = a.inst.run(octx, env.op, env.payload)
+			end(s.rt.Now().Sub(start), out.err)
+		} else {
+			out = a.inst.run(ictx, env.op, env.payload)
+		}
 		cancel()
 		s.mu.Lock()
 		s.stats.Invocations++
@@ -382,6 +427,9 @@ func (s *System) end(a *activation, failErr error) {
 	a.pending = nil
 	s.stats.Deactivations++
 	s.mu.Unlock()
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.Deactivated(a.id)
+	}
 	for _, env := range left {
 		if env.control {
 			env.reply.Resolve(nil, nil) // already deactivated

@@ -202,6 +202,13 @@ type Driver interface {
 	Drive(agentID, runID string)
 }
 
+// ContextDriver is a Driver that is also given the context of the
+// invocation that asks for the run (actor.Context.Values: its values
+// only, such as a trace span to continue; never its cancellation).
+type ContextDriver interface {
+	DriveFrom(parent context.Context, agentID, runID string)
+}
+
 // SendResult is the reply to OpSend: the run, and whether it already
 // existed because the client retried a message it had sent (same otid).
 type SendResult struct {
@@ -280,7 +287,15 @@ type ApplyRequest struct {
 // Applied tells the driver whether the run goes on.
 type Applied struct {
 	Done bool `json:"done"`
+	// StopReason is why the step ended the run (StopEndTurn, …), or
+	// StepContinued if the run goes on; empty for a stale apply, which
+	// logged no step.
+	StopReason string `json:"stop_reason,omitempty"`
 }
+
+// StepContinued is Applied.StopReason of a step after which the run goes
+// on (its tool calls want another step).
+const StepContinued = "continue"
 
 // Keys in the agent's KV space.
 
@@ -575,7 +590,7 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 			Metrics: stepMetrics(req.Timing, 0, c.Now())}); err != nil {
 			return nil, err
 		}
-		return &Applied{Done: true}, a.finish(c, t, run, RunFailed, StopLLMAPIError, errors.New(msg))
+		return &Applied{Done: true, StopReason: StopLLMAPIError}, a.finish(c, t, run, RunFailed, StopLLMAPIError, errors.New(msg))
 	}
 	out := req.Response
 	if out.Usage.PromptTokens > 0 && req.PromptEstimate > 0 {
@@ -627,14 +642,15 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 		TotalTokens: out.Usage.TotalTokens, FirstSeq: firstSeq, EndSeq: th.NextSeq, Metrics: stepMetrics(req.Timing, now.Sub(toolStart), now)}); err != nil {
 		return nil, err
 	}
+	var stop string
 	switch {
 	case len(pending) > 0:
 		th.PendingApproval = &PendingApproval{RunID: run.ID, Calls: pending, ClientTools: run.ClientTools}
-		err = a.finish(c, t, run, RunCompleted, StopApproval, nil)
+		stop = StopApproval
 	case !more:
-		err = a.finish(c, t, run, RunCompleted, StopEndTurn, nil)
+		stop = StopEndTurn
 	case run.Steps >= run.MaxSteps:
-		err = a.finish(c, t, run, RunCompleted, StopMaxSteps, nil)
+		stop = StopMaxSteps
 	default:
 		// The run goes on: it neither stopped nor waits for anyone.
 		invariant.Check(run.Status == RunRunning && th.ActiveRun != nil && th.ActiveRun.ID == run.ID && th.PendingApproval == nil,
@@ -646,9 +662,10 @@ func (a *Actor) apply(ctx context.Context, c *actor.Context[State], req *ApplyRe
 			return nil, err
 		}
 		a.publish(c, *run, t.added, nil)
-		return &Applied{}, nil
+		return &Applied{StopReason: StepContinued}, nil
 	}
-	return &Applied{Done: true}, err
+	err = a.finish(c, t, run, RunCompleted, stop, nil)
+	return &Applied{Done: true, StopReason: stop}, err
 }
 
 // callsAnswered reports whether every call in calls that needs no
@@ -740,6 +757,11 @@ func (a *Actor) drive(c *actor.Context[State], run *Run) {
 		return
 	}
 	agentID, runID := c.ID.ID, run.ID
+	if d, ok := a.Driver.(ContextDriver); ok {
+		parent := c.Values()
+		c.AfterCommit(func() { d.DriveFrom(parent, agentID, runID) })
+		return
+	}
 	c.AfterCommit(func() { a.Driver.Drive(agentID, runID) })
 }
 

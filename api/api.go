@@ -180,6 +180,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// RoutePattern returns the pattern of the route r matches ("GET
+// /v1/agents/{agent_id}"), or "" if none does: what telemetry labels a
+// request with when it was answered before routing (a 401).
+func (h *handler) RoutePattern(r *http.Request) string {
+	_, pattern := h.mux.Handler(r)
+	return pattern
+}
+
 // recoverPanic answers 500 {"detail": ...} when a handler panics. The
 // response may already be partly written, in which case the status cannot
 // change; the panic is logged either way. http.ErrAbortHandler is passed

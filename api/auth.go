@@ -115,3 +115,16 @@ func (a authenticator) authorize(w http.ResponseWriter, r *http.Request) bool {
 	writeError(w, http.StatusUnauthorized, detail)
 	return false
 }
+
+// RequirePassword wraps next (a handler outside the API, such as
+// /metrics) with the API's password check: with a password set, a
+// request without it is answered 401 as the API answers one. An empty
+// password passes every request.
+func RequirePassword(password string, next http.Handler) http.Handler {
+	a := newAuthenticator(password)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.authorize(w, r) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/api"
@@ -123,6 +125,15 @@ type Config struct {
 	// then are interrupted, their callers told, and they resume at the
 	// next start. It bounds draining the actors' mailboxes afterwards too.
 	DrainTimeout time.Duration
+	// MetricsPublic serves GET /metrics without the password; by default
+	// it needs the password like the API (when one is set).
+	MetricsPublic bool
+	// PprofAddr, if set, serves net/http/pprof (/debug/pprof/) on its own
+	// listener at this host:port; empty (the default) for none.
+	PprofAddr string
+	// TracerProvider makes the node's tracer (see telemetry.TracingFromEnv);
+	// nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 func (c Config) withDefaults() Config {
@@ -210,6 +221,7 @@ type Server struct {
 	mcp   *mcpclient.Pool
 	http  *http.Server
 	ln    net.Listener
+	pprof *pprofServer // nil unless Config.PprofAddr
 
 	serveDone chan struct{} // closed when http.Serve returns
 	serveErr  error         // set before serveDone closes; nil after Shutdown
@@ -248,12 +260,24 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			ln.Close()
 		}
 	}()
+	pprofSrv, err := listenPprof(cfg.PprofAddr)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && pprofSrv != nil {
+			pprofSrv.ln.Close()
+		}
+	}()
+	var sys *actor.System
+	tel := newTelemetry(cfg, log, &sys)
 
 	log.Info("opening storage", "backend", spec.Backend, "location", spec.location())
 	store, err := openStore(ctx, spec, cfg.StartTimeout)
 	if err != nil {
 		return nil, &StorageError{Spec: spec, Err: err}
 	}
+	observeStore(store, tel)
 	defer func() {
 		if err != nil {
 			store.Close()
@@ -264,7 +288,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("--context-window %d: want 1..%d tokens (0 for the default, %d)", cfg.ContextWindow, agent.ContextWindowTokensMax, agent.DefaultContextWindow)
 	}
 	r := rt.NewSystem()
-	sys := actor.NewSystem(actor.Config{Runtime: r, Store: store, Logger: log.With("component", "actor")})
+	sys = actor.NewSystem(actor.Config{Runtime: r, Store: store, Logger: log.With("component", "actor"), Observer: tel.Actors()})
 	tools, err := newToolRouter(cfg, log)
 	if err != nil {
 		return nil, err
@@ -283,7 +307,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		log.Info("stdio MCP servers are disabled (enable with --mcp-stdio or KELPIE_MCP_ALLOW_STDIO=1); sse and streamable_http servers are allowed")
 	}
 	svc, err := service.New(r, store, sys, cfg.Model, service.WithDefaultEmbedding(cfg.EmbeddingModel), service.WithToolExecutor(tools),
-		service.WithContextWindowDefault(cfg.ContextWindow))
+		service.WithContextWindowDefault(cfg.ContextWindow), service.WithObserver(tel.Service()))
 	if err != nil {
 		return nil, fmt.Errorf("start agent service: %w", err)
 	}
@@ -305,10 +329,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	s := &Server{
-		cfg: cfg, log: log, spec: spec, rt: r, store: store, sys: sys, svc: svc, ln: ln, mcp: mcpPool,
+		cfg: cfg, log: log, spec: spec, rt: r, store: store, sys: sys, svc: svc, ln: ln, mcp: mcpPool, pprof: pprofSrv,
 		http: &http.Server{
-			Handler: api.New(svc, api.WithLogger(log.With("component", "api")), api.WithPassword(cfg.Password), api.WithModels(cfg.Model), api.WithProviders(cfg.Model),
-				api.WithMCP(mcpServers, mcpPool)),
+			Handler: withTelemetry(cfg, tel, api.New(svc, api.WithLogger(log.With("component", "api")), api.WithPassword(cfg.Password), api.WithModels(cfg.Model), api.WithProviders(cfg.Model),
+				api.WithMCP(mcpServers, mcpPool))),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleConnTimeout,
 			ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
@@ -317,6 +341,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	go s.serve()
 	log.Info("listening", "addr", s.Addr(), "url", "http://"+s.Addr()+"/v1/health", "version", api.Version)
+	if pprofSrv != nil {
+		go pprofSrv.serve(log)
+		log.Warn("pprof profiler listening (--pprof-addr): anyone who can reach it can profile this process", "url", "http://"+pprofSrv.addr()+"/debug/pprof/")
+	}
 	return s, nil
 }
 
@@ -359,6 +387,10 @@ func (s *Server) serve() {
 
 // Addr returns the address the server listens on, host:port.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// PprofAddr returns the profiler's address, host:port, or "" when
+// Config.PprofAddr was empty.
+func (s *Server) PprofAddr() string { return s.pprof.addr() }
 
 // Storage returns the store the server uses.
 func (s *Server) Storage() StorageSpec { return s.spec }
@@ -420,6 +452,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("stop HTTP server: %w", err))
 	}
 	<-s.serveDone
+	s.pprof.close()
 
 	s.log.Info("shutdown: draining actors", "active", s.sys.ActiveCount(), "timeout", s.cfg.DrainTimeout)
 	dctx, cancel = context.WithTimeout(ctx, s.cfg.DrainTimeout)

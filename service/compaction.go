@@ -103,7 +103,9 @@ func (s *Service) ModelContextWindow(model string) int { return s.windows.lookup
 func (s *Service) summarize(ctx context.Context, p *agent.CompactionPlan) (string, error) {
 	mctx, cancel := rt.WithTimeout(s.rt, ctx, summaryTimeout)
 	defer cancel()
+	mctx, end := s.observeModel(mctx, p.Request.Model)
 	resp, err := s.model.Complete(mctx, p.Request)
+	end(resp, err)
 	if err != nil {
 		return "", err
 	}
@@ -132,7 +134,9 @@ var ErrNothingToCompact = fmt.Errorf("%w: nothing to compact: the context window
 // Compact summarises a conversation's context now (a client's
 // summarize/compact): settings, if set, replace the agent's compaction
 // settings for this once. The conversation must have no run in progress.
-func (s *Service) Compact(ctx context.Context, agentID, conversationID string, settings map[string]any) (*agent.CompactResult, error) {
+func (s *Service) Compact(ctx context.Context, agentID, conversationID string, settings map[string]any) (_ *agent.CompactResult, err error) {
+	ctx, end := s.observeCompaction(ctx, CompactionRequest)
+	defer func() { end(err) }()
 	for attempt := 0; ; attempt++ {
 		plan, err := call(ctx, s, agentID, agent.OpPlanCompaction, agent.PlanCompactionRequest{ConversationID: conversationID, Settings: settings})
 		if err != nil {

@@ -127,7 +127,9 @@ func (s *Service) Generate(ctx context.Context, agentID string, req GenerateRequ
 	}
 	ctx, cancel := rt.WithTimeout(s.rt, ctx, generateTimeout)
 	defer cancel()
+	ctx, end := s.observeModel(ctx, model)
 	resp, err := s.model.Complete(ctx, call)
+	end(resp, err)
 	if err != nil {
 		return nil, err
 	}

@@ -263,10 +263,14 @@ func deletedDuring(agentID, runID string) error {
 // Drive implements agent.Driver: it starts a task on this node that
 // advances the run until it finishes, unless one already runs or the
 // node is shutting down (Interrupt).
-func (s *Service) Drive(agentID, runID string) {
+func (s *Service) Drive(agentID, runID string) { s.drive(nil, agentID, runID) }
+
+// drive is Drive; parent, if not nil, is the context (values only) of
+// the invocation that asked for the run (see DriveFrom).
+func (s *Service) drive(parent context.Context, agentID, runID string) {
 	// Cancelling the run (CancelRun), deleting its agent (DeleteAgent) or
 	// Interrupt cancels ctx: its model call and its tools stop.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(s.runBase(parent))
 	s.mu.Lock()
 	if _, ok := s.driving[runID]; ok || s.interrupted {
 		s.mu.Unlock()
@@ -339,7 +343,10 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 			// summary leaves it as it was, and the step goes as it is (the
 			// next step tries again).
 			compactions++
-			if err := s.compactRun(ctx, agentID, prep.Compact); err != nil {
+			cctx, end := s.observeCompaction(ctx, CompactionRun)
+			err := s.compactRun(cctx, agentID, prep.Compact)
+			end(err)
+			if err != nil {
 				if stop(err) {
 					return
 				}
@@ -372,6 +379,7 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 			s.hub.fail(runID, err)
 		} else {
 			apply.Response = resp
+			s.observeToolCalls(prep.External, resp.Message.ToolCalls)
 			// The archival tools' texts are embedded here, outside the actor,
 			// and the external tools run here.
 			apply.Embeddings = s.toolEmbeddings(ctx, prep.Embedding, resp.Message.ToolCalls)
@@ -390,6 +398,9 @@ func (s *Service) driveRun(ctx context.Context, agentID, runID string) {
 			failures, lastErr = failures+1, err
 			s.rt.Sleep(ctx, driveRetryDelay)
 			continue
+		}
+		if s.obs != nil && applied.StopReason != "" {
+			s.obs.StepEnded(applied.StopReason)
 		}
 		if applied.Done {
 			return
@@ -501,7 +512,9 @@ func (s *Service) kickBusy(agentID string, err error) {
 
 // complete calls the model, streaming tokens to the run's watchers when
 // the model can stream.
-func (s *Service) complete(ctx context.Context, runID string, step int, req llm.Request) (*llm.Response, error) {
+func (s *Service) complete(ctx context.Context, runID string, step int, req llm.Request) (resp *llm.Response, err error) {
+	ctx, end := s.observeModel(ctx, req.Model)
+	defer func() { end(resp, err) }()
 	if st, ok := s.model.(llm.Streamer); ok && s.hub.streamed(runID) {
 		return st.CompleteStream(ctx, req, func(d llm.Delta) error {
 			s.hub.delta(runID, step, d)

@@ -51,6 +51,8 @@ type Service struct {
 	// agentActor is the registered agent actor, which also answers
 	// committed reads (read).
 	agentActor actor.Actor[agent.State]
+	// obs, if set, receives measurements (observe.go).
+	obs Observer
 
 	mu sync.Mutex
 	// driving holds the runs with a driver task on this node, their
@@ -91,7 +93,7 @@ func NewWithActor(r rt.Runtime, store storage.Store, sys *actor.System, model ll
 		s.embedder = llm.Unconfigured{}
 	}
 	s.tools = tools.NewRegistry(r, store, s.ids)
-	var a actor.Actor[agent.State] = &agent.Actor{Events: s.hub, Driver: s, ContextWindow: s.windows.lookup}
+	var a actor.Actor[agent.State] = &agent.Actor{Events: s.events(), Driver: s, ContextWindow: s.windows.lookup}
 	if wrap != nil {
 		a = wrap(a.(*agent.Actor))
 	}

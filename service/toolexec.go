@@ -41,11 +41,13 @@ func WithToolExecutor(e toolexec.Executor) Option {
 // runs out of time, gets an error result: the run goes on.
 func (s *Service) runExternal(ctx context.Context, agentID string, external []agent.ExternalTool, calls []llm.ToolCall) []agent.ToolResult {
 	var todo []toolexec.Call
+	var kinds []string
 	for _, c := range calls {
 		i := slices.IndexFunc(external, func(e agent.ExternalTool) bool { return e.Name == c.Name })
 		if i < 0 || external[i].RequiresApproval {
 			continue
 		}
+		kinds = append(kinds, external[i].Kind)
 		todo = append(todo, toolexec.Call{ID: c.ID, Name: c.Name, Arguments: json.RawMessage(c.Arguments),
 			AgentID: agentID, ToolID: external[i].ToolID, Source: external[i].Source, Env: external[i].Env, MCPServerID: external[i].MCPServerID})
 	}
@@ -56,7 +58,13 @@ func (s *Service) runExternal(ctx context.Context, agentID string, external []ag
 		for i, call := range batch {
 			f := rt.NewFuture[agent.ToolResult](s.rt)
 			futures[i] = f
-			s.rt.Go("tool "+call.ID, func() { f.Resolve(s.execute(ctx, call), nil) })
+			kind := kinds[start+i]
+			s.rt.Go("tool "+call.ID, func() {
+				tctx, end := s.observeTool(ctx, kind, call.Name)
+				r := s.execute(tctx, call)
+				end(r.Status)
+				f.Resolve(r, nil)
+			})
 		}
 		for i, f := range futures {
 			r, _ := f.Wait(context.Background()) // execute always resolves, bounded by toolTimeout

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // Version identifies the commit that last wrote a key. Versions grow
@@ -153,4 +154,18 @@ func DecodeEpoch(v []byte) (uint64, error) {
 		return 0, fmt.Errorf("%w: epoch value of %d bytes", ErrCorrupt, len(v))
 	}
 	return binary.BigEndian.Uint64(v), nil
+}
+
+// CommitObserver receives a backend's commit measurements, for metrics
+// and traces. The SQLite and PostgreSQL backends report to one given to
+// their SetCommitObserver; the in-memory one reports nothing.
+type CommitObserver interface {
+	// Commit reports that a commit request is submitted; done is called
+	// once with its outcome. The context done is given carries what ctx
+	// carried (a trace span).
+	Commit(ctx context.Context, backend string) (done func(err error))
+	// Batch reports one durable write: requests commit requests made
+	// durable together by one transaction and one sync to disk (SQLite's
+	// group commit; PostgreSQL commits one request at a time), in d.
+	Batch(backend string, requests int, d time.Duration)
 }

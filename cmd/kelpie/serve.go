@@ -18,6 +18,7 @@ import (
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/llm/providers"
 	"github.com/kelpie-ai/kelpie/server"
+	"github.com/kelpie-ai/kelpie/telemetry"
 	"github.com/kelpie-ai/kelpie/web"
 )
 
@@ -45,6 +46,11 @@ const (
 	// envDrainTimeout bounds letting runs finish at shutdown (a Go
 	// duration, such as 30s).
 	envDrainTimeout = "KELPIE_DRAIN_TIMEOUT"
+	// envMetricsPublic serves /metrics without the password (as
+	// envMCPStdio is read).
+	envMetricsPublic = "KELPIE_METRICS_PUBLIC"
+	// envPprofAddr is the profiler's listen address.
+	envPprofAddr = "KELPIE_PPROF_ADDR"
 )
 
 // serveFlags holds the serve command's flag values.
@@ -64,6 +70,10 @@ type serveFlags struct {
 	contextWindow int
 	// drainTimeout bounds letting runs in flight finish at shutdown.
 	drainTimeout time.Duration
+	// metricsPublic serves /metrics without the password.
+	metricsPublic bool
+	// pprofAddr is the profiler's listen address; empty for none.
+	pprofAddr string
 }
 
 // newServeCmd builds `kelpie serve`.
@@ -99,6 +109,13 @@ KELPIE_EMBEDDING_MODEL) gives agents created without one this model; there is
 no default, because not every OpenAI-compatible server has an embedding model
 (with Ollama, pull one and name it: --embedding-model openai/nomic-embed-text).
 
+Observability: GET /metrics serves Prometheus metrics (behind --password
+unless --metrics-public); each request is logged (method, route, status,
+duration, bytes, request ID, echoed in X-Request-Id); with
+OTEL_EXPORTER_OTLP_ENDPOINT set (http://localhost:4318, say) traces go to
+that OTLP/HTTP collector; --pprof-addr serves net/http/pprof on its own
+listener.
+
 Each flag may be set through its environment variable; a flag given on the
 command line wins.`,
 		Args: noArgs,
@@ -119,6 +136,8 @@ command line wins.`,
 	fl.BoolVar(&f.mcpStdio, "mcp-stdio", false, "let API users register stdio MCP servers, commands this server runs as its own user; off by default (env "+envMCPStdio+")")
 	fl.IntVar(&f.contextWindow, "context-window", agent.DefaultContextWindow, "context window, in tokens, of models whose provider does not list one (agents may set their own: llm_config.context_window) (env "+envContextWindow+")")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "at shutdown, how long runs in flight may take to finish before they are interrupted (to resume at the next start) (env "+envDrainTimeout+")")
+	fl.BoolVar(&f.metricsPublic, "metrics-public", false, "serve GET /metrics without the password (for a scraper that cannot send it); off by default (env "+envMetricsPublic+")")
+	fl.StringVar(&f.pprofAddr, "pprof-addr", "", "serve the Go profiler (net/http/pprof, /debug/pprof/) on this host:port, such as 127.0.0.1:6060; empty (the default) for none (env "+envPprofAddr+")")
 	fl.StringVar(&f.embeddingModel, "embedding-model", "", "embedding model handle (provider/model) of agents created without one; empty: full-text archival search (env "+envEmbeddingModel+")")
 	return cmd
 }
@@ -139,6 +158,11 @@ func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) s
 	if v := getenv(envMCPStdio); v != "" && !cmd.Flags().Changed("mcp-stdio") {
 		b, err := strconv.ParseBool(v)
 		mcpStdio = err == nil && b
+	}
+	metricsPublic := f.metricsPublic
+	if v := getenv(envMetricsPublic); v != "" && !cmd.Flags().Changed("metrics-public") {
+		b, err := strconv.ParseBool(v)
+		metricsPublic = err == nil && b
 	}
 	window := f.contextWindow
 	if v, err := strconv.Atoi(getenv(envContextWindow)); err == nil && !cmd.Flags().Changed("context-window") {
@@ -161,6 +185,8 @@ func serveConfig(cmd *cobra.Command, f serveFlags, getenv func(string) string) s
 		ToolSandbox:    pick("tool-sandbox", envToolSandbox, f.toolSandbox),
 		PipIndexURL:    pick("pip-index-url", envPipIndexURL, f.pipIndexURL),
 		MCPAllowStdio:  mcpStdio,
+		MetricsPublic:  metricsPublic,
+		PprofAddr:      pick("pprof-addr", envPprofAddr, f.pprofAddr),
 	}
 }
 
@@ -208,6 +234,21 @@ func serve(ctx context.Context, cfg server.Config, stderr io.Writer) error {
 		}
 		if wcfg.Fetch.AllowPrivate {
 			log.Warn("fetch_webpage may reach loopback and private addresses (KELPIE_WEB_FETCH_ALLOW_PRIVATE)")
+		}
+	}
+	if cfg.TracerProvider == nil {
+		tracing, err := telemetry.TracingFromEnv(ctx, os.Getenv)
+		if err != nil {
+			return fmt.Errorf("tracing: %w (check %s)", err, telemetry.EnvOTLPEndpoint)
+		}
+		defer func() {
+			if err := tracing.Shutdown(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("flushing traces failed", "err", err)
+			}
+		}()
+		cfg.TracerProvider = tracing.Provider
+		if tracing.Enabled {
+			log.Info("tracing: spans go to the OTLP/HTTP collector", "endpoint", tracing.Endpoint)
 		}
 	}
 	ctx, stop := onSignal(ctx, log)

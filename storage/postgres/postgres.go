@@ -66,6 +66,22 @@ type Store struct {
 	// afterValidate, if set (by tests), runs inside Commit between a
 	// successful validation and the writes.
 	afterValidate func()
+	// observer, if set, is told of each commit.
+	observer atomic.Pointer[storage.CommitObserver]
+}
+
+// backendName names this backend to a storage.CommitObserver.
+const backendName = "postgres"
+
+// SetCommitObserver has o told of every commit from now on (each one
+// transaction, synchronously durable, so also one batch of one request);
+// nil stops it.
+func (s *Store) SetCommitObserver(o storage.CommitObserver) {
+	if o == nil {
+		s.observer.Store(nil)
+		return
+	}
+	s.observer.Store(&o)
 }
 
 var (
@@ -242,12 +258,22 @@ func (s *Store) Scan(ctx context.Context, opts storage.ScanOptions) ([]storage.V
 // shared sequence. A serialization failure or deadlock is reported as
 // storage.ErrConflict; ErrConflict and ErrFenced from validation are
 // returned unchanged.
-func (s *Store) Commit(ctx context.Context, req *storage.CommitRequest) error {
+func (s *Store) Commit(ctx context.Context, req *storage.CommitRequest) (err error) {
 	if s.closed.Load() {
 		return storage.ErrClosed
 	}
 	if len(req.Reads) == 0 && len(req.Scans) == 0 && len(req.Fences) == 0 && !req.HasWrites() {
 		return nil // nothing to check, nothing to write
+	}
+	if o := s.observer.Load(); o != nil {
+		began := time.Now()
+		done := (*o).Commit(ctx, backendName)
+		defer func() {
+			done(err)
+			if err == nil {
+				(*o).Batch(backendName, 1, time.Since(began))
+			}
+		}()
 	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {

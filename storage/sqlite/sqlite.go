@@ -107,6 +107,22 @@ type Store struct {
 	started atomic.Uint64 // batches the writer has taken
 	batches atomic.Uint64 // SQLite transactions committed (fsyncs)
 	applied atomic.Uint64 // requests committed
+
+	// observer, if set, is told of each commit and each batch.
+	observer atomic.Pointer[storage.CommitObserver]
+}
+
+// backendName names this backend to a storage.CommitObserver.
+const backendName = "sqlite"
+
+// SetCommitObserver has o told of every commit request and every batch
+// (one SQLite transaction, one fsync) from now on; nil stops it.
+func (s *Store) SetCommitObserver(o storage.CommitObserver) {
+	if o == nil {
+		s.observer.Store(nil)
+		return
+	}
+	s.observer.Store(&o)
 }
 
 var (
@@ -317,7 +333,11 @@ func (s *Store) Scan(ctx context.Context, opts storage.ScanOptions) ([]storage.V
 // success the writes are durable. ErrConflict and ErrFenced come back from
 // validation unchanged (wrapped by nothing); any other error means the
 // outcome is unknown.
-func (s *Store) Commit(ctx context.Context, req *storage.CommitRequest) error {
+func (s *Store) Commit(ctx context.Context, req *storage.CommitRequest) (err error) {
+	if o := s.observer.Load(); o != nil {
+		done := (*o).Commit(ctx, backendName)
+		defer func() { done(err) }()
+	}
 	if s.closed.Load() {
 		return s.closedErr()
 	}

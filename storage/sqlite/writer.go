@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/kelpie-ai/kelpie/storage"
 )
@@ -212,7 +213,16 @@ func (s *Store) writeLoop() {
 			}
 		}
 		s.started.Add(1)
+		o := s.observer.Load()
+		var began time.Time
+		if o != nil {
+			began = time.Now()
+		}
+		synced := s.batches.Load()
 		s.runBatch(batch)
+		if o != nil && s.batches.Load() != synced {
+			(*o).Batch(backendName, len(batch), time.Since(began))
+		}
 		for _, c := range batch {
 			c.done <- c.err
 		}
