@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/kelpie-ai/kelpie/actor"
 	"github.com/kelpie-ai/kelpie/agent"
@@ -99,31 +100,15 @@ func (s *Service) ListRuns(ctx context.Context, q RunQuery) (*RunPage, error) {
 		prefix = k
 	}
 	lo, hi := []byte(prefix), []byte(prefix.End())
-	for _, cur := range []struct {
-		id    string
-		after bool
-	}{{q.After, true}, {q.Before, false}} {
-		if cur.id == "" {
-			continue
-		}
-		run, err := s.runByID(ctx, tx, cur.id)
+	lo, hi, reverse, flip, err := cursorBounds(prefix, lo, hi, q.After, q.Before, q.Descending, func(id string) (time.Time, error) {
+		run, err := s.runByID(ctx, tx, id)
 		if err != nil {
-			return nil, fmt.Errorf("cursor: %w", err)
+			return time.Time{}, err
 		}
-		key := orderKey(prefix, uint64(run.CreatedAt.UnixNano()), run.ID)
-		// "after" follows the list order; the key range is ascending.
-		if cur.after != q.Descending {
-			lo = maxKey(lo, append(bytes.Clone(key), 0))
-		} else {
-			hi = minKey(hi, key)
-		}
-	}
-	// A page with only a "before" cursor is the one nearest it: scan
-	// away from the cursor, then restore the list order.
-	reverse := q.Descending
-	flip := q.Before != "" && q.After == ""
-	if flip {
-		reverse = !reverse
+		return run.CreatedAt, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	page := &RunPage{Runs: []*agent.Run{}}
 	examined := 0

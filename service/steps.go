@@ -85,32 +85,15 @@ func (s *Service) ListSteps(ctx context.Context, q StepQuery) (*StepPage, error)
 	if !q.End.IsZero() {
 		hi = minKey(hi, orderBound(prefix, q.End, 0))
 	}
-	for _, cur := range []struct {
-		id    string
-		after bool
-	}{{q.After, true}, {q.Before, false}} {
-		if cur.id == "" {
-			continue
-		}
-		st, err := s.stepByID(ctx, tx, cur.id)
+	lo, hi, reverse, flip, err := cursorBounds(prefix, lo, hi, q.After, q.Before, q.Descending, func(id string) (time.Time, error) {
+		st, err := s.stepByID(ctx, tx, id)
 		if err != nil {
-			return nil, fmt.Errorf("cursor: %w", err)
+			return time.Time{}, err
 		}
-		key := orderKey(prefix, uint64(st.CreatedAt.UnixNano()), st.ID)
-		// "after" follows the list order; the key range is in ascending
-		// order.
-		if cur.after != q.Descending {
-			lo = maxKey(lo, append(bytes.Clone(key), 0))
-		} else {
-			hi = minKey(hi, key)
-		}
-	}
-	// A page with only a "before" cursor is the one nearest it: scan
-	// away from the cursor, then restore the list order.
-	reverse := q.Descending
-	flip := q.Before != "" && q.After == ""
-	if flip {
-		reverse = !reverse
+		return st.CreatedAt, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	page := &StepPage{Steps: []agent.Step{}}
 	examined := 0

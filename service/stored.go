@@ -1,10 +1,12 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kelpie-ai/kelpie/agent"
 	"github.com/kelpie-ai/kelpie/storage"
@@ -147,4 +149,35 @@ func (s *Service) PendingApproval(ctx context.Context, ag *agent.Agent) (*agent.
 // orderKey returns the key at (nanos, id) under prefix.
 func orderKey(prefix tuple.Key, nanos uint64, id string) []byte {
 	return prefix.AppendUint(nanos).AppendString(id)
+}
+
+// cursorBounds narrows [lo, hi) of an ordering index under prefix (keys
+// orderKey(prefix, createdNanos, id)) to the entries after the entry with
+// ID after and before the one with ID before, in list order (descending:
+// newest first); created gives an entry's creation time by ID. reverse is
+// the direction to scan; flip says the page has only a before cursor and
+// is the one nearest it: scanned away from the cursor, it must be put
+// back in list order.
+func cursorBounds(prefix tuple.Key, lo, hi []byte, after, before string, descending bool, created func(id string) (time.Time, error)) (newLo, newHi []byte, reverse, flip bool, err error) {
+	for _, cur := range []struct {
+		id    string
+		after bool
+	}{{after, true}, {before, false}} {
+		if cur.id == "" {
+			continue
+		}
+		at, err := created(cur.id)
+		if err != nil {
+			return nil, nil, false, false, fmt.Errorf("cursor: %w", err)
+		}
+		key := orderKey(prefix, uint64(at.UnixNano()), cur.id)
+		// "after" follows the list order; the key range is ascending.
+		if cur.after != descending {
+			lo = maxKey(lo, append(bytes.Clone(key), 0))
+		} else {
+			hi = minKey(hi, key)
+		}
+	}
+	flip = before != "" && after == ""
+	return lo, hi, descending != flip, flip, nil
 }
